@@ -1,0 +1,68 @@
+// CONTRACT (skeleton): the public surface the scanner codes against. The rules helper owns this
+// folder and replaces the bodies; keep these names and shapes unless the integrator agrees.
+using DriverAudit.Rules.Facts;
+
+namespace DriverAudit.Rules.Engine;
+
+public enum RuleLevel { Note, Warning, Error }
+
+/// <summary>A rule text to load: a path for messages and the YAML itself.</summary>
+public sealed record RuleSource(string Path, string Text);
+
+/// <summary>A validation error at file:line:column (1-based).</summary>
+public sealed record RuleError(string File, int Line, int Column, string Message)
+{
+    public override string ToString() => $"{File}:{Line}:{Column}: {Message}";
+}
+
+public sealed class RuleLoadException(IReadOnlyList<RuleError> errors)
+    : Exception(string.Join(Environment.NewLine, errors))
+{
+    public IReadOnlyList<RuleError> Errors { get; } = errors;
+}
+
+/// <summary>Where one finding points: a stable key (never an address) plus the values for message placeholders.</summary>
+/// <param name="Kind">"import", "export", "section", "image", ...</param>
+/// <param name="Key">Stable identity within the image, e.g. "ntoskrnl.exe!ExAllocatePool", ".text", "image".</param>
+/// <param name="Values">Placeholder values: import, module, section, ...</param>
+public sealed record Anchor(string Kind, string Key, IReadOnlyDictionary<string, string> Values);
+
+/// <summary>One finding of one rule on one image.</summary>
+public sealed record RuleMatch(Rule Rule, Anchor Anchor, string Message);
+
+/// <summary>A compiled rule and its metadata (what SARIF's rules[] needs).</summary>
+public sealed class Rule
+{
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public required string Title { get; init; }
+    public required RuleLevel Level { get; init; }
+    /// <summary>0.1–10.0 for security rules; null otherwise.</summary>
+    public double? SecuritySeverity { get; init; }
+    /// <summary>very-high | high | medium | low.</summary>
+    public required string Precision { get; init; }
+    public IReadOnlyList<string> Tags { get; init; } = [];
+    public IReadOnlyList<int> Cwe { get; init; } = [];
+    public IReadOnlyList<string> References { get; init; } = [];
+    public required string Description { get; init; }
+    /// <summary>Markdown.</summary>
+    public required string Help { get; init; }
+    public required string MessageTemplate { get; init; }
+    /// <summary>Where the rule came from ("embedded:rules/DA1001.yaml" or a file path).</summary>
+    public required string SourcePath { get; init; }
+    public IReadOnlyList<string> MatchExamples { get; init; } = [];
+    public IReadOnlyList<string> NoMatchExamples { get; init; } = [];
+}
+
+/// <summary>A set of rules compiled once and evaluated against many images (thread-safe).</summary>
+public sealed class RuleSet
+{
+    /// <summary>Parses, validates and compiles. Throws <see cref="RuleLoadException"/> carrying every error found.</summary>
+    public static RuleSet Load(IEnumerable<RuleSource> sources) => throw new NotImplementedException();
+
+    /// <summary>Rules ordered by id.</summary>
+    public IReadOnlyList<Rule> Rules { get; } = [];
+
+    /// <summary>Matches ordered by rule id, then anchor key. Evaluates only what rules need.</summary>
+    public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts) => throw new NotImplementedException();
+}

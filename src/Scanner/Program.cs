@@ -1,0 +1,1 @@
+namespace DriverAudit.Scanner; static class Program { static int Main() => 0; }
