@@ -1,0 +1,34 @@
+using DriverAudit.Rules.Engine;
+
+namespace DriverAudit.Scanner.Engine;
+
+/// <summary>
+/// Everything learnt about one artifact: a file, or a module image inside a dump (then
+/// <see cref="ParentLocalIndex"/> points at the dump's entry in the same <see cref="InputReport"/>).
+/// </summary>
+public sealed record ArtifactReport
+{
+    /// <summary>URI as reported: relative to the source root when possible.</summary>
+    public required string Uri { get; init; }
+    public long? Length { get; init; }
+    /// <summary>Lower-case hex SHA-256 of the file, when computed (only when a report needs it).</summary>
+    public string? Sha256 { get; init; }
+    /// <summary>Index of the parent artifact within <see cref="InputReport.Artifacts"/>, for dump modules.</summary>
+    public int? ParentLocalIndex { get; init; }
+    /// <summary>Dump modules: base name, e.g. "{GUID}.sys".</summary>
+    public string? ModuleName { get; init; }
+    /// <summary>Dump modules: DllBase.</summary>
+    public ulong? ModuleBase { get; init; }
+    /// <summary>Dump modules: FullDllName.</summary>
+    public string? ModulePath { get; init; }
+    /// <summary>True when the image was parsed and rules ran.</summary>
+    public bool Analyzed { get; init; }
+    public IReadOnlyList<Finding> Findings { get; init; } = [];
+    public IReadOnlyList<Notification> Notifications { get; init; } = [];
+}
+
+/// <summary>The outcome of one input (one crawler item): one artifact, or a dump and its modules.</summary>
+public sealed record InputReport(IReadOnlyList<ArtifactReport> Artifacts, IReadOnlyList<Notification> Notifications)
+{
+    public static InputReport Problem(Notification n) => new([], [n]);
+}

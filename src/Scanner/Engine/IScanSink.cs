@@ -1,0 +1,23 @@
+using DriverAudit.Rules.Engine;
+
+namespace DriverAudit.Scanner.Engine;
+
+/// <summary>What a reporter needs to know before the first input.</summary>
+/// <param name="Rules">The active rules, ordered by id (SARIF rules[]).</param>
+/// <param name="SourceRoot">Absolute path URIs are relative to.</param>
+public sealed record ScanContext(IReadOnlyList<Rule> Rules, string SourceRoot, string SourceRootUri, IReadOnlyList<string> CommandLine, DateTimeOffset StartTime);
+
+/// <summary>Totals, known when the scan ends.</summary>
+public sealed record ScanSummary(int Inputs, int Analyzed, int Failed, int Findings, IReadOnlyDictionary<RuleLevel, int> ByLevel, int ExitCode, DateTimeOffset EndTime);
+
+/// <summary>
+/// A reporter. Receives input reports one at a time in deterministic (input) order, on one thread,
+/// so it can stream: nothing forces it to hold the whole scan in memory.
+/// </summary>
+public interface IScanSink : IDisposable
+{
+    void Begin(ScanContext context);
+    void Add(InputReport report);
+    /// <summary>Finishes the output (for files: the atomic rename happens here).</summary>
+    void Complete(ScanSummary summary);
+}

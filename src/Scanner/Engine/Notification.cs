@@ -1,0 +1,48 @@
+namespace DriverAudit.Scanner.Engine;
+
+public enum NotificationLevel { Note, Warning, Error }
+
+/// <summary>
+/// Something the tool has to say about its own run: an input it could not read, a malformed table,
+/// a truncated result list. Becomes a SARIF toolExecutionNotification and a line on stderr.
+/// </summary>
+/// <param name="Code">Stable descriptor id (see <see cref="NotificationCodes"/>).</param>
+/// <param name="Uri">The input concerned, as reported (relative to the source root when possible).</param>
+public sealed record Notification(string Code, NotificationLevel Level, string Message, string? Uri = null);
+
+/// <summary>The notification descriptors DriverAudit declares (SARIF tool.driver.notifications).</summary>
+public static class NotificationCodes
+{
+    public const string PathNotFound = "DA0001";
+    public const string InvalidPath = "DA0002";
+    public const string DanglingLink = "DA0003";
+    public const string LinkLoop = "DA0004";
+    public const string DirectoryUnreadable = "DA0005";
+    public const string FileUnreadable = "DA0010";
+    public const string NotPe = "DA0011";
+    public const string MalformedPe = "DA0012";
+    public const string MalformedTable = "DA0013";
+    public const string RuleConfiguration = "DA0020";
+    public const string ResultsTruncated = "DA0030";
+    public const string InternalError = "DA0099";
+
+    /// <summary>Id → (name, description) in id order, for the SARIF descriptors.</summary>
+    public static IReadOnlyList<(string Id, string Name, string Description)> All { get; } =
+    [
+        (PathNotFound, "PathNotFound", "A path given on the command line does not exist."),
+        (InvalidPath, "InvalidPath", "A path given on the command line is not a valid path."),
+        (DanglingLink, "DanglingLink", "A symbolic link points to nothing."),
+        (LinkLoop, "SymbolicLinkLoop", "A directory was reached twice through symbolic links; it was scanned once."),
+        (DirectoryUnreadable, "DirectoryUnreadable", "A directory could not be listed."),
+        (FileUnreadable, "FileUnreadable", "A file could not be opened or read."),
+        (NotPe, "NotPortableExecutable", "A file selected for scanning is not a PE image (no MZ and PE signatures)."),
+        (MalformedPe, "MalformedImage", "A PE image is truncated or its headers are malformed; it was not analysed."),
+        (MalformedTable, "MalformedTable", "A table inside a PE image is malformed; what could be read was analysed."),
+        (RuleConfiguration, "RuleConfiguration", "A rule file or rule option is invalid."),
+        (ResultsTruncated, "ResultsTruncated", "More results than GitHub code scanning accepts in one run; the rest were left out."),
+        (InternalError, "InternalError", "An unexpected error while analysing one input; the scan went on."),
+    ];
+
+    /// <summary>True when the notification means the input could not be analysed (counts for --fail-on-error).</summary>
+    public static bool IsInputFailure(Notification n) => n.Level == NotificationLevel.Error;
+}

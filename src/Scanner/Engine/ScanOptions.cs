@@ -1,0 +1,22 @@
+using DriverAudit.Rules.Engine;
+
+namespace DriverAudit.Scanner.Engine;
+
+/// <summary>How a scan runs and gates.</summary>
+/// <param name="Jobs">Inputs analysed in parallel.</param>
+/// <param name="FailOn">Lowest finding level that makes the exit code 1; null = never.</param>
+/// <param name="FailOnInputError">Exit 3 when some inputs could not be analysed.</param>
+/// <param name="ComputeHashes">SHA-256 of each file, for SARIF artifacts (read only when a report needs it).</param>
+public sealed record ScanOptions(int Jobs, RuleLevel? FailOn, bool FailOnInputError, bool ComputeHashes)
+{
+    public static ScanOptions Default { get; } = new(Environment.ProcessorCount, RuleLevel.Error, false, true);
+}
+
+/// <summary>The exit codes DriverAudit promises (semgrep's convention).</summary>
+public static class ExitCodes
+{
+    public const int Clean = 0;
+    public const int Findings = 1;
+    public const int UsageOrConfiguration = 2;
+    public const int InputErrors = 3;
+}

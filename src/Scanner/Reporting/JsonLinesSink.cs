@@ -1,0 +1,104 @@
+using System.Text.Json;
+using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Engine;
+
+namespace DriverAudit.Scanner.Reporting;
+
+/// <summary>
+/// JSON Lines for scripts: one object per result (<c>"kind":"result"</c>), per notification
+/// (<c>"kind":"notification"</c>), and a final <c>"kind":"summary"</c>. Streamed, deterministic.
+/// </summary>
+public sealed class JsonLinesSink : IScanSink
+{
+    private readonly Stream _out;
+    private readonly AtomicFile? _file;
+    private readonly Utf8JsonWriter _json;
+
+    public JsonLinesSink(string? path, Stream? stdout = null)
+    {
+        if (path is not null)
+        {
+            _file = new AtomicFile(path);
+            _out = _file.Stream;
+        }
+        else
+        {
+            _out = stdout ?? Console.OpenStandardOutput();
+        }
+        _json = new Utf8JsonWriter(_out);
+    }
+
+    public void Begin(ScanContext context) { }
+
+    public void Add(InputReport report)
+    {
+        foreach (var a in report.Artifacts)
+        {
+            foreach (var f in a.Findings)
+            {
+                _json.WriteStartObject();
+                _json.WriteString("kind", "result");
+                _json.WriteString("ruleId", f.Rule.Id);
+                _json.WriteString("rule", f.Rule.Name);
+                _json.WriteString("level", f.Level.ToString().ToLowerInvariant());
+                _json.WriteString("path", a.Uri);
+                if (a.ModuleName is not null)
+                {
+                    _json.WriteString("module", a.ModuleName);
+                    _json.WriteString("moduleBase", $"0x{a.ModuleBase:x}");
+                }
+                _json.WriteString("anchorKind", f.Anchor.Kind);
+                _json.WriteString("anchor", f.Anchor.Key);
+                _json.WriteString("message", f.Message);
+                _json.WriteString("fingerprint", f.Fingerprint);
+                _json.WriteEndObject();
+                EndLine();
+            }
+            foreach (var n in a.Notifications) Write(n);
+        }
+        foreach (var n in report.Notifications) Write(n);
+    }
+
+    private void Write(Notification n)
+    {
+        _json.WriteStartObject();
+        _json.WriteString("kind", "notification");
+        _json.WriteString("code", n.Code);
+        _json.WriteString("level", n.Level.ToString().ToLowerInvariant());
+        if (n.Uri is not null) _json.WriteString("path", n.Uri);
+        _json.WriteString("message", n.Message);
+        _json.WriteEndObject();
+        EndLine();
+    }
+
+    private void EndLine()
+    {
+        _json.Flush();
+        _json.Reset();
+        _out.WriteByte((byte)'\n');
+    }
+
+    public void Complete(ScanSummary summary)
+    {
+        _json.WriteStartObject();
+        _json.WriteString("kind", "summary");
+        _json.WriteNumber("inputs", summary.Inputs);
+        _json.WriteNumber("analyzed", summary.Analyzed);
+        _json.WriteNumber("failed", summary.Failed);
+        _json.WriteNumber("results", summary.Findings);
+        foreach (var level in new[] { RuleLevel.Error, RuleLevel.Warning, RuleLevel.Note })
+            _json.WriteNumber(level.ToString().ToLowerInvariant(), summary.ByLevel.TryGetValue(level, out var c) ? c : 0);
+        _json.WriteNumber("exitCode", summary.ExitCode);
+        _json.WriteEndObject();
+        EndLine();
+        _json.Dispose();
+        _out.Flush();
+        _file?.Commit();
+    }
+
+    public void Dispose()
+    {
+        _json.Dispose();
+        _file?.Dispose();
+    }
+}

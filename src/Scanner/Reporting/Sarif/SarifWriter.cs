@@ -1,0 +1,291 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Engine;
+
+namespace DriverAudit.Scanner.Reporting.Sarif;
+
+/// <summary>
+/// Streams a SARIF 2.1.0 log: results are written as inputs arrive; artifacts and notifications are
+/// spooled to temporary files and copied in at the end. Memory stays flat with the number of inputs.
+/// The profile is GitHub's: relative URIs under %SRCROOT%, region.startLine 1 as a display anchor,
+/// fingerprints, at most 25,000 results.
+/// </summary>
+public sealed class SarifWriter : IScanSink
+{
+    public const string SchemaUri = "https://json.schemastore.org/sarif-2.1.0.json";
+    public const string SrcRoot = "%SRCROOT%";
+    public const int MaxResults = 25_000;
+
+    private readonly Stream _out;
+    private readonly AtomicFile? _file;
+    private readonly string _category;
+    private readonly int _maxResults;
+    private readonly Utf8JsonWriter _json;
+    private readonly Spool _artifacts = new();
+    private readonly Spool _notifications = new();
+    private Dictionary<string, int> _ruleIndex = new(StringComparer.Ordinal);
+    private ScanContext? _context;
+    private int _artifactCount;
+    private int _resultCount;
+    private int _droppedResults;
+
+    /// <param name="path">Output file (written atomically), or null for <paramref name="stdout"/>.</param>
+    /// <param name="category">runs[].automationDetails.id, e.g. "driveraudit/".</param>
+    public SarifWriter(string? path, Stream? stdout = null, string category = "driveraudit/", int maxResults = MaxResults)
+    {
+        if (path is not null)
+        {
+            _file = new AtomicFile(path);
+            _out = _file.Stream;
+        }
+        else
+        {
+            _out = stdout ?? Console.OpenStandardOutput();
+        }
+        _category = category;
+        _maxResults = maxResults;
+        _json = new Utf8JsonWriter(_out, new JsonWriterOptions { Indented = true });
+    }
+
+    public void Begin(ScanContext context)
+    {
+        _context = context;
+        _ruleIndex = context.Rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
+
+        _json.WriteStartObject();
+        _json.WriteString("$schema", SchemaUri);
+        _json.WriteString("version", "2.1.0");
+        _json.WriteStartArray("runs");
+        _json.WriteStartObject();
+
+        _json.WritePropertyName("tool");
+        var driver = new SarifToolComponent
+        {
+            Name = ToolInfo.Name,
+            SemanticVersion = ToolInfo.SemanticVersion,
+            InformationUri = ToolInfo.InformationUri,
+            Rules = context.Rules.Select(r => SarifRules.Describe(r, null)).ToList(),
+            Notifications = SarifRules.Notifications(),
+        };
+        JsonSerializer.Serialize(_json, new SarifTool(driver), SarifJsonContext.Default.SarifTool);
+
+        _json.WriteStartObject("automationDetails");
+        _json.WriteString("id", _category);
+        _json.WriteEndObject();
+
+        _json.WriteStartObject("originalUriBaseIds");
+        _json.WriteStartObject(SrcRoot);
+        _json.WriteString("uri", context.SourceRootUri);
+        _json.WriteEndObject();
+        _json.WriteEndObject();
+
+        _json.WriteString("columnKind", "utf16CodeUnits");
+        _json.WriteStartArray("results");
+    }
+
+    public void Add(InputReport report)
+    {
+        var baseIndex = _artifactCount;
+        foreach (var artifact in report.Artifacts)
+        {
+            var index = _artifactCount++;
+            _artifacts.Write(new SarifArtifact
+            {
+                Location = Location(artifact.Uri, null),
+                ParentIndex = artifact.ParentLocalIndex is int p ? baseIndex + p : null,
+                Length = artifact.Length,
+                Roles = ["analysisTarget"],
+                Hashes = artifact.Sha256 is null ? null : new Dictionary<string, string> { ["sha-256"] = artifact.Sha256 },
+                Description = artifact.ModuleName is null ? null : new SarifMessage($"Module {artifact.ModuleName} loaded at 0x{artifact.ModuleBase:x} ({artifact.ModulePath})."),
+                Properties = artifact.ModuleName is null ? null : new SortedDictionary<string, object>(StringComparer.Ordinal)
+                {
+                    ["moduleName"] = artifact.ModuleName,
+                    ["moduleBase"] = $"0x{artifact.ModuleBase:x}", // hex string: kernel addresses exceed 2^53
+                    ["modulePath"] = artifact.ModulePath ?? "",
+                },
+            }, SarifJsonContext.Default.SarifArtifact);
+
+            foreach (var finding in artifact.Findings) WriteResult(finding, artifact, index);
+            foreach (var n in artifact.Notifications) WriteNotification(n);
+        }
+        foreach (var n in report.Notifications) WriteNotification(n);
+    }
+
+    private void WriteResult(Finding finding, ArtifactReport artifact, int artifactIndex)
+    {
+        if (_resultCount >= _maxResults)
+        {
+            _droppedResults++;
+            return;
+        }
+        _resultCount++;
+
+        var logical = new List<SarifLogicalLocation>();
+        if (artifact.ModuleName is not null)
+            logical.Add(new SarifLogicalLocation { Name = artifact.ModuleName, FullyQualifiedName = artifact.ModuleName, Kind = "module" });
+        logical.Add(new SarifLogicalLocation
+        {
+            Name = finding.Anchor.Key,
+            FullyQualifiedName = artifact.ModuleName is null ? finding.Anchor.Key : $"{artifact.ModuleName}:{finding.Anchor.Key}",
+            Kind = LogicalKind(finding.Anchor.Kind),
+        });
+
+        var properties = new SortedDictionary<string, object>(StringComparer.Ordinal)
+        {
+            ["anchorKind"] = finding.Anchor.Kind,
+            ["anchor"] = finding.Anchor.Key,
+        };
+        if (artifact.ModuleName is not null)
+        {
+            properties["moduleName"] = artifact.ModuleName;
+            properties["moduleBase"] = $"0x{artifact.ModuleBase:x}";
+        }
+
+        var result = new SarifResult
+        {
+            RuleId = finding.Rule.Id,
+            RuleIndex = _ruleIndex.TryGetValue(finding.Rule.Id, out var ri) ? ri : -1,
+            Level = SarifRules.LevelName(finding.Level),
+            Message = new SarifMessage(finding.Message),
+            Locations =
+            [
+                new SarifLocation
+                {
+                    PhysicalLocation = new SarifPhysicalLocation
+                    {
+                        ArtifactLocation = Location(artifact.Uri, artifactIndex),
+                        // Binaries have no lines; GitHub needs a region to display the alert.
+                        Region = new SarifRegion(1),
+                    },
+                    LogicalLocations = logical,
+                },
+            ],
+            PartialFingerprints = new Dictionary<string, string> { ["primaryLocationLineHash"] = finding.Fingerprint },
+            Properties = properties,
+        };
+        JsonSerializer.Serialize(_json, result, SarifJsonContext.Default.SarifResult);
+        if (_json.BytesPending > 1 << 16) _json.Flush();
+    }
+
+    private void WriteNotification(Notification n)
+    {
+        _notifications.Write(new SarifNotification
+        {
+            Level = SarifRules.LevelName(n.Level),
+            Message = new SarifMessage(n.Message),
+            Descriptor = new SarifDescriptorReference
+            {
+                Id = n.Code,
+                Index = IndexOfNotification(n.Code),
+            },
+            Locations = n.Uri is null ? null :
+            [
+                new SarifLocation { PhysicalLocation = new SarifPhysicalLocation { ArtifactLocation = Location(n.Uri, null) } },
+            ],
+        }, SarifJsonContext.Default.SarifNotification);
+    }
+
+    public void Complete(ScanSummary summary)
+    {
+        if (_context is null) throw new InvalidOperationException("Begin was not called.");
+        if (_droppedResults > 0)
+            WriteNotification(new Notification(NotificationCodes.ResultsTruncated, NotificationLevel.Warning,
+                $"{_droppedResults} results were left out: GitHub code scanning accepts at most {_maxResults} results per run. Narrow the scan or raise --fail-on thresholds."));
+
+        _json.WriteEndArray(); // results
+
+        _json.WriteStartArray("artifacts");
+        _artifacts.CopyTo(_json);
+        _json.WriteEndArray();
+
+        _json.WriteStartArray("invocations");
+        _json.WriteStartObject();
+        _json.WriteBoolean("executionSuccessful", summary.ExitCode is 0 or 1);
+        _json.WriteNumber("exitCode", summary.ExitCode);
+        _json.WriteString("startTimeUtc", _context.StartTime.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture));
+        _json.WriteString("endTimeUtc", summary.EndTime.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture));
+        _json.WriteStartArray("toolExecutionNotifications");
+        _notifications.CopyTo(_json);
+        _json.WriteEndArray();
+        _json.WriteEndObject();
+        _json.WriteEndArray();
+
+        _json.WriteEndObject(); // run
+        _json.WriteEndArray(); // runs
+        _json.WriteEndObject();
+        _json.Flush();
+        _json.Dispose(); // before the rename: a disposed writer must not flush into a closed file
+        _out.Write("\n"u8);
+        _out.Flush();
+        _file?.Commit();
+    }
+
+    private static int IndexOfNotification(string code)
+    {
+        var all = NotificationCodes.All;
+        for (var i = 0; i < all.Count; i++) if (all[i].Id == code) return i;
+        return -1;
+    }
+
+    private static SarifArtifactLocation Location(string uri, int? index) =>
+        Uri.TryCreate(uri, UriKind.Absolute, out _)
+            ? new SarifArtifactLocation { Uri = uri, Index = index } // outside the source root: absolute, no base
+            : new SarifArtifactLocation { Uri = EscapeRelative(uri), UriBaseId = SrcRoot, Index = index };
+
+    /// <summary>A relative path as a URI reference: each segment percent-escaped, slashes kept.</summary>
+    internal static string EscapeRelative(string path) =>
+        string.Join('/', path.Split('/').Select(Uri.EscapeDataString));
+
+    private static string LogicalKind(string anchorKind) => anchorKind switch
+    {
+        "import" or "export" or "call" => "function",
+        "section" => "member",
+        _ => "module",
+    };
+
+    public void Dispose()
+    {
+        _json.Dispose();
+        _artifacts.Dispose();
+        _notifications.Dispose();
+        _file?.Dispose(); // deletes the temporary when Complete never ran
+    }
+
+    /// <summary>A temporary file of JSON values, one per line, copied into the log at the end.</summary>
+    private sealed class Spool : IDisposable
+    {
+        private FileStream? _stream;
+        private Utf8JsonWriter? _writer;
+
+        public void Write<T>(T value, JsonTypeInfo<T> type)
+        {
+            if (_stream is null)
+            {
+                _stream = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+                _writer = new Utf8JsonWriter(_stream);
+            }
+            JsonSerializer.Serialize(_writer!, value, type);
+            _writer!.Flush();
+            _writer.Reset();
+            _stream.WriteByte((byte)'\n');
+        }
+
+        public void CopyTo(Utf8JsonWriter json)
+        {
+            if (_stream is null) return;
+            _writer!.Flush();
+            _stream.Position = 0;
+            using var reader = new StreamReader(_stream, Encoding.UTF8, false, 1 << 16, leaveOpen: true);
+            while (reader.ReadLine() is { } line)
+                if (line.Length > 0) json.WriteRawValue(line, skipInputValidation: true);
+        }
+
+        public void Dispose()
+        {
+            _writer?.Dispose();
+            _stream?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Engine;
+
+namespace DriverAudit.Scanner.Reporting;
+
+/// <summary>
+/// Human output, one line per finding in the compiler style editors and grep understand:
+/// <c>path: level RULEID Name: message [anchor]</c>; then a summary. Notifications go to the
+/// diagnostics writer (stderr) so they never mix with results piped elsewhere.
+/// </summary>
+public sealed class TextWriterSink : IScanSink
+{
+    private readonly TextWriter _out;
+    private readonly TextWriter _diagnostics;
+    private readonly AtomicFile? _file;
+    private readonly bool _color;
+    private readonly Dictionary<string, (Rule Rule, RuleLevel Level, int Count)> _byRule = new(StringComparer.Ordinal);
+
+    /// <param name="path">Output file (written atomically) or null for <paramref name="console"/>.</param>
+    public TextWriterSink(string? path, TextWriter console, TextWriter diagnostics, bool color)
+    {
+        if (path is not null)
+        {
+            _file = new AtomicFile(path);
+            _out = new StreamWriter(_file.Stream, leaveOpen: true);
+            _color = false;
+        }
+        else
+        {
+            _out = console;
+            _color = color;
+        }
+        _diagnostics = diagnostics;
+    }
+
+    public void Begin(ScanContext context) { }
+
+    public void Add(InputReport report)
+    {
+        foreach (var artifact in report.Artifacts)
+        {
+            var where = artifact.ModuleName is null ? artifact.Uri : $"{artifact.Uri}!{artifact.ModuleName}";
+            foreach (var f in artifact.Findings)
+            {
+                _out.WriteLine($"{where}: {Level(f.Level)} {f.Rule.Id} {f.Rule.Name}: {f.Message} [{f.Location}]");
+                _byRule[f.Rule.Id] = _byRule.TryGetValue(f.Rule.Id, out var c) ? c with { Count = c.Count + 1 } : (f.Rule, f.Level, 1);
+            }
+            foreach (var n in artifact.Notifications) WriteNotification(n);
+        }
+        foreach (var n in report.Notifications) WriteNotification(n);
+    }
+
+    private void WriteNotification(Notification n) =>
+        _diagnostics.WriteLine($"driveraudit: {n.Level.ToString().ToLowerInvariant()} {n.Code}: {n.Message}");
+
+    public void Complete(ScanSummary summary)
+    {
+        if (_byRule.Count > 0)
+        {
+            _out.WriteLine();
+            foreach (var (id, (rule, level, count)) in _byRule.OrderBy(k => k.Key, StringComparer.Ordinal))
+                _out.WriteLine($"  {id,-8} {rule.Name,-32} {level.ToString().ToLowerInvariant(),-8} {count,6}");
+        }
+        _out.WriteLine();
+        _out.WriteLine(SummaryLine(summary));
+        _out.Flush();
+        if (_file is not null)
+        {
+            _out.Dispose();
+            _file.Commit();
+        }
+    }
+
+    public static string SummaryLine(ScanSummary s)
+    {
+        int Count(RuleLevel l) => s.ByLevel.TryGetValue(l, out var n) ? n : 0;
+        var failed = s.Failed > 0 ? $", {s.Failed} could not be analysed" : "";
+        return $"Scanned {s.Inputs} input(s), analysed {s.Analyzed} image(s){failed}: " +
+               $"{Count(RuleLevel.Error)} error(s), {Count(RuleLevel.Warning)} warning(s), {Count(RuleLevel.Note)} note(s).";
+    }
+
+    private string Level(RuleLevel level)
+    {
+        var name = level.ToString().ToLowerInvariant();
+        if (!_color) return name;
+        var code = level switch { RuleLevel.Error => "31", RuleLevel.Warning => "33", _ => "36" };
+        return $"\u001b[{code}m{name}\u001b[0m";
+    }
+
+    public void Dispose()
+    {
+        if (_file is not null) _file.Dispose();
+    }
+}

@@ -1,0 +1,163 @@
+using Xunit;
+using System.Text.Json;
+using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Engine;
+using DriverAudit.Scanner.Reporting.Sarif;
+using DriverAudit.Scanner.Tests.TestSupport;
+
+namespace DriverAudit.Scanner.Tests.Reporting;
+
+public sealed class SarifWriterTests
+{
+    private static Rule MakeRule(string id, RuleLevel level, double? severity = null) => new()
+    {
+        Id = id,
+        Name = "Rule" + id,
+        Title = "Title of " + id,
+        Level = level,
+        SecuritySeverity = severity,
+        Precision = "high",
+        Tags = ["pool"],
+        Cwe = severity is null ? [] : [401],
+        Description = "Why " + id + " matters.",
+        Help = "# Fix\n```c\nbefore();\n```\nThen after.",
+        MessageTemplate = "{artifact}",
+        SourcePath = "embedded:rules/" + id + ".yaml",
+    };
+
+    private static Finding MakeFinding(Rule rule, string uri, string key, string? module = null) =>
+        new(rule, rule.Level, $"{uri} matched {key}.", new Anchor("import", key, new Dictionary<string, string>()),
+            FindingFingerprint.Compute(rule.Id, uri, module, key), "import " + key);
+
+    private static string Write(Action<SarifWriter> body, string path)
+    {
+        using (var w = new SarifWriter(path)) body(w);
+        return File.ReadAllText(path);
+    }
+
+    private static ScanContext Context(IReadOnlyList<Rule> rules, string root) =>
+        new(rules, root, new Uri(root + "/").AbsoluteUri, ["driveraudit", "scan"], DateTimeOffset.UnixEpoch);
+
+    private static ScanSummary Summary(int exit) => new(1, 1, 0, 1, new Dictionary<RuleLevel, int>(), exit, DateTimeOffset.UnixEpoch);
+
+    [Fact]
+    public void A_log_with_results_artifacts_nested_modules_and_notifications_validates_and_has_what_GitHub_needs()
+    {
+        using var t = new TempDir();
+        var r1 = MakeRule("DA1001", RuleLevel.Warning);
+        var r2 = MakeRule("DA2001", RuleLevel.Error, severity: 7.5);
+        var path = System.IO.Path.Combine(t.Path, "out.sarif");
+        var text = Write(w =>
+        {
+            w.Begin(Context([r1, r2], t.Path));
+            w.Add(new InputReport([new ArtifactReport
+            {
+                Uri = "drivers/my driver.sys", Length = 10, Sha256 = new string('a', 64), Analyzed = true,
+                Findings = [MakeFinding(r1, "drivers/my driver.sys", "ntoskrnl.exe!ExAllocatePool")],
+            }], []));
+            w.Add(new InputReport(
+            [
+                new ArtifactReport { Uri = "MEMORY.DMP", Length = 1 << 20, Analyzed = true },
+                new ArtifactReport
+                {
+                    Uri = "MEMORY.DMP", ParentLocalIndex = 0, ModuleName = "{GUID}.sys", ModuleBase = 0xFFFFF80012340000, ModulePath = @"\??\C:\x.sys",
+                    Analyzed = true, Findings = [MakeFinding(r2, "MEMORY.DMP", ".wx#0", "{GUID}.sys")],
+                },
+            ], []));
+            w.Add(InputReport.Problem(new Notification("DA0011", NotificationLevel.Error, "'x.sys' is not a PE.", "x.sys")));
+            w.Complete(Summary(1));
+        }, path);
+
+        SarifSchema.AssertValid(text);
+        using var doc = JsonDocument.Parse(text);
+        var run = doc.RootElement.GetProperty("runs")[0];
+        Assert.Equal("2.1.0", doc.RootElement.GetProperty("version").GetString());
+        Assert.Equal(SarifWriter.SchemaUri, doc.RootElement.GetProperty("$schema").GetString());
+
+        var rules = run.GetProperty("tool").GetProperty("driver").GetProperty("rules");
+        Assert.Equal("7.5", rules[1].GetProperty("properties").GetProperty("security-severity").GetString());
+        Assert.Contains("external/cwe/cwe-401", rules[1].GetProperty("properties").GetProperty("tags").EnumerateArray().Select(e => e.GetString()));
+        Assert.DoesNotContain("```", rules[0].GetProperty("help").GetProperty("text").GetString());
+
+        var results = run.GetProperty("results");
+        Assert.Equal(2, results.GetArrayLength());
+        var loc = results[0].GetProperty("locations")[0].GetProperty("physicalLocation");
+        Assert.Equal("drivers/my%20driver.sys", loc.GetProperty("artifactLocation").GetProperty("uri").GetString());
+        Assert.Equal("%SRCROOT%", loc.GetProperty("artifactLocation").GetProperty("uriBaseId").GetString());
+        Assert.Equal(1, loc.GetProperty("region").GetProperty("startLine").GetInt32());
+        Assert.Equal(0, results[0].GetProperty("ruleIndex").GetInt32());
+        Assert.Equal(1, results[1].GetProperty("ruleIndex").GetInt32());
+        Assert.Matches("^[0-9a-f]{32}:1$", results[0].GetProperty("partialFingerprints").GetProperty("primaryLocationLineHash").GetString());
+        Assert.Equal("0xfffff80012340000", results[1].GetProperty("properties").GetProperty("moduleBase").GetString());
+
+        var artifacts = run.GetProperty("artifacts");
+        Assert.Equal(3, artifacts.GetArrayLength());
+        Assert.Equal(1, artifacts[2].GetProperty("parentIndex").GetInt32());
+        Assert.Equal(new string('a', 64), artifacts[0].GetProperty("hashes").GetProperty("sha-256").GetString());
+
+        var notes = run.GetProperty("invocations")[0].GetProperty("toolExecutionNotifications");
+        Assert.Equal("DA0011", Assert.Single(notes.EnumerateArray()).GetProperty("descriptor").GetProperty("id").GetString());
+        Assert.StartsWith("file:///", run.GetProperty("originalUriBaseIds").GetProperty("%SRCROOT%").GetProperty("uri").GetString());
+    }
+
+    [Fact]
+    public void An_empty_scan_still_has_a_results_array()
+    {
+        using var t = new TempDir();
+        var text = Write(w => { w.Begin(Context([], t.Path)); w.Complete(Summary(0)); }, System.IO.Path.Combine(t.Path, "e.sarif"));
+        SarifSchema.AssertValid(text);
+        using var doc = JsonDocument.Parse(text);
+        Assert.Equal(0, doc.RootElement.GetProperty("runs")[0].GetProperty("results").GetArrayLength());
+    }
+
+    [Fact]
+    public void Results_beyond_the_limit_are_left_out_with_a_notification()
+    {
+        using var t = new TempDir();
+        var r = MakeRule("DA1001", RuleLevel.Warning);
+        var path = System.IO.Path.Combine(t.Path, "big.sarif");
+        string text;
+        using (var w = new SarifWriter(path, maxResults: 3))
+        {
+            w.Begin(Context([r], t.Path));
+            for (var i = 0; i < 5; i++)
+                w.Add(new InputReport([new ArtifactReport { Uri = $"d{i}.sys", Analyzed = true, Findings = [MakeFinding(r, $"d{i}.sys", "k")] }], []));
+            w.Complete(Summary(1));
+        }
+        text = File.ReadAllText(path);
+        SarifSchema.AssertValid(text);
+        using var doc = JsonDocument.Parse(text);
+        var run = doc.RootElement.GetProperty("runs")[0];
+        Assert.Equal(3, run.GetProperty("results").GetArrayLength());
+        Assert.Equal(5, run.GetProperty("artifacts").GetArrayLength());
+        var note = Assert.Single(run.GetProperty("invocations")[0].GetProperty("toolExecutionNotifications").EnumerateArray());
+        Assert.Equal("DA0030", note.GetProperty("descriptor").GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public void An_unfinished_log_never_replaces_the_previous_file()
+    {
+        using var t = new TempDir();
+        var path = System.IO.Path.Combine(t.Path, "keep.sarif");
+        File.WriteAllText(path, "previous");
+        using (var w = new SarifWriter(path))
+        {
+            w.Begin(Context([], t.Path));
+            // no Complete: the scan was interrupted
+        }
+        Assert.Equal("previous", File.ReadAllText(path));
+        Assert.Single(Directory.GetFiles(t.Path)); // the temporary is gone too
+    }
+
+    [Fact]
+    public void Fingerprints_depend_on_rule_path_module_and_anchor_only()
+    {
+        var a = FindingFingerprint.Compute("DA1001", "d/a.sys", null, "ntoskrnl.exe!ExAllocatePool");
+        Assert.Equal(a, FindingFingerprint.Compute("DA1001", "d/a.sys", null, "ntoskrnl.exe!ExAllocatePool"));
+        Assert.Equal(a, FindingFingerprint.Compute("DA1001", @"d\a.sys", null, "ntoskrnl.exe!ExAllocatePool"));
+        Assert.NotEqual(a, FindingFingerprint.Compute("DA1003", "d/a.sys", null, "ntoskrnl.exe!ExAllocatePool"));
+        Assert.NotEqual(a, FindingFingerprint.Compute("DA1001", "d/b.sys", null, "ntoskrnl.exe!ExAllocatePool"));
+        Assert.NotEqual(a, FindingFingerprint.Compute("DA1001", "d/a.sys", "m.sys", "ntoskrnl.exe!ExAllocatePool"));
+        Assert.Equal(FindingFingerprint.Compute("DA1001", "x.dmp", "M.SYS", "k"), FindingFingerprint.Compute("DA1001", "x.dmp", "m.sys", "k"));
+    }
+}
