@@ -1,10 +1,14 @@
-// CONTRACT (skeleton): the public surface the scanner codes against. The rules helper owns this
-// folder and replaces the bodies; keep these names and shapes unless the integrator agrees.
+// The public surface the scanner codes against. Semantics: docs/rule-language.md.
 using DriverAudit.Rules.Facts;
+using DriverAudit.Rules.Loading;
+using DriverAudit.Rules.Predicates;
 
 namespace DriverAudit.Rules.Engine;
 
 public enum RuleLevel { Note, Warning, Error }
+
+/// <summary>How many findings a match yields: one per anchor (default), or one per image.</summary>
+public enum RuleReport { PerAnchor, PerImage }
 
 /// <summary>A rule text to load: a path for messages and the YAML itself.</summary>
 public sealed record RuleSource(string Path, string Text);
@@ -52,17 +56,63 @@ public sealed class Rule
     public required string SourcePath { get; init; }
     public IReadOnlyList<string> MatchExamples { get; init; } = [];
     public IReadOnlyList<string> NoMatchExamples { get; init; } = [];
+    /// <summary><c>report:</c> per-anchor (default) or per-image.</summary>
+    public RuleReport Report { get; init; } = RuleReport.PerAnchor;
 }
 
 /// <summary>A set of rules compiled once and evaluated against many images (thread-safe).</summary>
 public sealed class RuleSet
 {
+    private readonly IReadOnlyList<CompiledRule> _compiled;
+
+    private RuleSet(IReadOnlyList<CompiledRule> compiled)
+    {
+        _compiled = compiled;
+        Rules = [.. compiled.Select(c => c.Rule)];
+    }
+
     /// <summary>Parses, validates and compiles. Throws <see cref="RuleLoadException"/> carrying every error found.</summary>
-    public static RuleSet Load(IEnumerable<RuleSource> sources) => throw new NotImplementedException();
+    public static RuleSet Load(IEnumerable<RuleSource> sources) => new(RuleLoader.Load(sources));
 
     /// <summary>Rules ordered by id.</summary>
-    public IReadOnlyList<Rule> Rules { get; } = [];
+    public IReadOnlyList<Rule> Rules { get; }
 
     /// <summary>Matches ordered by rule id, then anchor key. Evaluates only what rules need.</summary>
-    public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts) => throw new NotImplementedException();
+    public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        var ctx = new EvalContext(facts, _compiled);
+        List<RuleMatch>? matches = null;
+        List<Anchor>? anchors = null;
+        foreach (var rule in _compiled)
+        {
+            if (ctx.TestRule(rule.Index) != Tri.True) continue;
+            anchors ??= [];
+            anchors.Clear();
+            if (rule.Rule.Report == RuleReport.PerAnchor) rule.Match.Collect(ctx, anchors);
+            if (anchors.Count == 0) anchors.Add(ImageAnchor(ctx));
+            anchors.Sort(AnchorOrder);
+            matches ??= [];
+            for (int i = 0; i < anchors.Count; i++)
+            {
+                // Sorted, so a duplicate (the same import reached through two branches) is adjacent.
+                if (i > 0 && AnchorOrder(anchors[i - 1], anchors[i]) == 0) continue;
+                matches.Add(new RuleMatch(rule.Rule, anchors[i], rule.Message.Render(anchors[i].Values)));
+            }
+        }
+        return matches ?? (IReadOnlyList<RuleMatch>)[];
+    }
+
+    private static Anchor ImageAnchor(EvalContext ctx)
+    {
+        var values = ctx.Values(1);
+        values["value"] = ctx.Artifact;
+        return new Anchor("image", "image", values);
+    }
+
+    private static int AnchorOrder(Anchor a, Anchor b)
+    {
+        int byKey = string.CompareOrdinal(a.Key, b.Key);
+        return byKey != 0 ? byKey : string.CompareOrdinal(a.Kind, b.Kind);
+    }
 }

@@ -1,0 +1,90 @@
+using System.Text.RegularExpressions;
+
+namespace DriverAudit.Rules.Patterns;
+
+/// <summary>
+/// A name test written as text: exact (<c>ExAllocatePool</c>), wildcard (<c>ExAllocatePool*</c>, <c>Zw?ead*</c>)
+/// or regex (<c>/^Zw(Read|Write)VirtualMemory$/i</c>). Regexes run on the non-backtracking engine, so no
+/// pattern can run away on hostile names. Immutable and thread-safe.
+/// </summary>
+internal abstract class NamePattern
+{
+    /// <summary>Longer regexes are refused; the non-backtracking engine's construction cost grows with size.</summary>
+    public const int MaxRegexLength = 512;
+
+    public abstract bool IsMatch(ReadOnlySpan<char> text);
+
+    /// <summary>The pattern as written, for diagnostics.</summary>
+    public abstract string Text { get; }
+
+    public static bool LooksLikeRegex(string text) => text.StartsWith('/');
+
+    /// <summary>Parses <paramref name="text"/>; on failure returns null and sets <paramref name="error"/>.</summary>
+    public static NamePattern? Parse(string text, bool ignoreCase, out string? error)
+    {
+        error = null;
+        if (text.Length == 0) { error = "the pattern is empty"; return null; }
+        if (LooksLikeRegex(text)) return ParseRegex(text, ignoreCase, out error);
+        if (text.AsSpan().IndexOfAny(" \t\r\n") >= 0) { error = $"'{text}' contains whitespace; names never do"; return null; }
+        return Wildcard.HasWildcards(text) ? new WildcardPattern(text, ignoreCase) : new ExactPattern(text, ignoreCase);
+    }
+
+    private static NamePattern? ParseRegex(string text, bool ignoreCase, out string? error)
+    {
+        error = null;
+        int close = text.LastIndexOf('/');
+        if (close == 0) { error = $"regex '{text}' has no closing '/' (write /pattern/flags)"; return null; }
+        string body = text[1..close];
+        if (body.Length == 0) { error = "the regex is empty"; return null; }
+        if (body.Length > MaxRegexLength) { error = $"the regex is longer than {MaxRegexLength} characters"; return null; }
+
+        var options = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant;
+        if (ignoreCase) options |= RegexOptions.IgnoreCase;
+        foreach (char flag in text.AsSpan(close + 1))
+        {
+            var bit = flag switch
+            {
+                'i' => RegexOptions.IgnoreCase,
+                'm' => RegexOptions.Multiline,
+                's' => RegexOptions.Singleline,
+                'x' => RegexOptions.IgnorePatternWhitespace,
+                _ => RegexOptions.None,
+            };
+            if (bit == RegexOptions.None) { error = $"unknown regex flag '{flag}' (allowed: i, m, s, x)"; return null; }
+            options |= bit;
+        }
+        try
+        {
+            return new RegexPattern(text, new Regex(body, options));
+        }
+        catch (ArgumentException ex)
+        {
+            error = $"invalid regex '{body}': {ex.Message}";
+        }
+        catch (NotSupportedException ex)
+        {
+            // Backreferences, lookarounds and atomic groups cannot run without backtracking.
+            error = $"regex '{body}' uses a construct the non-backtracking engine refuses: {ex.Message}";
+        }
+        return null;
+    }
+
+    private sealed class ExactPattern(string text, bool ignoreCase) : NamePattern
+    {
+        private readonly StringComparison _comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        public override string Text => text;
+        public override bool IsMatch(ReadOnlySpan<char> value) => value.Equals(text, _comparison);
+    }
+
+    private sealed class WildcardPattern(string text, bool ignoreCase) : NamePattern
+    {
+        public override string Text => text;
+        public override bool IsMatch(ReadOnlySpan<char> value) => Wildcard.IsMatch(text, value, ignoreCase);
+    }
+
+    private sealed class RegexPattern(string text, Regex regex) : NamePattern
+    {
+        public override string Text => text;
+        public override bool IsMatch(ReadOnlySpan<char> value) => regex.IsMatch(value);
+    }
+}

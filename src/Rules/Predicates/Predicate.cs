@@ -1,0 +1,34 @@
+using DriverAudit.Rules.Engine;
+
+namespace DriverAudit.Rules.Predicates;
+
+/// <summary>
+/// A node of a compiled match tree. Evaluation is two-phase: <see cref="Test"/> decides truth cheaply
+/// (short-circuits, allocates nothing); <see cref="Collect"/> runs only on a node already known true and
+/// gathers the anchors of the finding. Nodes are immutable after load, hence thread-safe.
+/// </summary>
+internal abstract class Predicate
+{
+    /// <summary>Position in the rule file, for load-time errors that surface after compilation (cycles).</summary>
+    public required int Line { get; init; }
+    public required int Column { get; init; }
+
+    public abstract Tri Test(EvalContext ctx);
+
+    /// <summary>Adds the evidence anchors of this (true) node. Image-wide facts add nothing.</summary>
+    public abstract void Collect(EvalContext ctx, List<Anchor> sink);
+
+    /// <summary>Relative cost of <see cref="Test"/>: cheap facts first. Valid after <see cref="Prepare"/>.</summary>
+    public abstract int Cost { get; }
+
+    /// <summary>Evidence this node can leave; valid after references are bound.</summary>
+    public abstract EvidenceShape Shape { get; }
+
+    public virtual IEnumerable<Predicate> Children => [];
+
+    /// <summary>Called once after binding: lets logic nodes order their children by cost.</summary>
+    public virtual void Prepare()
+    {
+        foreach (var child in Children) child.Prepare();
+    }
+}

@@ -1,0 +1,154 @@
+using DriverAudit.Rules.Facts;
+using DriverAudit.Scanner.Images;
+
+namespace DriverAudit.Scanner.Pe;
+
+/// <summary>
+/// Adapts a <see cref="PeImage"/> to the rule engine's facts contract. Every property is computed on first
+/// read and cached, so a rule pack that needs only the header never parses a directory.
+/// </summary>
+public sealed class PeFacts : IImageFacts
+{
+    private const ushort DllCharacteristicsForceIntegrity = 0x80, DllCharacteristicsNxCompat = 0x100, DllCharacteristicsGuardCf = 0x4000;
+    private readonly PeImage _image;
+    private HeaderFact? _header;
+    private SectionFact[]? _sections;
+    private ImportFact[]? _imports;
+    private ExportFact[]? _exports;
+
+    public PeFacts(PeImage image, string? displayName = null)
+    {
+        _image = image;
+        DisplayName = displayName ?? DefaultDisplayName(image.Source.Origin);
+    }
+
+    public PeImage Image => _image;
+    public string DisplayName { get; }
+
+    public HeaderFact Header => _header ??= new HeaderFact(
+        MachineName(_image), SubsystemName(_image.Subsystem), _image.Is64Bit, _image.Characteristics, _image.DllCharacteristics,
+        _image.SectionAlignment, _image.FileAlignment, _image.ImageBase, _image.SizeOfImage, _image.TimeDateStamp, _image.CheckSum);
+
+    public IReadOnlyList<SectionFact> Sections => _sections ??= BuildSections();
+
+    public IReadOnlyList<ImportFact> Imports => _imports ??= BuildImports();
+
+    public IReadOnlyList<ExportFact> Exports => _exports ??= BuildExports();
+
+    public bool? GetCharacteristic(string name) => name switch
+    {
+        Characteristics.IatInExecutableSection => IatInExecutableSection(),
+        Characteristics.HasStackCookie => HasStackCookie(),
+        Characteristics.Cfg => Cfg(),
+        Characteristics.ForceIntegrity => (_image.DllCharacteristics & DllCharacteristicsForceIntegrity) != 0,
+        Characteristics.NxCompat => (_image.DllCharacteristics & DllCharacteristicsNxCompat) != 0,
+        Characteristics.Signed => Signed(),
+        _ => null, // the rule validator refuses unknown names; nothing to know here
+    };
+
+    private bool? IatInExecutableSection()
+    {
+        uint rva;
+        if (_image.IatDirectory.VirtualAddress != 0)
+            rva = _image.IatDirectory.VirtualAddress;
+        else
+        {
+            var imports = _image.Imports;
+            if (imports.FirstThunkRva is { } first) rva = first;
+            else if (imports.Status == PeTableStatus.Absent) return false; // no imports: no IAT to sit anywhere
+            else return null;
+        }
+        var section = _image.FindSection(rva);
+        return section is not null && section.Executable;
+    }
+
+    private bool? HasStackCookie()
+    {
+        var config = _image.LoadConfig;
+        return config.Status switch
+        {
+            PeTableStatus.Absent => false,
+            PeTableStatus.Unreadable => null,
+            _ => config.SecurityCookie is { } cookie ? cookie != 0 : config.Status == PeTableStatus.Ok ? false : null,
+        };
+    }
+
+    private bool? Cfg()
+    {
+        if ((_image.DllCharacteristics & DllCharacteristicsGuardCf) == 0) return false;
+        var config = _image.LoadConfig;
+        if (config.Status == PeTableStatus.Absent) return false;
+        if (config.GuardFlags is { } flags) return (flags & PeLoadConfig.GuardCfInstrumented) != 0;
+        return config.Status == PeTableStatus.Ok ? false : null;
+    }
+
+    private bool? Signed()
+    {
+        var dir = _image.GetDirectory(4);
+        if (!dir.IsPresent) return false;
+        if (_image.Layout != ImageLayout.File) return null; // the table is not mapped: cannot tell from memory
+        return _image.Certificates.Entries.Count > 0;
+    }
+
+    private SectionFact[] BuildSections()
+    {
+        var sections = _image.Sections;
+        var result = new SectionFact[sections.Count];
+        for (var i = 0; i < result.Length; i++)
+        {
+            var s = sections[i];
+            result[i] = new SectionFact(s.Index, s.Name, s.Rva, s.VirtualSize, s.RawSize, s.Characteristics);
+        }
+        return result;
+    }
+
+    private ImportFact[] BuildImports()
+    {
+        var normal = _image.Imports.Imports;
+        var delayed = _image.DelayImports.Imports;
+        var result = new ImportFact[normal.Count + delayed.Count];
+        var n = 0;
+        foreach (var i in normal) result[n++] = new ImportFact(i.Module, i.Name, i.Ordinal, false, i.SlotRva);
+        foreach (var i in delayed) result[n++] = new ImportFact(i.Module, i.Name, i.Ordinal, true, i.SlotRva);
+        return result;
+    }
+
+    private ExportFact[] BuildExports()
+    {
+        var all = _image.Exports.All;
+        var result = new ExportFact[all.Count];
+        for (var i = 0; i < result.Length; i++)
+            result[i] = new ExportFact(all[i].Name, all[i].Ordinal, all[i].Rva, all[i].Forwarder);
+        return result;
+    }
+
+    private static string DefaultDisplayName(ImageOrigin origin) =>
+        origin.ModuleName is { } module ? $"{Path.GetFileName(origin.Path)}!{module}" : origin.Path;
+
+    public static string MachineName(PeImage image) => image.Machine switch
+    {
+        PeMachine.X86 => "x86",
+        PeMachine.X64 => "x64",
+        PeMachine.Arm64 => "arm64",
+        PeMachine.Arm => "arm",
+        _ => $"0x{image.MachineValue:x4}",
+    };
+
+    public static string SubsystemName(ushort subsystem) => subsystem switch
+    {
+        1 => "native",
+        2 => "windows-gui",
+        3 => "windows-cui",
+        5 => "os2-cui",
+        7 => "posix-cui",
+        8 => "native-windows",
+        9 => "windows-ce-gui",
+        10 => "efi-application",
+        11 => "efi-boot-service-driver",
+        12 => "efi-runtime-driver",
+        13 => "efi-rom",
+        14 => "xbox",
+        16 => "windows-boot-application",
+        _ => $"0x{subsystem:x}",
+    };
+}
