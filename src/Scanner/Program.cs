@@ -1,1 +1,20 @@
-namespace DriverAudit.Scanner; static class Program { static int Main() => 0; }
+using DriverAudit.Scanner.Cli;
+
+namespace DriverAudit.Scanner;
+
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        try
+        {
+            return DriverAuditCli.Run(args, CliIo.FromConsole());
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Last line of defence: one sentence, no stack trace, a distinct exit code.
+            Console.Error.WriteLine($"driveraudit: internal error: {e.GetType().Name}: {e.Message}");
+            return 2;
+        }
+    }
+}

@@ -10,6 +10,8 @@ public sealed record ArtifactReport
 {
     /// <summary>URI as reported: relative to the source root when possible.</summary>
     public required string Uri { get; init; }
+    /// <summary>For people: the relative path, or the local path when outside the source root.</summary>
+    public string DisplayPath => Uri.StartsWith("file:", StringComparison.Ordinal) ? new Uri(Uri).LocalPath : Uri;
     public long? Length { get; init; }
     /// <summary>Lower-case hex SHA-256 of the file, when computed (only when a report needs it).</summary>
     public string? Sha256 { get; init; }

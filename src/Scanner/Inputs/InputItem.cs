@@ -1,7 +1,11 @@
 namespace DriverAudit.Scanner.Inputs;
 
 /// <summary>One thing the crawler produced, in deterministic order: a file to analyse or a problem to report.</summary>
-public abstract record InputItem(string FullPath, string Uri);
+public abstract record InputItem(string FullPath, string Uri)
+{
+    /// <summary>For people (messages, text output): the relative path, or the local path when outside the source root.</summary>
+    public string DisplayPath => Uri.StartsWith("file:", StringComparison.Ordinal) ? FullPath : Uri;
+}
 
 /// <summary>A file to analyse.</summary>
 /// <param name="FullPath">Absolute path.</param>

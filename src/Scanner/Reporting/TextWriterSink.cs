@@ -39,7 +39,7 @@ public sealed class TextWriterSink : IScanSink
     {
         foreach (var artifact in report.Artifacts)
         {
-            var where = artifact.ModuleName is null ? artifact.Uri : $"{artifact.Uri}!{artifact.ModuleName}";
+            var where = artifact.ModuleName is null ? artifact.DisplayPath : $"{artifact.DisplayPath}!{artifact.ModuleName}";
             foreach (var f in artifact.Findings)
             {
                 _out.WriteLine($"{where}: {Level(f.Level)} {f.Rule.Id} {f.Rule.Name}: {f.Message} [{f.Location}]");

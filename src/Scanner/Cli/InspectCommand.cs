@@ -1,0 +1,106 @@
+using System.CommandLine;
+using System.Text.Json;
+using DriverAudit.Scanner.Images;
+using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.Pe;
+using DriverAudit.Scanner.Reporting;
+
+namespace DriverAudit.Scanner.Cli;
+
+/// <summary><c>driveraudit inspect PATH... [--json]</c>: what the parser sees, for people and for scripts.</summary>
+public static class InspectCommand
+{
+    public static Command Create(CliIo io)
+    {
+        var paths = new Argument<string[]>("paths") { Description = "Images or folders to inspect.", Arity = ArgumentArity.OneOrMore };
+        var json = new Option<bool>("--json") { Description = "JSON Lines: one object per image." };
+        var include = new Option<string[]>("--include") { Description = "Glob of files to inspect inside folders. Default: **/*.sys." };
+        var command = new Command("inspect", "Show headers, sections, imports, exports, PDB, version and signature facts of images.")
+        {
+            paths, json, include,
+        };
+        command.SetAction(parse =>
+        {
+            var crawler = new InputCrawler(new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory));
+            var asJson = parse.GetValue(json);
+            var failed = 0;
+            using var writer = new Utf8JsonWriter(io.StdoutStream);
+            foreach (var item in crawler.Enumerate((parse.GetValue(paths) ?? []).Select(p => Path.IsPathRooted(p) ? p : Path.Combine(io.WorkingDirectory, p))))
+            {
+                var error = item is InputProblem problem ? problem.Message : Inspect(item, asJson, writer, io);
+                if (error is null) continue;
+                failed++;
+                if (asJson)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("path", item.DisplayPath);
+                    writer.WriteString("error", error);
+                    writer.WriteEndObject();
+                    EndLine(writer, io);
+                }
+                io.Error.WriteLine($"driveraudit: {error}");
+            }
+            io.Out.Flush();
+            return failed > 0 ? 3 : 0;
+        });
+        return command;
+    }
+
+    private static string? Inspect(InputItem item, bool asJson, Utf8JsonWriter writer, CliIo io)
+    {
+        FileImageSource source;
+        try { source = FileImageSource.Open(item.FullPath); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot read '{item.DisplayPath}': {e.Message}"; }
+        using (source)
+        {
+            var open = PeImage.TryOpen(source);
+            if (open.Image is not PeImage image) return $"'{item.DisplayPath}' is not analysable: {open.Reason}";
+            if (asJson)
+            {
+                ImageJson.Write(writer, item.DisplayPath, image);
+                EndLine(writer, io);
+            }
+            else
+            {
+                WriteText(io.Out, item.DisplayPath, image);
+            }
+            return null;
+        }
+    }
+
+    private static void EndLine(Utf8JsonWriter writer, CliIo io)
+    {
+        writer.Flush();
+        writer.Reset();
+        io.StdoutStream.WriteByte((byte)'\n');
+        io.StdoutStream.Flush();
+    }
+
+    private static void WriteText(TextWriter o, string path, PeImage image)
+    {
+        o.WriteLine(path);
+        o.WriteLine($"  machine {PeFacts.MachineName(image)}, subsystem {PeFacts.SubsystemName(image.Subsystem)}, " +
+                    $"image base 0x{image.ImageBase:x}, size 0x{image.SizeOfImage:x}, dll characteristics 0x{image.DllCharacteristics:x4}");
+        o.WriteLine("  sections:");
+        foreach (var s in image.Sections)
+        {
+            var rwx = $"{((s.Characteristics & PeSection.MemRead) != 0 ? 'r' : '-')}{((s.Characteristics & PeSection.MemWrite) != 0 ? 'w' : '-')}{(s.Executable ? 'x' : '-')}";
+            o.WriteLine($"    {s.Name,-8} rva 0x{s.Rva:x8} vsize 0x{s.VirtualSize:x8} raw 0x{s.RawSize:x8} {rwx} 0x{s.Characteristics:x8}");
+        }
+        var imports = image.Imports.Imports.Concat(image.DelayImports.Imports).ToList();
+        o.WriteLine($"  imports ({imports.Count}):");
+        foreach (var i in imports)
+            o.WriteLine($"    0x{i.SlotRva:x8} {i.Module}!{i.Name ?? "#" + i.Ordinal}{(i.Delayed ? " (delay-load)" : "")}");
+        if (image.Exports.All.Count > 0)
+        {
+            o.WriteLine($"  exports ({image.Exports.All.Count}):");
+            foreach (var e in image.Exports.All)
+                o.WriteLine($"    #{e.Ordinal,-5} {e.Name ?? "(no name)"} {(e.Forwarder is null ? $"0x{e.Rva:x8}" : "-> " + e.Forwarder)}");
+        }
+        if (image.Debug.CodeView is { } cv) o.WriteLine($"  pdb: {cv.PdbPath} {{{cv.Guid:D}}} age {cv.Age}");
+        foreach (var s in image.VersionInfo.Strings) o.WriteLine($"  version: {s.Key} = {s.Value}");
+        o.WriteLine($"  certificate table: {(image.Certificates.Entries.Count > 0 ? $"{image.Certificates.Entries.Count} entr(y/ies), {image.Certificates.Size} bytes" : "none")}");
+        foreach (var d in image.Diagnostics) o.WriteLine($"  diagnostic: {d}");
+        o.WriteLine();
+    }
+}

@@ -1,0 +1,150 @@
+using System.CommandLine;
+using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Engine;
+using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.Reporting;
+using DriverAudit.Scanner.Reporting.Sarif;
+using Spectre.Console;
+
+namespace DriverAudit.Scanner.Cli;
+
+/// <summary><c>driveraudit scan PATH...</c>: crawl, analyse, report, gate.</summary>
+public static class ScanCommand
+{
+    public static Command Create(CliIo io)
+    {
+        var paths = new Argument<string[]>("paths")
+        {
+            Description = "Files and folders to scan. Folders are walked recursively; files named here are always scanned.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the report to this file (atomically) instead of stdout." };
+        var format = new Option<string?>("--format", "-f")
+        {
+            Description = "sarif, text or json (JSON Lines). Default: text on a terminal, sarif otherwise.",
+        };
+        format.AcceptOnlyFromAmong("sarif", "text", "json");
+        var include = new Option<string[]>("--include")
+        {
+            Description = "Glob of files to scan inside folders (repeatable). Default: **/*.sys.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var exclude = new Option<string[]>("--exclude") { Description = "Glob of files to skip inside folders (repeatable)." };
+        var rules = new Option<string[]>("--rules") { Description = "Extra rule file or folder of *.yaml rules (repeatable)." };
+        var noDefault = new Option<bool>("--no-default-rules") { Description = "Do not load the rule pack embedded in driveraudit." };
+        var failOn = new Option<string>("--fail-on")
+        {
+            Description = "Lowest finding level that makes the exit code 1: error, warning, note or none.",
+            DefaultValueFactory = _ => "error",
+        };
+        failOn.AcceptOnlyFromAmong("error", "warning", "note", "none");
+        var failOnError = new Option<bool>("--fail-on-error") { Description = "Exit with 3 when some inputs could not be analysed." };
+        var jobs = new Option<int>("--jobs", "-j")
+        {
+            Description = "Inputs analysed in parallel. Default: the number of processors.",
+            DefaultValueFactory = _ => Environment.ProcessorCount,
+        };
+        jobs.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() is < 1 or > 256) r.AddError("--jobs must be between 1 and 256.");
+        });
+        var sourceRoot = new Option<string?>("--source-root")
+        {
+            Description = "Folder that SARIF URIs are relative to (%SRCROOT%). Default: the current folder.",
+        };
+        var category = new Option<string>("--category")
+        {
+            Description = "SARIF run category (automationDetails.id).",
+            DefaultValueFactory = _ => "driveraudit/",
+        };
+        var noProgress = new Option<bool>("--no-progress") { Description = "Never show the progress display." };
+
+        var command = new Command("scan", "Scan driver files and folders; report findings as text, SARIF or JSON.")
+        {
+            paths, output, format, include, exclude, rules, noDefault, failOn, failOnError, jobs, sourceRoot, category, noProgress,
+        };
+
+        command.SetAction(parse =>
+        {
+            var ruleSet = LoadRules(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
+            if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
+
+            var root = new SourceRoot(parse.GetValue(sourceRoot) ?? io.WorkingDirectory);
+            var outPath = parse.GetValue(output);
+            var fmt = parse.GetValue(format) ?? (outPath is null && io.Interactive ? "text" : "sarif");
+            var options = new ScanOptions(
+                parse.GetValue(jobs),
+                parse.GetValue(failOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
+                parse.GetValue(failOnError),
+                ComputeHashes: fmt == "sarif");
+
+            var crawler = new InputCrawler(new CrawlOptions(parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []), root);
+            var items = crawler.Enumerate((parse.GetValue(paths) ?? []).Select(p => Path.IsPathRooted(p) ? p : Path.Combine(io.WorkingDirectory, p)));
+
+            IScanSink sink;
+            try
+            {
+                sink = fmt switch
+                {
+                    "sarif" => new SarifWriter(outPath, io.StdoutStream, parse.GetValue(category)!),
+                    "json" => new JsonLinesSink(outPath, io.StdoutStream),
+                    _ => new TextWriterSink(outPath, io.Out, io.Error, color: io.Interactive),
+                };
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                io.Error.WriteLine($"driveraudit: cannot write '{outPath}': {e.Message}");
+                return ExitCodes.UsageOrConfiguration;
+            }
+
+            using (sink)
+            {
+                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, Environment.GetCommandLineArgs(), DateTimeOffset.UtcNow);
+                var engine = new ScanEngine(new InputAnalyzer(ruleSet, options), options);
+                // Progress only where a person watches and results do not go to the same screen.
+                var showProgress = io.Interactive && !parse.GetValue(noProgress) && (outPath is not null || fmt != "text") && !Console.IsErrorRedirected;
+                ScanSummary summary;
+                if (showProgress)
+                {
+                    var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+                    summary = console.Status().Start("Scanning…", ctx =>
+                        engine.Run(items, sink, context, n => ctx.Status($"Scanning… {n} input(s) done")));
+                }
+                else
+                {
+                    summary = engine.Run(items, sink, context);
+                }
+                if (fmt != "text") io.Error.WriteLine(TextWriterSink.SummaryLine(summary));
+                return summary.ExitCode;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>Loads and compiles the rules; prints every error as file:line:column and returns null on failure.</summary>
+    internal static RuleSet? LoadRules(IReadOnlyList<string> extra, bool includeDefault, CliIo io)
+    {
+        var errors = new List<RuleError>();
+        var sources = new List<RuleSource>();
+        if (includeDefault) sources.AddRange(RuleSources.Embedded());
+        foreach (var path in extra)
+            sources.AddRange(RuleSources.FromPath(Path.IsPathRooted(path) ? path : Path.Combine(io.WorkingDirectory, path), errors));
+        if (sources.Count == 0 && errors.Count == 0)
+            errors.Add(new RuleError("(command line)", 1, 1, "no rules: --no-default-rules was given without --rules"));
+
+        if (errors.Count == 0)
+        {
+            try
+            {
+                return RuleSet.Load(sources);
+            }
+            catch (RuleLoadException e)
+            {
+                errors.AddRange(e.Errors);
+            }
+        }
+        foreach (var e in errors) io.Error.WriteLine($"{e}");
+        io.Error.WriteLine($"driveraudit: {errors.Count} rule error(s); nothing was scanned.");
+        return null;
+    }
+}

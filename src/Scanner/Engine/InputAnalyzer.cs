@@ -1,0 +1,114 @@
+using System.Security.Cryptography;
+using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Images;
+using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.Pe;
+
+namespace DriverAudit.Scanner.Engine;
+
+/// <summary>
+/// Analyses one crawler item: opens it, recognises it by content, parses the image, evaluates the
+/// rules and turns matches into findings. Never throws: every failure becomes a notification, so one
+/// bad input cannot stop a scan. Thread-safe (called from several workers).
+/// </summary>
+public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
+{
+    public InputReport Analyze(InputItem item)
+    {
+        switch (item)
+        {
+            case InputProblem p:
+                var level = p.Code == NotificationCodes.LinkLoop ? NotificationLevel.Warning : NotificationLevel.Error;
+                return InputReport.Problem(new Notification(p.Code, level, p.Message, p.Uri));
+            case InputFile f:
+                try
+                {
+                    return AnalyzeFile(f);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // A defect of ours, not of the input: report it and let the scan go on.
+                    return InputReport.Problem(new Notification(NotificationCodes.InternalError, NotificationLevel.Error,
+                        $"Internal error while analysing '{f.DisplayPath}': {e.GetType().Name}: {e.Message}. Please report this with the file.", f.Uri));
+                }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(item));
+        }
+    }
+
+    private InputReport AnalyzeFile(InputFile file)
+    {
+        FileImageSource source;
+        try
+        {
+            source = FileImageSource.Open(file.FullPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return InputReport.Problem(new Notification(NotificationCodes.FileUnreadable, NotificationLevel.Error,
+                $"Cannot read '{file.DisplayPath}': {e.Message}", file.Uri));
+        }
+
+        using (source)
+        {
+            var sha256 = options.ComputeHashes ? Sha256(source) : null;
+            var open = PeImage.TryOpen(source);
+            if (open.Image is not PeImage image)
+            {
+                var code = open.Status == PeOpenStatus.NotPe ? NotificationCodes.NotPe : NotificationCodes.MalformedPe;
+                var n = new Notification(code, NotificationLevel.Error, $"'{file.DisplayPath}' was not analysed: {open.Reason}", file.Uri);
+                return new InputReport([new ArtifactReport { Uri = file.Uri, Length = source.Length, Sha256 = sha256, Notifications = [n] }], []);
+            }
+
+            var facts = new PeFacts(image, file.DisplayPath);
+            var findings = Findings(rules.Evaluate(facts), file.Uri, module: null);
+            var notes = image.Diagnostics
+                .Select(d => new Notification(NotificationCodes.MalformedTable, NotificationLevel.Warning, $"'{file.DisplayPath}': {d.Message}", file.Uri))
+                .ToList();
+            return new InputReport([new ArtifactReport
+            {
+                Uri = file.Uri,
+                Length = source.Length,
+                Sha256 = sha256,
+                Analyzed = true,
+                Findings = findings,
+                Notifications = notes,
+            }], []);
+        }
+    }
+
+    /// <summary>Turns rule matches into findings with stable fingerprints.</summary>
+    internal static IReadOnlyList<Finding> Findings(IReadOnlyList<RuleMatch> matches, string uri, string? module)
+    {
+        var list = new List<Finding>(matches.Count);
+        foreach (var m in matches)
+        {
+            var location = m.Anchor.Kind == "image" ? "image" : $"{m.Anchor.Kind} {m.Anchor.Key}";
+            list.Add(new Finding(m.Rule, m.Rule.Level, m.Message, m.Anchor,
+                FindingFingerprint.Compute(m.Rule.Id, uri, module, m.Anchor.Key), location));
+        }
+        return list;
+    }
+
+    private static string? Sha256(IImageSource source)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 16);
+        try
+        {
+            long position = 0;
+            while (position < source.Length)
+            {
+                var n = source.Read(position, buffer);
+                if (n <= 0) return null; // file changed under us
+                hash.AppendData(buffer, 0, n);
+                position += n;
+            }
+            return Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Inputs;
+
+namespace DriverAudit.Scanner.Engine;
+
+/// <summary>
+/// Runs the pipeline: crawler items → parallel analysis → reporters in input order → exit code.
+/// </summary>
+public sealed class ScanEngine(InputAnalyzer analyzer, ScanOptions options)
+{
+    public ScanSummary Run(IEnumerable<InputItem> items, IScanSink sink, ScanContext context, Action<int>? progress = null, CancellationToken cancel = default)
+    {
+        sink.Begin(context);
+        int inputs = 0, analyzed = 0, failed = 0, findings = 0;
+        var byLevel = new Dictionary<RuleLevel, int>();
+        RuleLevel? worst = null;
+
+        foreach (var report in OrderedParallel.Map(items, analyzer.Analyze, options.Jobs, cancel))
+        {
+            inputs++;
+            foreach (var a in report.Artifacts)
+            {
+                if (a.Analyzed) analyzed++;
+                foreach (var f in a.Findings)
+                {
+                    findings++;
+                    byLevel[f.Level] = byLevel.GetValueOrDefault(f.Level) + 1;
+                    if (worst is null || f.Level > worst) worst = f.Level;
+                }
+            }
+            if (report.Notifications.Concat(report.Artifacts.SelectMany(a => a.Notifications)).Any(NotificationCodes.IsInputFailure))
+                failed++;
+            sink.Add(report);
+            progress?.Invoke(inputs);
+        }
+
+        var exit = ExitCodes.Clean;
+        if (options.FailOn is RuleLevel threshold && worst is RuleLevel w && w >= threshold) exit = ExitCodes.Findings;
+        if (options.FailOnInputError && failed > 0) exit = ExitCodes.InputErrors; // an error outranks findings
+
+        var summary = new ScanSummary(inputs, analyzed, failed, findings, byLevel, exit, DateTimeOffset.UtcNow);
+        sink.Complete(summary);
+        return summary;
+    }
+}
