@@ -1,0 +1,110 @@
+namespace DriverAudit.Scanner.Dumps;
+
+/// <summary>DUMP_TYPE from the header (mindumpdef.h). Values are the on-disk numbers.</summary>
+public enum DumpType
+{
+    Unknown = 0,
+    Full = 1,
+    Summary = 2,
+    HeaderOnly = 3,
+    Triage = 4,
+    BitmapFull = 5,
+    BitmapKernel = 6,
+    Automatic = 7,
+}
+
+/// <summary>Processor architecture of the dumped system.</summary>
+public enum DumpMachine
+{
+    X86,
+    X64,
+}
+
+/// <summary>Why <see cref="KernelDump.TryOpen"/> refused a file.</summary>
+public enum DumpOpenError
+{
+    None,
+    /// <summary>The file could not be opened or mapped (missing, denied, locked).</summary>
+    IoError,
+    /// <summary>No kernel-dump signature.</summary>
+    NotADump,
+    /// <summary>A user-mode minidump or user crash dump ('MDMP', 'USER').</summary>
+    UserModeDump,
+    /// <summary>A kernel dump of a type or machine this reader does not handle.</summary>
+    UnsupportedType,
+    /// <summary>The dump's data is encrypted (DUMP_FILE_ATTRIBUTES.EncryptedDumpData).</summary>
+    Encrypted,
+    /// <summary>The file ends before the structures needed to use it.</summary>
+    Truncated,
+    /// <summary>A structure the dump cannot be read without is malformed.</summary>
+    Corrupt,
+}
+
+/// <summary>Something malformed or missing in a dump, reported instead of thrown.</summary>
+/// <param name="Code">Stable code, see <see cref="DumpDiagnosticCodes"/>.</param>
+public readonly record struct DumpDiagnostic(string Code, string Message)
+{
+    public override string ToString() => $"{Code}: {Message}";
+}
+
+/// <summary>Stable diagnostic codes (tests and reports match on them; never renumber).</summary>
+public static class DumpDiagnosticCodes
+{
+    public const string RunTable = "DMP001";
+    public const string FileTruncated = "DMP002";
+    public const string Bitmap = "DMP003";
+    public const string ModuleListHead = "DMP010";
+    public const string ModuleListCycle = "DMP011";
+    public const string ModuleListTooLong = "DMP012";
+    public const string ModuleEntryUnreadable = "DMP013";
+    public const string ModuleListLink = "DMP014";
+    public const string ModuleName = "DMP015";
+    public const string ModuleSize = "DMP016";
+    public const string Kdbg = "DMP020";
+    public const string Triage = "DMP030";
+    public const string HeaderField = "DMP040";
+}
+
+/// <summary>The outcome of <see cref="KernelDump.TryOpen"/>: a dump, or an error and a message that says why.</summary>
+public sealed class DumpOpenResult
+{
+    private DumpOpenResult(KernelDump? dump, DumpOpenError error, string message)
+    {
+        Dump = dump;
+        Error = error;
+        Message = message;
+    }
+
+    public KernelDump? Dump { get; }
+    public DumpOpenError Error { get; }
+    public string Message { get; }
+    public bool Success => Dump is not null;
+
+    internal static DumpOpenResult Ok(KernelDump dump) => new(dump, DumpOpenError.None, "");
+    internal static DumpOpenResult Fail(DumpOpenError error, string message) => new(null, error, message);
+}
+
+/// <summary>A kernel module recorded in a dump (loaded-module list, or a triage dump's driver list).</summary>
+/// <param name="Index">Position in load order (0 is ntoskrnl in a well-formed list).</param>
+/// <param name="Name">Base name, e.g. "ntoskrnl.exe".</param>
+/// <param name="FullPath">FullDllName as recorded (may equal <paramref name="Name"/> when the path is absent).</param>
+/// <param name="Base">DllBase (x86 addresses are zero-extended).</param>
+/// <param name="Size">SizeOfImage.</param>
+/// <param name="TimeDateStamp">IMAGE_FILE_HEADER.TimeDateStamp from the in-memory header, or from the triage entry; null when unknown.</param>
+/// <param name="CheckSum">OptionalHeader.CheckSum from the in-memory header, else the loader entry's copy; null when unknown.</param>
+/// <param name="ImageAvailable">False for triage dumps: they list modules but hold none of their pages.</param>
+/// <param name="EntryAddress">VA of the KLDR_DATA_TABLE_ENTRY (0 for triage dumps).</param>
+public sealed record DumpModule(
+    int Index,
+    string Name,
+    string FullPath,
+    ulong Base,
+    uint Size,
+    uint? TimeDateStamp,
+    uint? CheckSum,
+    bool ImageAvailable,
+    ulong EntryAddress)
+{
+    /// <summary>True when <paramref name="va"/> lies in [Base, Base+Size).</summary>
+    public bool Contains(ulong va) => va >= Base && va - Base < Size;
+}

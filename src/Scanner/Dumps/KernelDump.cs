@@ -1,0 +1,218 @@
+using System.Buffers.Binary;
+
+namespace DriverAudit.Scanner.Dumps;
+
+/// <summary>
+/// A Windows kernel crash dump (full, bitmap, summary or triage; x64 or x86) opened through a read-only memory
+/// mapping. Nothing is loaded up front beyond the header and the module list; module images are read page by
+/// page on demand. Malformed data yields <see cref="Diagnostics"/>; only <see cref="ObjectDisposedException"/>
+/// escapes the public API.
+/// </summary>
+public sealed class KernelDump : IDisposable
+{
+    private const uint KdbgTag = 0x4742444B; // 'KDBG'
+    private readonly DumpHeader _header;
+    private readonly AddressTranslator? _translator;
+    private readonly PhysicalReader _physical;
+    private readonly DiagnosticBag _diagnostics;
+    private readonly DumpModule[] _modulesByBase;
+    private bool _disposed;
+
+    private KernelDump(string path, MappedDumpFile file, DumpHeader header, IPhysicalMemory memory, DiagnosticBag diagnostics)
+    {
+        Path = path;
+        File = file;
+        _header = header;
+        _diagnostics = diagnostics;
+        _physical = new PhysicalReader(file, memory);
+        _translator = memory is NoPhysicalMemory ? null : AddressTranslator.Create(header, _physical);
+        if (header.DumpType == DumpType.Triage)
+        {
+            Modules = TriageDriverList.Read(file, header, diagnostics);
+        }
+        else
+        {
+            Modules = ModuleListWalker.Walk(ReadVirtual, header.Is64, header.PsLoadedModuleList, diagnostics);
+            CrossCheckKdbg();
+        }
+        _modulesByBase = Modules.OrderBy(m => m.Base).ThenBy(m => m.Index).ToArray();
+    }
+
+    internal MappedDumpFile File { get; }
+
+    /// <summary>Opens a kernel dump, detected by its signature whatever the file is called.</summary>
+    public static DumpOpenResult TryOpen(string path)
+    {
+        MappedDumpFile? file;
+        try
+        {
+            file = MappedDumpFile.Open(path, out _);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return DumpOpenResult.Fail(DumpOpenError.IoError, $"Cannot open '{path}': {e.Message}");
+        }
+        if (file is null) return DumpOpenResult.Fail(DumpOpenError.NotADump, $"'{path}' is empty.");
+        try
+        {
+            var result = Open(path, file);
+            if (!result.Success) file.Dispose();
+            return result;
+        }
+        catch (Exception e) when (e is not ObjectDisposedException)
+        {
+            // Last resort so one bad dump cannot take a scan down; tests assert this path is never taken.
+            file.Dispose();
+            return DumpOpenResult.Fail(DumpOpenError.Corrupt, $"Internal error while reading '{path}' ({e.GetType().Name}: {e.Message}).");
+        }
+    }
+
+    private static DumpOpenResult Open(string path, MappedDumpFile file)
+    {
+        var header = DumpHeader.TryRead(file, out var error, out var message);
+        if (header is null) return DumpOpenResult.Fail(error, message);
+        var diagnostics = new DiagnosticBag();
+        IPhysicalMemory memory;
+        switch (header.RawDumpType)
+        {
+            case 1:
+                if (header.Runs.Length == 0 && header.NumberOfRuns != 0)
+                    return DumpOpenResult.Fail(DumpOpenError.Corrupt, header.NumberOfRuns == DumpHeader.PageFill
+                        ? "The full dump has no run table (NumberOfRuns is the 'PAGE' fill pattern)."
+                        : $"The full dump's run table claims {header.NumberOfRuns} runs; at most {header.MaxRuns} fit in the header.");
+                memory = new RunTablePhysicalMemory(header.Runs, header.HeaderSize, header.NumberOfPages, file.Length, diagnostics);
+                break;
+            case 2 or 5 or 6 or 7:
+                var block = BitmapBlock.TryLocate(file, header, out error, out message);
+                if (block is null)
+                    return header.RawDumpType == 7
+                        ? DumpOpenResult.Fail(DumpOpenError.UnsupportedType, "Dump type 7 (automatic) without an 'SDMP' bitmap block is not supported.")
+                        : DumpOpenResult.Fail(error, message);
+                var b = block.Value;
+                memory = new BitmapPhysicalMemory(file, b.BitmapOffset, b.BitCount, b.FirstPageOffset, b.Pages, diagnostics);
+                break;
+            case 4:
+                if (!file.Contains(header.HeaderSize, header.Is64 ? 0x80 : 0x68))
+                    return DumpOpenResult.Fail(DumpOpenError.Truncated, "The file ends inside the TRIAGE_DUMP header.");
+                memory = NoPhysicalMemory.Instance;
+                break;
+            case 3:
+                return DumpOpenResult.Fail(DumpOpenError.UnsupportedType, "Header-only dump (type 3): it holds no memory and no module list.");
+            case 8 or 9 or 10:
+                return DumpOpenResult.Fail(DumpOpenError.UnsupportedType, $"Dump type {header.RawDumpType} ('RDMP' range dump from WinDbg .dump /k or /f) is not supported yet.");
+            default:
+                return DumpOpenResult.Fail(DumpOpenError.UnsupportedType, $"Unknown dump type {header.RawDumpType} (0x{header.RawDumpType:X}).");
+        }
+        return DumpOpenResult.Ok(new KernelDump(path, file, header, memory, diagnostics));
+    }
+
+    /// <summary>Path of the dump file.</summary>
+    public string Path { get; }
+    public DumpType DumpType => _header.DumpType;
+    public DumpMachine Machine => _header.Machine;
+    /// <summary>0xF free build, 0xC checked build.</summary>
+    public uint MajorVersion => _header.MajorVersion;
+    /// <summary>The OS build number (e.g. 19041).</summary>
+    public uint MinorVersion => _header.MinorVersion;
+    public uint NumberOfProcessors => _header.NumberOfProcessors;
+    public uint BugCheckCode => _header.BugCheckCode;
+    public ulong BugCheckParameter1 => _header.BugCheckParameters[0];
+    public ulong BugCheckParameter2 => _header.BugCheckParameters[1];
+    public ulong BugCheckParameter3 => _header.BugCheckParameters[2];
+    public ulong BugCheckParameter4 => _header.BugCheckParameters[3];
+    /// <summary>Crash time (UTC); null when the header holds no valid FILETIME.</summary>
+    public DateTime? SystemTime => _header.SystemTime;
+    /// <summary>CR3 as stored (x64 low bits may carry a PCID; translation masks them).</summary>
+    public ulong DirectoryTableBase => _header.DirectoryTableBase;
+    public ulong PsLoadedModuleList => _header.PsLoadedModuleList;
+    public ulong PsActiveProcessHead => _header.PsActiveProcessHead;
+    public ulong KdDebuggerDataBlock => _header.KdDebuggerDataBlock;
+    /// <summary>x86 only: the dumped system used PAE paging.</summary>
+    public bool PaeEnabled => _header.PaeEnabled;
+    /// <summary>False for triage dumps: no physical memory, so <see cref="ReadVirtual"/> always returns 0.</summary>
+    public bool HasMemory => _translator is not null;
+
+    /// <summary>Modules in load order (index 0 is ntoskrnl in a well-formed dump).</summary>
+    public IReadOnlyList<DumpModule> Modules { get; }
+
+    /// <summary>Everything malformed found so far (lazily built indexes may add to it later).</summary>
+    public IReadOnlyList<DumpDiagnostic> Diagnostics => _diagnostics.Snapshot();
+
+    /// <summary>The module whose [Base, Base+Size) holds <paramref name="va"/> (for resolving IAT slots), or null.</summary>
+    public DumpModule? FindModule(ulong va)
+    {
+        int lo = 0, hi = _modulesByBase.Length - 1, found = -1;
+        while (lo <= hi)
+        {
+            var mid = lo + (hi - lo) / 2;
+            if (_modulesByBase[mid].Base <= va) { found = mid; lo = mid + 1; }
+            else hi = mid - 1;
+        }
+        // Overlapping (corrupt) entries: scan back over lower bases so a containing module is still found.
+        for (var i = found; i >= 0 && found - i < 8; i--)
+            if (_modulesByBase[i].Contains(va)) return _modulesByBase[i];
+        return null;
+    }
+
+    /// <summary>Translates a kernel VA to a physical address through the dumped page tables.</summary>
+    public bool TryTranslate(ulong va, out ulong physicalAddress)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        physicalAddress = 0;
+        return _translator is not null && _translator.TryTranslate(va, out physicalAddress);
+    }
+
+    /// <summary>Copies kernel virtual memory; returns the bytes copied, stopping at the first missing page.</summary>
+    public int ReadVirtual(ulong va, Span<byte> destination)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var done = 0;
+        while (done < destination.Length)
+        {
+            var at = va + (ulong)done;
+            if (at < va) break; // wrapped past the top of the address space
+            var offset = FileOffsetOfVirtual(at);
+            if (offset < 0) break;
+            var n = Math.Min(0x1000 - (int)(at & 0xFFF), destination.Length - done);
+            if (File.Read(offset, destination.Slice(done, n)) != n) break;
+            done += n;
+        }
+        return done;
+    }
+
+    /// <summary>The module's image in loaded layout. For triage dumps every page reports missing (see <see cref="DumpModule.ImageAvailable"/>).</summary>
+    public DumpModuleImageSource OpenModuleImage(DumpModule module)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(module);
+        return new DumpModuleImageSource(this, module);
+    }
+
+    /// <summary>File offset of the byte at <paramref name="va"/>, or -1 when its page is absent.</summary>
+    internal long FileOffsetOfVirtual(ulong va)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_translator is null || !_translator.TryTranslate(va, out var pa)) return -1;
+        return _physical.FileOffsetOf(pa);
+    }
+
+    /// <summary>KDBG is optional (often encoded on Win8+): only check it agrees with the header when it is readable.</summary>
+    private void CrossCheckKdbg()
+    {
+        var kdbg = _header.KdDebuggerDataBlock;
+        if (kdbg == 0 || kdbg == DumpHeader.PageFill || (uint)(kdbg >> 32) == DumpHeader.PageFill) return;
+        Span<byte> block = stackalloc byte[0x50];
+        if (ReadVirtual(kdbg, block) != block.Length || BinaryPrimitives.ReadUInt32LittleEndian(block[0x10..]) != KdbgTag) return;
+        var list = BinaryPrimitives.ReadUInt64LittleEndian(block[0x48..]);
+        if (!_header.Is64) list &= 0xFFFF_FFFF; // KDBG stores x86 pointers sign-extended
+        if (list != _header.PsLoadedModuleList)
+            _diagnostics.Add(DumpDiagnosticCodes.Kdbg, $"KDBG.PsLoadedModuleList 0x{list:X} differs from the header's 0x{_header.PsLoadedModuleList:X}.");
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        File.Dispose();
+    }
+}

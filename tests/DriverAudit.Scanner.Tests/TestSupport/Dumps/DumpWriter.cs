@@ -1,0 +1,476 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace DriverAudit.Scanner.Tests.TestSupport.Dumps;
+
+/// <summary>Paging mode of the dumped machine.</summary>
+public enum DumpArch
+{
+    X64,
+    X86Pae,
+    X86,
+}
+
+/// <summary>A module the writer maps and links into PsLoadedModuleList.</summary>
+public sealed class WrittenModule
+{
+    internal WrittenModule(string fullPath, ulong @base, byte[] loaded)
+    {
+        FullPath = fullPath;
+        Base = @base;
+        Loaded = loaded;
+    }
+
+    public string FullPath { get; }
+    public string Name => FullPath[(FullPath.LastIndexOf('\\') + 1)..];
+    public ulong Base { get; }
+    /// <summary>The image in loaded layout, as the reader should see it (zeroed ranges included).</summary>
+    public byte[] Loaded { get; }
+    public uint Size => (uint)Loaded.Length;
+    public ulong EntryAddress { get; internal set; }
+    /// <summary>Hostile: overrides BaseDllName's (Length, MaximumLength).</summary>
+    public (ushort Length, ushort Maximum)? BaseNameLengths { get; set; }
+}
+
+/// <summary>
+/// Writes real-format Windows kernel dumps (crash-dumps.md): x64 and x86 (PAE and non-PAE) page tables over a
+/// sparse physical memory, PE images mapped in loaded layout, a PsLoadedModuleList of KLDR entries, and
+/// full (run table), bitmap ('SDMP'/'FDMP') or triage bodies. Knobs make pages missing and headers hostile.
+/// </summary>
+public sealed class DumpWriter
+{
+    public const int PageSize = 0x1000;
+    private const ulong FrameMask = 0x000F_FFFF_FFFF_F000;
+    private const uint PageFill = 0x45474150;
+    private readonly SortedDictionary<ulong, byte[]> _pages = []; // PFN → contents
+    private readonly HashSet<ulong> _dropped = [];
+    private readonly (int Shift, int Bits)[] _levels;
+    private readonly int _entrySize;
+    private readonly ulong _top; // PA of the top-level table (CR3 without flags)
+    private readonly List<WrittenModule> _modules = [];
+    private ulong _nextPfn = 0x10;
+    private ulong _listHead;
+
+    public DumpWriter(DumpArch arch)
+    {
+        Arch = arch;
+        (_levels, _entrySize) = arch switch
+        {
+            DumpArch.X64 => (new[] { (39, 9), (30, 9), (21, 9), (12, 9) }, 8),
+            DumpArch.X86Pae => (new[] { (30, 2), (21, 9), (12, 9) }, 8),
+            _ => (new[] { (22, 10), (12, 10) }, 4),
+        };
+        var top = AllocatePage();
+        // PAE CR3 is only 32-byte aligned: put the PDPT off the page start to prove the reader does not align it.
+        _top = (top << 12) + (arch == DumpArch.X86Pae ? 0x20UL : 0);
+        DirectoryTableBase = arch == DumpArch.X64 ? _top | 0x2 : _top; // x64: a PCID in the low bits
+        DataBase = arch == DumpArch.X64 ? 0xFFFFF80070000000 : 0x8F000000;
+        _listHead = DataBase;
+    }
+
+    public DumpArch Arch { get; }
+    public bool Is64 => Arch == DumpArch.X64;
+    public IReadOnlyList<WrittenModule> Modules => _modules;
+
+    // Header values (defaults look like a real Win10 dump).
+    public ulong DirectoryTableBase { get; set; }
+    public uint MinorVersion { get; set; } = 19041;
+    public uint NumberOfProcessors { get; set; } = 4;
+    public uint BugCheckCode { get; set; } = 0xD1;
+    public ulong[] BugCheckParameters { get; set; } = [0x10, 0x2, 0x0, 0x8000_1234];
+    public DateTime SystemTime { get; set; } = new(2024, 5, 1, 12, 30, 0, DateTimeKind.Utc);
+    /// <summary>Where the module list and names are placed (kernel VA).</summary>
+    public ulong DataBase { get; }
+    public ulong PsLoadedModuleList => _listHead;
+
+    // Hostile knobs.
+    public uint? RunCountOverride { get; set; }
+    public ulong? BitmapPagesOverride { get; set; }
+    public ulong? BitmapBitsOverride { get; set; }
+    public uint? AttributesOverride { get; set; }
+    public uint? DumpTypeOverride { get; set; }
+    public uint? MachineOverride { get; set; }
+    /// <summary>The last entry's Flink points at this module's entry instead of the list head.</summary>
+    public int? CycleBackTo { get; set; }
+    /// <summary>Write a KDBG block whose PsLoadedModuleList is this value (null: no KDBG).</summary>
+    public ulong? KdbgModuleList { get; set; }
+
+    // ---- physical memory -------------------------------------------------------------------------
+
+    public ulong AllocatePage()
+    {
+        var pfn = _nextPfn++;
+        _pages[pfn] = new byte[PageSize];
+        return pfn;
+    }
+
+    /// <summary>Leaves the page out of the dump (a hole in the run table, a clear bitmap bit).</summary>
+    public void DropPhysical(ulong pfn) => _dropped.Add(pfn);
+
+    private byte[] Page(ulong pfn)
+    {
+        if (!_pages.TryGetValue(pfn, out var p)) _pages[pfn] = p = new byte[PageSize];
+        return p;
+    }
+
+    private ulong ReadEntry(ulong pa) => _entrySize == 8
+        ? BinaryPrimitives.ReadUInt64LittleEndian(Page(pa >> 12).AsSpan((int)(pa & 0xFFF)))
+        : BinaryPrimitives.ReadUInt32LittleEndian(Page(pa >> 12).AsSpan((int)(pa & 0xFFF)));
+
+    private void WriteEntry(ulong pa, ulong value)
+    {
+        var span = Page(pa >> 12).AsSpan((int)(pa & 0xFFF));
+        if (_entrySize == 8) BinaryPrimitives.WriteUInt64LittleEndian(span, value);
+        else BinaryPrimitives.WriteUInt32LittleEndian(span, checked((uint)value));
+    }
+
+    // ---- paging ----------------------------------------------------------------------------------
+
+    /// <summary>PA of the entry for <paramref name="va"/> at <paramref name="level"/> (0 = top), creating tables above it.</summary>
+    private ulong Slot(ulong va, int level)
+    {
+        var table = _top;
+        for (var l = 0; ; l++)
+        {
+            var (shift, bits) = _levels[l];
+            var slot = table + ((va >> shift) & ((1UL << bits) - 1)) * (ulong)_entrySize;
+            if (l == level) return slot;
+            var e = ReadEntry(slot);
+            if ((e & 1) == 0)
+            {
+                e = (AllocatePage() << 12) | (Arch == DumpArch.X86Pae && l == 0 ? 1UL : 3UL);
+                WriteEntry(slot, e);
+            }
+            else if ((e & 0x80) != 0 && l > 0) throw new InvalidOperationException($"0x{va:X} is inside a large page.");
+            table = e & (_entrySize == 8 ? FrameMask : 0xFFFF_F000);
+        }
+    }
+
+    private int LeafLevel => _levels.Length - 1;
+
+    /// <summary>Maps one 4 KiB page.</summary>
+    public void Map(ulong va, ulong pfn) => WriteEntry(Slot(va, LeafLevel), (pfn << 12) | 3);
+
+    /// <summary>Sets the raw 4 KiB PTE (for software PTEs).</summary>
+    public void SetPte(ulong va, ulong pte) => WriteEntry(Slot(va, LeafLevel), pte);
+
+    public ulong Pte(ulong va) => ReadEntry(Slot(va, LeafLevel));
+
+    /// <summary>Turns a mapped page's PTE into a transition PTE (P=0, bit 11 set, bit 10 clear; PFN kept).</summary>
+    public void MakeTransition(ulong va) => SetPte(va, (Pte(va) & ~1UL & ~(1UL << 10)) | (1UL << 11));
+
+    /// <summary>Turns a mapped page's PTE into a prototype PTE (P=0, bit 10 set): the reader must call it missing.</summary>
+    public void MakePrototype(ulong va) => SetPte(va, (Pte(va) & ~1UL) | (1UL << 10));
+
+    /// <summary>Clears the PTE (paged out / never mapped).</summary>
+    public void Unmap(ulong va) => SetPte(va, 0);
+
+    /// <summary>
+    /// Maps a large page: 1 GiB (x64, at the PDPT), 2 MiB (x64/PAE, at the PD) or 4 MiB (non-PAE, at the PD).
+    /// Only the physical pages later written are stored, so the dump stays small.
+    /// </summary>
+    public void MapLarge(ulong va, ulong pa, ulong size)
+    {
+        int level = (Arch, size) switch
+        {
+            (DumpArch.X64, 0x4000_0000) => 1,
+            (DumpArch.X64, 0x20_0000) => 2,
+            (DumpArch.X86Pae, 0x20_0000) => 1,
+            (DumpArch.X86, 0x40_0000) => 0,
+            _ => throw new ArgumentException($"No {size:X}-byte pages on {Arch}."),
+        };
+        if (va % size != 0 || pa % size != 0) throw new ArgumentException("Large pages must be aligned.");
+        WriteEntry(Slot(va, level), pa | 0x83);
+    }
+
+    /// <summary>The writer's own translation (present or transition leaf; large pages).</summary>
+    public ulong Translate(ulong va)
+    {
+        var table = _top;
+        for (var l = 0; l < _levels.Length; l++)
+        {
+            var (shift, bits) = _levels[l];
+            var e = ReadEntry(table + ((va >> shift) & ((1UL << bits) - 1)) * (ulong)_entrySize);
+            var usable = (e & 1) != 0 || (l == LeafLevel && (e & 0xC00) == 0x800);
+            if (!usable) throw new InvalidOperationException($"0x{va:X} is not mapped.");
+            var canBeLarge = l < LeafLevel && (Arch == DumpArch.X86 || l > 0);
+            if (canBeLarge && (e & 0x81) == 0x81)
+            {
+                var span = 1UL << shift;
+                return (e & (_entrySize == 8 ? FrameMask : 0xFFFF_F000) & ~(span - 1)) | (va & (span - 1));
+            }
+            table = e & (_entrySize == 8 ? FrameMask : 0xFFFF_F000);
+        }
+        return table | (va & 0xFFF);
+    }
+
+    public void WriteVirtual(ulong va, ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            var pa = Translate(va);
+            var inPage = (int)(va & 0xFFF);
+            var n = Math.Min(PageSize - inPage, data.Length);
+            data[..n].CopyTo(Page(pa >> 12).AsSpan(inPage));
+            data = data[n..];
+            va += (ulong)n;
+        }
+    }
+
+    // ---- modules ---------------------------------------------------------------------------------
+
+    /// <summary>Maps a PE file (file layout) at <paramref name="base"/> in loaded layout, one fresh page each.</summary>
+    public WrittenModule AddModule(string fullPath, ulong @base, byte[] peFile)
+    {
+        var loaded = PeLayout.ToLoaded(peFile);
+        for (var off = 0; off < loaded.Length; off += PageSize) Map(@base + (ulong)off, AllocatePage());
+        WriteVirtual(@base, loaded);
+        var m = new WrittenModule(fullPath, @base, loaded);
+        _modules.Add(m);
+        return m;
+    }
+
+    /// <summary>Zeroes an RVA range (as Windows discards INIT after DriverEntry).</summary>
+    public void ZeroRange(WrittenModule module, uint rva, int length)
+    {
+        Array.Clear(module.Loaded, (int)rva, length);
+        WriteVirtual(module.Base + rva, new byte[length]);
+    }
+
+    public ulong PfnOf(ulong va) => Translate(va) >> 12;
+
+    /// <summary>
+    /// Lays out the list head, one 0x400-byte slot per module (KLDR entry at +0, FullDllName text at +0x100,
+    /// BaseDllName text at +0x300) and an optional KDBG block in freshly mapped pages at <see cref="DataBase"/>.
+    /// </summary>
+    private void BuildModuleList()
+    {
+        const int slot = 0x400;
+        var bytes = 0x100 + slot * _modules.Count + 0x100;
+        var pages = (bytes + PageSize - 1) / PageSize;
+        for (var i = 0; i < pages; i++)
+            if (!IsMapped(DataBase + (ulong)(i * PageSize))) Map(DataBase + (ulong)(i * PageSize), AllocatePage());
+        ulong EntryVa(int i) => DataBase + 0x100 + (ulong)(i * slot);
+        var ptr = Is64 ? 8 : 4;
+        for (var i = 0; i < _modules.Count; i++)
+        {
+            var m = _modules[i];
+            var e = EntryVa(i);
+            m.EntryAddress = e;
+            var flink = i + 1 < _modules.Count ? EntryVa(i + 1) : CycleBackTo is int k ? EntryVa(k) : _listHead;
+            var blink = i == 0 ? _listHead : EntryVa(i - 1);
+            var entry = new byte[Is64 ? 0xA0 : 0x5C];
+            Ptr(entry, 0, flink);
+            Ptr(entry, ptr, blink);
+            Ptr(entry, Is64 ? 0x30 : 0x18, m.Base);
+            Ptr(entry, Is64 ? 0x38 : 0x1C, m.Base + 0x1000);
+            BinaryPrimitives.WriteUInt32LittleEndian(entry.AsSpan(Is64 ? 0x40 : 0x20), m.Size);
+            var full = Encoding.Unicode.GetBytes(m.FullPath);
+            var name = Encoding.Unicode.GetBytes(m.Name);
+            UnicodeString(entry, Is64 ? 0x48 : 0x24, (ushort)full.Length, (ushort)(full.Length + 2), e + 0x100);
+            var (len, max) = m.BaseNameLengths ?? ((ushort)name.Length, (ushort)(name.Length + 2));
+            UnicodeString(entry, Is64 ? 0x58 : 0x2C, len, max, e + 0x300);
+            BinaryPrimitives.WriteUInt32LittleEndian(entry.AsSpan(Is64 ? 0x68 : 0x34), 0x0900_4000);
+            BinaryPrimitives.WriteUInt32LittleEndian(entry.AsSpan(Is64 ? 0x78 : 0x40), 0xC0FFEE);
+            WriteVirtual(e, entry);
+            WriteVirtual(e + 0x100, full);
+            WriteVirtual(e + 0x300, name);
+        }
+        var head = new byte[ptr * 2];
+        Ptr(head, 0, _modules.Count > 0 ? EntryVa(0) : _listHead);
+        Ptr(head, ptr, _modules.Count > 0 ? EntryVa(_modules.Count - 1) : _listHead);
+        WriteVirtual(_listHead, head);
+        if (KdbgModuleList is ulong list)
+        {
+            var kdbg = new byte[0x80];
+            BinaryPrimitives.WriteUInt32LittleEndian(kdbg.AsSpan(0x10), 0x4742444B);
+            BinaryPrimitives.WriteUInt32LittleEndian(kdbg.AsSpan(0x14), 0x380);
+            BinaryPrimitives.WriteUInt64LittleEndian(kdbg.AsSpan(0x18), _modules.Count > 0 ? _modules[0].Base : 0);
+            BinaryPrimitives.WriteUInt64LittleEndian(kdbg.AsSpan(0x48), Is64 ? list : (ulong)(long)(int)(uint)list);
+            WriteVirtual(KdbgAddress, kdbg);
+        }
+    }
+
+    private ulong KdbgAddress => DataBase + 0x80;
+
+    private bool IsMapped(ulong va)
+    {
+        try { Translate(va); return true; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    private void Ptr(byte[] b, int at, ulong v)
+    {
+        if (Is64) BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), v);
+        else BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), checked((uint)v));
+    }
+
+    private void UnicodeString(byte[] b, int at, ushort length, ushort maximum, ulong buffer)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(at), length);
+        BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(at + 2), maximum);
+        Ptr(b, at + (Is64 ? 8 : 4), buffer);
+    }
+
+    // ---- files -----------------------------------------------------------------------------------
+
+    private int HeaderSize => Is64 ? 0x2000 : 0x1000;
+
+    private byte[] Header(uint dumpType)
+    {
+        var h = new byte[HeaderSize];
+        for (var i = 0; i < h.Length; i += 4) BinaryPrimitives.WriteUInt32LittleEndian(h.AsSpan(i), PageFill);
+        var s = h.AsSpan();
+        var kdbg = KdbgModuleList is null ? 0 : KdbgAddress;
+        var time = SystemTime.ToFileTimeUtc();
+        if (Is64)
+        {
+            "PAGEDU64"u8.CopyTo(s);
+            W32(s, 0x08, 0xF); W32(s, 0x0C, MinorVersion);
+            W64(s, 0x10, DirectoryTableBase); W64(s, 0x18, 0xFFFFF80000C00000); W64(s, 0x20, _listHead); W64(s, 0x28, 0);
+            W32(s, 0x30, MachineOverride ?? 0x8664); W32(s, 0x34, NumberOfProcessors); W32(s, 0x38, BugCheckCode);
+            for (var i = 0; i < 4; i++) W64(s, 0x40 + 8 * i, BugCheckParameters[i]);
+            W64(s, 0x80, kdbg);
+            W32(s, 0xF98, DumpTypeOverride ?? dumpType);
+            W64(s, 0xFA8, (ulong)time);
+            if (AttributesOverride is uint a) W32(s, 0x1050, a);
+        }
+        else
+        {
+            "PAGEDUMP"u8.CopyTo(s);
+            W32(s, 0x08, 0xF); W32(s, 0x0C, MinorVersion);
+            W32(s, 0x10, (uint)DirectoryTableBase); W32(s, 0x14, 0x80C00000); W32(s, 0x18, (uint)_listHead); W32(s, 0x1C, 0);
+            W32(s, 0x20, MachineOverride ?? 0x14C); W32(s, 0x24, NumberOfProcessors); W32(s, 0x28, BugCheckCode);
+            for (var i = 0; i < 4; i++) W32(s, 0x2C + 4 * i, (uint)BugCheckParameters[i]);
+            s[0x5C] = Arch == DumpArch.X86Pae ? (byte)1 : (byte)0;
+            s[0x5D] = 0; s[0x5E] = 0; s[0x5F] = 0;
+            W32(s, 0x60, (uint)kdbg);
+            W32(s, 0xF88, DumpTypeOverride ?? dumpType);
+            W64(s, 0xFC0, (ulong)time);
+            if (AttributesOverride is uint a) W32(s, 0x8A0, a);
+        }
+        return h;
+    }
+
+    private IEnumerable<KeyValuePair<ulong, byte[]>> StoredPages() => _pages.Where(p => !_dropped.Contains(p.Key));
+
+    /// <summary>A complete memory dump (type 1): run table in the header, pages from the header's end.</summary>
+    public byte[] WriteFull()
+    {
+        BuildModuleList();
+        var runs = new List<(ulong Base, ulong Count)>();
+        foreach (var (pfn, _) in StoredPages())
+        {
+            if (runs.Count > 0 && runs[^1].Base + runs[^1].Count == pfn) runs[^1] = (runs[^1].Base, runs[^1].Count + 1);
+            else runs.Add((pfn, 1));
+        }
+        var max = Is64 ? 42 : 86;
+        if (runs.Count > max) throw new InvalidOperationException($"{runs.Count} runs do not fit in the header.");
+        var h = Header(1);
+        var s = h.AsSpan();
+        var total = (ulong)runs.Sum(r => (long)r.Count);
+        if (Is64)
+        {
+            W32(s, 0x88, RunCountOverride ?? (uint)runs.Count); W32(s, 0x8C, 0); W64(s, 0x90, total);
+            for (var i = 0; i < runs.Count; i++) { W64(s, 0x98 + 16 * i, runs[i].Base); W64(s, 0xA0 + 16 * i, runs[i].Count); }
+            W64(s, 0xFA0, (ulong)HeaderSize + total * PageSize);
+        }
+        else
+        {
+            W32(s, 0x64, RunCountOverride ?? (uint)runs.Count); W32(s, 0x68, (uint)total);
+            for (var i = 0; i < runs.Count; i++) { W32(s, 0x6C + 8 * i, (uint)runs[i].Base); W32(s, 0x70 + 8 * i, (uint)runs[i].Count); }
+            W64(s, 0xFA0, (ulong)HeaderSize + total * PageSize);
+        }
+        using var file = new MemoryStream();
+        file.Write(h);
+        foreach (var (_, page) in StoredPages()) file.Write(page);
+        return file.ToArray();
+    }
+
+    /// <summary>A bitmap dump: type 6 ('SDMP', kernel) or type 5 ('FDMP', full).</summary>
+    public byte[] WriteBitmap(bool fullBitmap = false)
+    {
+        BuildModuleList();
+        var stored = StoredPages().ToList();
+        var bits = stored.Count == 0 ? 0 : stored[^1].Key + 1;
+        var bitmap = new byte[(bits + 7) / 8];
+        foreach (var (pfn, _) in stored) bitmap[pfn / 8] |= (byte)(1 << (int)(pfn % 8));
+        var h = Header(fullBitmap ? 5u : 6u);
+        var block = new byte[0x38];
+        var b = block.AsSpan();
+        (fullBitmap ? "FDMP"u8 : "SDMP"u8).CopyTo(b);
+        "DUMP"u8.CopyTo(b[4..]);
+        var firstPage = (ulong)(HeaderSize + block.Length + bitmap.Length); // deliberately not page aligned
+        W64(b, 0x20, firstPage);
+        W64(b, 0x28, BitmapPagesOverride ?? (ulong)stored.Count);
+        W64(b, 0x30, BitmapBitsOverride ?? bits);
+        W64(h, 0xFA0, firstPage + (ulong)stored.Count * PageSize);
+        using var file = new MemoryStream();
+        file.Write(h);
+        file.Write(block);
+        file.Write(bitmap);
+        foreach (var (_, page) in stored) file.Write(page);
+        return file.ToArray();
+    }
+
+    /// <summary>
+    /// A triage minidump (type 4): TRIAGE_DUMP after the header, DUMP_DRIVER_ENTRY list, DUMP_STRING pool.
+    /// Module metadata comes from the added modules; no pages are written.
+    /// </summary>
+    public byte[] WriteTriage()
+    {
+        var h = Header(4);
+        var triageAt = HeaderSize;
+        var stride = Is64 ? 0x90 : 0x4C;
+        var listAt = triageAt + 0x100;
+        var poolAt = listAt + stride * _modules.Count;
+        var pool = new MemoryStream();
+        var entries = new byte[stride * _modules.Count];
+        for (var i = 0; i < _modules.Count; i++)
+        {
+            var m = _modules[i];
+            var e = entries.AsSpan(i * stride, stride);
+            W32(e, 0, (uint)(poolAt + pool.Length));
+            var text = Encoding.Unicode.GetBytes(m.FullPath);
+            var len = new byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(len, (uint)(text.Length / 2));
+            pool.Write(len);
+            pool.Write(text);
+            pool.Write(new byte[2]);
+            while (pool.Length % 8 != 0) pool.WriteByte(0);
+            var (stamp, sum) = Stamps(m.Loaded);
+            if (Is64)
+            {
+                W64(e, 0x38, m.Base); W32(e, 0x48, m.Size); W32(e, 0x80, sum); W32(e, 0x88, stamp);
+            }
+            else
+            {
+                W32(e, 0x1C, (uint)m.Base); W32(e, 0x24, m.Size); W32(e, 0x44, sum); W32(e, 0x48, stamp);
+            }
+        }
+        var tgrdAt = poolAt + (int)pool.Length;
+        var sizeOfDump = tgrdAt + 4;
+        var t = new byte[0x100];
+        var ts = t.AsSpan();
+        W32(ts, 0x04, (uint)sizeOfDump); W32(ts, 0x08, (uint)tgrdAt); W32(ts, 0x0C, Is64 ? 0x348u : 0x320u);
+        W32(ts, 0x30, (uint)listAt); W32(ts, 0x34, (uint)_modules.Count);
+        W32(h, Is64 ? 0x1038 : 0xF8C, 0xCFF);
+        using var file = new MemoryStream();
+        file.Write(h);
+        file.Write(t);
+        file.Write(entries);
+        file.Write(pool.ToArray());
+        file.Write("TRGD"u8);
+        return file.ToArray();
+    }
+
+    /// <summary>TimeDateStamp and CheckSum of a loaded image (what the reader takes from memory).</summary>
+    public static (uint TimeDateStamp, uint CheckSum) Stamps(byte[] loaded)
+    {
+        var lfanew = (int)BinaryPrimitives.ReadUInt32LittleEndian(loaded.AsSpan(0x3C));
+        return (BinaryPrimitives.ReadUInt32LittleEndian(loaded.AsSpan(lfanew + 8)), BinaryPrimitives.ReadUInt32LittleEndian(loaded.AsSpan(lfanew + 0x58)));
+    }
+
+    private static void W32(Span<byte> s, int at, uint v) => BinaryPrimitives.WriteUInt32LittleEndian(s[at..], v);
+    private static void W64(Span<byte> s, int at, ulong v) => BinaryPrimitives.WriteUInt64LittleEndian(s[at..], v);
+}
