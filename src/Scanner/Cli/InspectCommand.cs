@@ -13,6 +13,7 @@ public static class InspectCommand
     public static Command Create(CliIo io)
     {
         var paths = new Argument<string[]>("paths") { Description = "Images or folders to inspect.", Arity = ArgumentArity.OneOrMore };
+        paths.Validators.Add(ScanCommand.RejectUnknownOptions);
         var json = new Option<bool>("--json") { Description = "JSON Lines: one object per image." };
         var include = new Option<string[]>("--include") { Description = "Glob of files to inspect inside folders. Default: **/*.sys." };
         var command = new Command("inspect", "Show headers, sections, imports, exports, PDB, version and signature facts of images.")

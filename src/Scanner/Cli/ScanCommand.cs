@@ -18,6 +18,7 @@ public static class ScanCommand
             Description = "Files and folders to scan. Folders are walked recursively; files named here are always scanned.",
             Arity = ArgumentArity.OneOrMore,
         };
+        paths.Validators.Add(RejectUnknownOptions);
         var output = new Option<string?>("--output", "-o") { Description = "Write the report to this file (atomically) instead of stdout." };
         var format = new Option<string?>("--format", "-f")
         {
@@ -119,6 +120,17 @@ public static class ScanCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// A path argument swallows any token, so an unknown option such as <c>--fial-on</c> would be taken for a
+    /// file name. Refuse dash-words that name nothing on disk (a real file can still follow <c>--</c>).
+    /// </summary>
+    internal static void RejectUnknownOptions(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        foreach (var token in result.Tokens)
+            if (token.Value.StartsWith('-') && token.Value.Length > 1 && !File.Exists(token.Value) && !Directory.Exists(token.Value))
+                result.AddError($"Unrecognized option '{token.Value}'.");
     }
 
     /// <summary>Loads and compiles the rules; prints every error as file:line:column and returns null on failure.</summary>

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Times `driveraudit scan` (default rule pack, SARIF output) against `yara -r` with an equivalent
+# pe.imports rule on the same corpus, and prints wall time and peak memory (max RSS) of both.
+#
+#   tests/benchmarks/bench-scan.sh [--files N] [--corpus DIR] [--scaling]
+#
+# Without --corpus, a corpus of N files (default 2000) is made by copying the committed fixture
+# drivers. --scaling also scans 1,000 and 10,000 files to show that peak memory does not grow with
+# the number of files. Needs: the .NET SDK, yara and GNU time (apt-get install yara time).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+files=2000
+corpus=""
+scaling=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --files) files=$2; shift 2 ;;
+    --corpus) corpus=$2; shift 2 ;;
+    --scaling) scaling=1; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+for tool in yara /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install yara time" >&2; exit 2; }
+done
+
+work="$repo/.bench"
+mkdir -p "$work"
+echo "building driveraudit (Release)…" >&2
+dotnet publish "$repo/src/Scanner" -c Release -o "$work/bin" -nologo -v q >/dev/null
+da="$work/bin/driveraudit"
+
+make_corpus() { # make_corpus N DIR: N copies of the fixture PEs, 100 per folder
+  local n=$1 dir=$2
+  [ -f "$dir/.count" ] && [ "$(cat "$dir/.count")" = "$n" ] && return
+  rm -rf "$dir"; mkdir -p "$dir"
+  mapfile -t src < <(find "$repo/tests/fixtures/bin" -type f -name '*.sys' | sort)
+  local i=0
+  while [ $i -lt "$n" ]; do
+    local sub="$dir/d$((i / 100))"; mkdir -p "$sub"
+    cp "${src[$((i % ${#src[@]}))]}" "$sub/f$i.sys"
+    i=$((i + 1))
+  done
+  echo "$n" > "$dir/.count"
+}
+
+cat > "$work/da1001.yar" <<'YAR'
+import "pe"
+rule DA1001_UntaggedPoolAllocation {
+  condition:
+    pe.imports(/ntoskrnl\.exe/i, /^ExAllocatePool$/) or pe.imports(/ntoskrnl\.exe/i, /^ExAllocatePoolWithQuota$/)
+}
+YAR
+
+measure() { # measure LABEL CMD...: prints wall time and peak RSS
+  local label=$1; shift
+  /usr/bin/time -o "$work/time.txt" -f '%e %M' "$@" >/dev/null 2>&1 || true
+  local wall mem; read -r wall mem < "$work/time.txt"
+  awk -v l="$label" -v w="$wall" -v m="$mem" 'BEGIN { printf "%-34s %8.2f s %9.1f MB\n", l, w, m / 1024 }'
+}
+
+run_pair() { # run_pair DIR
+  local dir=$1 n
+  n=$(find "$dir" -type f -name '*.sys' | wc -l)
+  echo "corpus: $dir ($n files)"
+  "$da" scan "$dir" -o "$work/out.sarif" --fail-on none >/dev/null 2>&1 || true # warm the page cache
+  measure "driveraudit scan (default pack)" "$da" scan "$dir" -o "$work/out.sarif" --fail-on none
+  measure "driveraudit scan (text, -j1)" "$da" scan "$dir" --format text -j 1 --fail-on none
+  measure "yara -r (pe.imports rule)" yara -r "$work/da1001.yar" "$dir"
+  echo "  driveraudit results: $(grep -c '"ruleId"' "$work/out.sarif")  yara matches: $(yara -r "$work/da1001.yar" "$dir" | wc -l)"
+}
+
+if [ -n "$corpus" ]; then
+  run_pair "$corpus"
+else
+  make_corpus "$files" "$work/corpus-$files"
+  run_pair "$work/corpus-$files"
+fi
+if [ $scaling -eq 1 ]; then
+  for n in 1000 10000; do
+    make_corpus $n "$work/corpus-$n"
+    run_pair "$work/corpus-$n"
+  done
+fi
