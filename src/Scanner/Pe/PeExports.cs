@@ -46,7 +46,8 @@ public sealed class PeExports
         Array.Sort(_byRva, static (a, b) =>
             a.Rva != b.Rva ? a.Rva.CompareTo(b.Rva)
             : (a.Name is null) != (b.Name is null) ? (a.Name is null ? 1 : -1)
-            : a.Ordinal.CompareTo(b.Ordinal));
+            : a.Ordinal != b.Ordinal ? a.Ordinal.CompareTo(b.Ordinal)
+            : string.CompareOrdinal(a.Name, b.Name));
     }
 
     public static PeExports Empty(PeTableStatus status) => new(status, null, 0, []);

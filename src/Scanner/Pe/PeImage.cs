@@ -145,6 +145,8 @@ public sealed partial class PeImage
     {
         Span<byte> dos = stackalloc byte[DosHeaderSize];
         var n = source.Read(0, dos);
+        if (n < 2 && source.Length >= DosHeaderSize)
+            return PeOpenResult.Fail(PeOpenStatus.Truncated, "DOS header cannot be read (page missing)");
         if (n < 2 || dos[0] != (byte)'M' || dos[1] != (byte)'Z')
             return PeOpenResult.Fail(PeOpenStatus.NotPe, "no MZ signature");
         if (n < DosHeaderSize)
@@ -359,23 +361,34 @@ public sealed partial class PeImage
     {
         var limit = (int)Math.Min((uint)Math.Clamp(maxLength, 0, 0x10000), SpanLimit(rva));
         if (limit == 0) return new PeStringRead(null, PeStringStatus.Unreadable);
-        byte[]? rented = null;
-        var buffer = limit <= 512 ? stackalloc byte[limit] : (rented = ArrayPool<byte>.Shared.Rent(limit)).AsSpan(0, limit);
+        // Most names are short: try 64 bytes first, then the rest of the allowance.
+        Span<byte> small = stackalloc byte[64];
+        var first = small[..Math.Min(limit, small.Length)];
+        var got = ReadRva(rva, first);
+        var nul = first[..got].IndexOf((byte)0);
+        if (nul >= 0) return new PeStringRead(Encoding.ASCII.GetString(first[..nul]), PeStringStatus.Ok);
+        if (got < first.Length || limit == first.Length) return Unterminated(first[..got], limit);
+
+        var rented = ArrayPool<byte>.Shared.Rent(limit);
         try
         {
-            var got = ReadRva(rva, buffer);
-            var data = buffer[..got];
-            var nul = data.IndexOf((byte)0);
-            if (nul >= 0) return new PeStringRead(Encoding.ASCII.GetString(data[..nul]), PeStringStatus.Ok);
-            if (got == 0) return new PeStringRead(null, PeStringStatus.Unreadable);
-            // No NUL: either the cap or the container ended (truncated), or the bytes stopped (missing page).
-            var status = got < limit ? PeStringStatus.Unreadable : PeStringStatus.Unterminated;
-            return new PeStringRead(status == PeStringStatus.Unreadable ? null : Encoding.ASCII.GetString(data), status);
+            var buffer = rented.AsSpan(0, limit);
+            first.CopyTo(buffer);
+            got = first.Length + ReadRva(rva + (uint)first.Length, buffer[first.Length..]);
+            nul = buffer[..got].IndexOf((byte)0);
+            if (nul >= 0) return new PeStringRead(Encoding.ASCII.GetString(buffer[..nul]), PeStringStatus.Ok);
+            return Unterminated(buffer[..got], limit);
         }
         finally
         {
-            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+            ArrayPool<byte>.Shared.Return(rented);
         }
+
+        // No NUL: the cap or the container ended (truncated), or the bytes stopped early (missing page).
+        static PeStringRead Unterminated(ReadOnlySpan<byte> data, int limit) =>
+            data.Length == 0 || data.Length < limit
+                ? new PeStringRead(null, PeStringStatus.Unreadable)
+                : new PeStringRead(Encoding.ASCII.GetString(data), PeStringStatus.Unterminated);
     }
 
     /// <summary>Convenience: the string, or null when nothing could be read (an unterminated string is returned truncated).</summary>

@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Pe;
 
 /// <summary>One imported function, bound through one IAT slot.</summary>
-/// <param name="Module">DLL name as written in the descriptor.</param>
+/// <param name="Module">DLL name as written in the descriptor ("&lt;unreadable@0xRVA&gt;" when the name cannot be read; diagnosed).</param>
 /// <param name="Name">Function name; null for an import by ordinal.</param>
 /// <param name="Ordinal">Ordinal for an import by ordinal; null for an import by name.</param>
 /// <param name="Hint">Hint from the hint/name entry (0 for ordinals).</param>
