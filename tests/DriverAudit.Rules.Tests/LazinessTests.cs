@@ -66,6 +66,25 @@ public class LazinessTests
     }
 
     [Fact]
+    public void Evaluating_without_findings_allocates_only_the_per_image_context()
+    {
+        var facts = new FakeFacts(
+            imports: Enumerable.Range(0, 200).Select(i => Import("ntoskrnl.exe", "Fn" + i)),
+            sections: Enumerable.Range(0, 20).Select(i => Section(i, ".s" + i, (uint)(i + 1) * 0x1000, Text)),
+            characteristics: new Dictionary<string, bool?> { [Characteristics.Signed] = true });
+        var set = RuleText.Load(
+            RuleText.Make("any: [{import: \"Ex*\"}, {import: /^Zw(Read|Write)/}, {import: \"hal!#12\"}]", id: "TST001", name: "One"),
+            RuleText.Make("all: [{section: {writable: true}}, {not: {characteristic: signed}}]", id: "TST002", name: "Two"),
+            RuleText.Make("count: {of: {import: \"Fn1*\"}, min: 500}", id: "TST003", name: "Three"));
+        Assert.Empty(set.Evaluate(facts)); // warm up (regex engine state, JIT)
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++) set.Evaluate(facts);
+        long perImage = (GC.GetAllocatedBytesForCurrentThread() - before) / 100;
+        Assert.InRange(perImage, 0, 256);
+    }
+
+    [Fact]
     public void Evaluation_is_thread_safe_and_deterministic()
     {
         var set = RuleText.Load(
