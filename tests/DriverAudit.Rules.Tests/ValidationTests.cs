@@ -328,6 +328,24 @@ public class ValidationTests
     }
 
     [Fact]
+    public void Placeholder_errors_are_reported_together_with_other_errors()
+    {
+        var errors = Errors(
+            Make("section: RWX", id: "TST001", name: "First", message: "{artifact} imports {import}."),
+            Make("imprt: X", id: "TST002", name: "Second"));
+        HasError(errors, 8, 10, "placeholder {import} is only known for import anchors");
+        HasError(errors, MatchLine, 3, "unknown feature or operator 'imprt'", file: "r1.yaml");
+    }
+
+    [Fact]
+    public void Oversized_files_regexes_and_complex_keys_are_refused()
+    {
+        HasError(Errors("# " + new string('x', 300_000)), 1, 1, "a rule file may hold at most 262144");
+        HasError(Errors(Make("import: /" + new string('a', 513) + "/")), MatchLine, 11, "longer than 512 characters");
+        HasError(Errors(Make("import: X", extra: "? [a, b]\n: c")), 11, 3, "mapping keys must be plain strings");
+    }
+
+    [Fact]
     public void Errors_across_files_keep_source_order()
     {
         var errors = Errors(Make("imprt: X", id: "TST001", name: "First"), "", Make("import: /x", id: "TST002", name: "Third"));
