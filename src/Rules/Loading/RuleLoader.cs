@@ -31,9 +31,15 @@ internal static class RuleLoader
         Bind(drafts, compiled, idsOfBrokenFiles);
         bool acyclic = CheckCycles(drafts, byId);
 
-        if (acyclic && sinks.All(s => s.Count == 0))
+        if (acyclic)
         {
-            foreach (var draft in drafts) CheckPlaceholders(draft);
+            // Placeholders depend on the anchors a rule can report, which follow rule: references;
+            // check every rule whose references all resolve, so these errors come with the others.
+            var resolvable = new Dictionary<RuleDraft, bool>();
+            bool Resolvable(RuleDraft d) => resolvable.TryGetValue(d, out bool r) ? r
+                : resolvable[d] = d.References.All(x => x.IsBound && Resolvable(byId[x.TargetId]));
+            foreach (var draft in drafts)
+                if (Resolvable(draft)) CheckPlaceholders(draft);
         }
 
         var errors = sinks.SelectMany(s => s.Errors.OrderBy(e => e.Line).ThenBy(e => e.Column)).ToList();

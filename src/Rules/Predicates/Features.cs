@@ -36,9 +36,11 @@ internal sealed class ImportFeature(NamePattern? name, ModulePattern? module, in
     public override int CountMatches(EvalContext ctx, int limit)
     {
         if (limit <= 0) return 0;
+        // Indexed loop: foreach over an IReadOnlyList would box an enumerator on every test.
+        var items = ctx.Facts.Imports;
         int n = 0;
-        foreach (var import in ctx.Facts.Imports)
-            if (Matches(import) && ++n >= limit) break;
+        for (int i = 0; i < items.Count; i++)
+            if (Matches(items[i]) && ++n >= limit) break;
         return n;
     }
 
@@ -74,9 +76,10 @@ internal sealed class ExportFeature(NamePattern? name, int? ordinal, bool? forwa
     public override int CountMatches(EvalContext ctx, int limit)
     {
         if (limit <= 0) return 0;
+        var items = ctx.Facts.Exports;
         int n = 0;
-        foreach (var export in ctx.Facts.Exports)
-            if (Matches(export) && ++n >= limit) break;
+        for (int i = 0; i < items.Count; i++)
+            if (Matches(items[i]) && ++n >= limit) break;
         return n;
     }
 
@@ -112,9 +115,10 @@ internal sealed class SectionFeature(
     public override int CountMatches(EvalContext ctx, int limit)
     {
         if (limit <= 0) return 0;
+        var items = ctx.Facts.Sections;
         int n = 0;
-        foreach (var section in ctx.Facts.Sections)
-            if (Matches(section) && ++n >= limit) break;
+        for (int i = 0; i < items.Count; i++)
+            if (Matches(items[i]) && ++n >= limit) break;
         return n;
     }
 

@@ -165,6 +165,7 @@ internal sealed class RuleRefNode(string targetId) : Predicate
     private CompiledRule? _target;
 
     public string TargetId { get; } = targetId;
+    public bool IsBound => _target is not null;
 
     /// <summary>Set once at load, after every rule is compiled and ordered.</summary>
     public CompiledRule Target

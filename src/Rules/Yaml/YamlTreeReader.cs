@@ -54,6 +54,15 @@ internal static class YamlTreeReader
             errors.Add(Clamp(ex.Start.Line), Clamp(ex.Start.Column), "invalid YAML: " + Clean(ex.Message));
             return null;
         }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException
+                                   or OverflowException or IndexOutOfRangeException)
+        {
+            // YamlDotNet's scanner throws these on some malformed input (found by the fuzz property);
+            // report them like syntax errors, at the last position the parser reached.
+            var at = parser.Current?.Start;
+            errors.Add(at is null ? 1 : Clamp(at.Value.Line), at is null ? 1 : Clamp(at.Value.Column), "invalid YAML: the parser could not read past this point");
+            return null;
+        }
     }
 
     private static YamlNode ReadNode(IParser parser, ErrorSink errors, int depth)

@@ -1,0 +1,63 @@
+using DriverAudit.Rules.Facts;
+
+namespace DriverAudit.Rules.Tests;
+
+/// <summary>In-memory facts that count every member read, to prove the engine asks only what rules need.</summary>
+internal sealed class FakeFacts : IImageFacts
+{
+    private readonly string _displayName;
+    private readonly HeaderFact _header;
+    private readonly IReadOnlyList<SectionFact> _sections;
+    private readonly IReadOnlyList<ImportFact> _imports;
+    private readonly IReadOnlyList<ExportFact> _exports;
+    private readonly Dictionary<string, bool?> _characteristics;
+
+    public FakeFacts(
+        IEnumerable<ImportFact>? imports = null,
+        IEnumerable<SectionFact>? sections = null,
+        IEnumerable<ExportFact>? exports = null,
+        HeaderFact? header = null,
+        IReadOnlyDictionary<string, bool?>? characteristics = null,
+        string displayName = "drivers/test.sys")
+    {
+        _displayName = displayName;
+        _header = header ?? MakeHeader();
+        _sections = [.. sections ?? []];
+        _imports = [.. imports ?? []];
+        _exports = [.. exports ?? []];
+        _characteristics = new(characteristics ?? new Dictionary<string, bool?>(), StringComparer.Ordinal);
+    }
+
+    public int DisplayNameReads, HeaderReads, SectionReads, ImportReads, ExportReads, CharacteristicReads;
+    public List<string> CharacteristicsAsked { get; } = [];
+
+    public string DisplayName { get { Interlocked.Increment(ref DisplayNameReads); return _displayName; } }
+    public HeaderFact Header { get { Interlocked.Increment(ref HeaderReads); return _header; } }
+    public IReadOnlyList<SectionFact> Sections { get { Interlocked.Increment(ref SectionReads); return _sections; } }
+    public IReadOnlyList<ImportFact> Imports { get { Interlocked.Increment(ref ImportReads); return _imports; } }
+    public IReadOnlyList<ExportFact> Exports { get { Interlocked.Increment(ref ExportReads); return _exports; } }
+
+    public bool? GetCharacteristic(string name)
+    {
+        Interlocked.Increment(ref CharacteristicReads);
+        lock (CharacteristicsAsked) CharacteristicsAsked.Add(name);
+        // Unlisted characteristics are unknown: the fake never invents an answer.
+        return _characteristics.TryGetValue(name, out var value) ? value : null;
+    }
+
+    public static HeaderFact MakeHeader(
+        string machine = "x64", string subsystem = "native", ushort fileCharacteristics = 0x0022,
+        ushort dllCharacteristics = 0x0160, uint sectionAlignment = 0x1000, uint fileAlignment = 0x200) =>
+        new(machine, subsystem, machine == "x64", fileCharacteristics, dllCharacteristics, sectionAlignment, fileAlignment,
+            0x140000000, 0x8000, 0x12345678, 0);
+
+    public static ImportFact Import(string module, string name, bool delayed = false) => new(module, name, null, delayed);
+    public static ImportFact ImportByOrdinal(string module, int ordinal, bool delayed = false) => new(module, null, ordinal, delayed);
+
+    public static SectionFact Section(int index, string name, uint rva, uint characteristics) =>
+        new(index, name, rva, 0x1000, 0x1000, characteristics);
+
+    public const uint Text = SectionFact.CntCode | SectionFact.MemExecute | SectionFact.MemRead;
+    public const uint Data = SectionFact.MemRead | SectionFact.MemWrite;
+    public const uint Rwx = SectionFact.MemExecute | SectionFact.MemRead | SectionFact.MemWrite;
+}
