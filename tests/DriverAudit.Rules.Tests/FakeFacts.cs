@@ -37,6 +37,28 @@ internal sealed class FakeFacts : IImageFacts
     public IReadOnlyList<ImportFact> Imports { get { Interlocked.Increment(ref ImportReads); return _imports; } }
     public IReadOnlyList<ExportFact> Exports { get { Interlocked.Increment(ref ExportReads); return _exports; } }
 
+    public int ModuleReads, StringReads, VersionInfoReads, SignatureReads, HashReads, CallReads, InstructionReads;
+
+    public ModuleFact ModuleValue { get; init; } = new("file", "test.sys", "drivers/test.sys", null);
+    public IReadOnlyList<StringFact> StringsValue { get; init; } = [];
+    public IReadOnlyDictionary<string, string> VersionInfoValue { get; init; } = new Dictionary<string, string>();
+    public SignatureFact? SignatureValue { get; init; }
+    public string? FileSha256Value { get; init; }
+    public string? AuthenticodeSha256Value { get; init; }
+    public string? AuthenticodeSha1Value { get; init; }
+    public IReadOnlyList<CallFact> CallsValue { get; init; } = [];
+    public IReadOnlyList<InstructionFact> InstructionsValue { get; init; } = [];
+
+    public ModuleFact Module { get { Interlocked.Increment(ref ModuleReads); return ModuleValue; } }
+    public IReadOnlyList<StringFact> Strings { get { Interlocked.Increment(ref StringReads); return StringsValue; } }
+    public IReadOnlyDictionary<string, string> VersionInfo { get { Interlocked.Increment(ref VersionInfoReads); return VersionInfoValue; } }
+    public SignatureFact? Signature { get { Interlocked.Increment(ref SignatureReads); return SignatureValue; } }
+    public string? FileSha256 { get { Interlocked.Increment(ref HashReads); return FileSha256Value; } }
+    public string? AuthenticodeSha256 { get { Interlocked.Increment(ref HashReads); return AuthenticodeSha256Value; } }
+    public string? AuthenticodeSha1 { get { Interlocked.Increment(ref HashReads); return AuthenticodeSha1Value; } }
+    public IReadOnlyList<CallFact> Calls { get { Interlocked.Increment(ref CallReads); return CallsValue; } }
+    public IReadOnlyList<InstructionFact> Instructions { get { Interlocked.Increment(ref InstructionReads); return InstructionsValue; } }
+
     public bool? GetCharacteristic(string name)
     {
         Interlocked.Increment(ref CharacteristicReads);

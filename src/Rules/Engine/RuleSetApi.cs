@@ -61,7 +61,7 @@ public sealed class Rule
 }
 
 /// <summary>A set of rules compiled once and evaluated against many images (thread-safe).</summary>
-public sealed class RuleSet
+public sealed partial class RuleSet
 {
     private readonly IReadOnlyList<CompiledRule> _compiled;
 

@@ -43,3 +43,61 @@ public sealed record HeaderFact(
     uint SizeOfImage,
     uint TimeDateStamp,
     uint CheckSum);
+
+/// <summary>Provenance of the image.</summary>
+/// <param name="Origin">"file" or "dump".</param>
+/// <param name="Name">Base name, e.g. "pool_legacy.sys" or "{GUID}.sys".</param>
+/// <param name="Path">The file path as reported, or the module's FullDllName in a dump (e.g. "\SystemRoot\System32\drivers\x.sys").</param>
+/// <param name="Base">DllBase in a dump; null for files.</param>
+public sealed record ModuleFact(string Origin, string Name, string Path, ulong? Base);
+
+/// <summary>A string found in a non-code section.</summary>
+public sealed record StringFact(string Value, bool Utf16, uint Rva, string Section);
+
+/// <summary>One signer of an Authenticode signature, as parsed (not verified).</summary>
+public sealed record SignerFact(
+    string Subject,
+    string Issuer,
+    string SerialNumber,
+    string Thumbprint,
+    DateTimeOffset NotBefore,
+    DateTimeOffset NotAfter,
+    bool IsTestCertificate);
+
+/// <summary>An Authenticode signature: its signers (the primary first, then nested signatures).</summary>
+/// <param name="DigestAlgorithm">e.g. "sha256".</param>
+/// <param name="SignedDigest">Lower-case hex Authenticode digest the signature claims (SpcIndirectDataContent).</param>
+public sealed record SignatureFact(IReadOnlyList<SignerFact> Signers, string? DigestAlgorithm, string? SignedDigest);
+
+/// <summary>How a call site reaches its import.</summary>
+public enum CallShape
+{
+    /// <summary><c>call [slot]</c>.</summary>
+    Direct,
+    /// <summary><c>mov reg, [slot]</c> … <c>call reg</c>.</summary>
+    Register,
+    /// <summary><c>call thunk</c> where the thunk is <c>jmp [slot]</c>.</summary>
+    Thunk,
+    /// <summary><c>jmp [slot]</c> as a tail call.</summary>
+    TailJump,
+}
+
+/// <summary>
+/// A call to an imported function. <see cref="Args"/> holds arguments 0–3 as recovered constants;
+/// null means unknown (could not be proven constant) — never a guess.
+/// </summary>
+/// <param name="Api">The import called.</param>
+/// <param name="SiteRva">RVA of the call (or jmp) instruction.</param>
+/// <param name="FunctionRva">Start of the containing function when known (x64 .pdata, or a symbol).</param>
+/// <param name="Ordinal">0-based index of this site among the sites of the same API in the same function (stable anchor).</param>
+public sealed record CallFact(ImportFact Api, uint SiteRva, uint? FunctionRva, int Ordinal, IReadOnlyList<ulong?> Args, CallShape Shape)
+{
+    /// <summary>Stable anchor: "ntoskrnl.exe!ExAllocatePoolWithTag@fn_0x1040#0" (function and ordinal, not the site address).</summary>
+    public string Key => $"{Api.Key}@{(FunctionRva is uint f ? $"fn_0x{f:x}" : "nofn")}#{Ordinal}";
+}
+
+/// <summary>A notable instruction.</summary>
+/// <param name="Mnemonic">Lower-case mnemonic: "wrmsr", "rdmsr", "in", "out", "mov".</param>
+/// <param name="ControlRegister">For <c>mov crN, reg</c>: "cr0", "cr3", "cr4", "cr8"; else null.</param>
+/// <param name="FunctionRva">Start of the containing function when known.</param>
+public sealed record InstructionFact(uint Rva, string Mnemonic, string? ControlRegister, uint? FunctionRva);

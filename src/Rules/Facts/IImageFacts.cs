@@ -25,4 +25,31 @@ public interface IImageFacts
     /// Returns null when the fact cannot be known for this image (e.g. pages missing in a dump).
     /// </summary>
     bool? GetCharacteristic(string name);
+
+    /// <summary>Where the image came from: a file, or a module of a crash dump (name, full path, base).</summary>
+    ModuleFact Module { get; }
+
+    /// <summary>ASCII and UTF-16LE strings (at least 4 characters) found outside executable sections, in section then RVA order.</summary>
+    IReadOnlyList<StringFact> Strings { get; }
+
+    /// <summary>VS_VERSIONINFO string table (key → value); empty when there is none.</summary>
+    IReadOnlyDictionary<string, string> VersionInfo { get; }
+
+    /// <summary>The parsed Authenticode signature (not verified); null when the image carries none or it cannot be parsed.</summary>
+    SignatureFact? Signature { get; }
+
+    /// <summary>Lower-case hex SHA-256 of the whole file; null when not a file (dump module) or unreadable.</summary>
+    string? FileSha256 { get; }
+
+    /// <summary>Lower-case hex Authenticode SHA-256 (checksum and certificate table excluded); null when it cannot be computed.</summary>
+    string? AuthenticodeSha256 { get; }
+
+    /// <summary>Lower-case hex Authenticode SHA-1; null when it cannot be computed.</summary>
+    string? AuthenticodeSha1 { get; }
+
+    /// <summary>Call sites of imported functions with recovered arguments (computed only when a rule asks).</summary>
+    IReadOnlyList<CallFact> Calls { get; }
+
+    /// <summary>Notable instructions in executable sections (wrmsr, rdmsr, in, out, mov to control registers).</summary>
+    IReadOnlyList<InstructionFact> Instructions { get; }
 }

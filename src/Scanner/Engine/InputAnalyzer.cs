@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Inputs;
@@ -51,10 +50,10 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 
         using (source)
         {
-            var sha256 = options.ComputeHashes ? Sha256(source) : null;
             var open = PeImage.TryOpen(source);
             if (open.Image is not PeImage image)
             {
+                var sha256 = options.ComputeHashes ? ImageHashes.Sha256(source) : null;
                 var code = open.Status == PeOpenStatus.NotPe ? NotificationCodes.NotPe : NotificationCodes.MalformedPe;
                 var n = new Notification(code, NotificationLevel.Error, $"'{file.DisplayPath}' was not analysed: {open.Reason}", file.Uri);
                 return new InputReport([new ArtifactReport { Uri = file.Uri, Length = source.Length, Sha256 = sha256, Notifications = [n] }], []);
@@ -62,6 +61,7 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 
             var facts = new PeFacts(image, file.DisplayPath);
             var findings = Findings(rules.Evaluate(facts), file.Uri, module: null);
+            // After the rules: a hash rule may already have computed it (facts cache it).
             var notes = image.Diagnostics
                 .Select(d => new Notification(NotificationCodes.MalformedTable, NotificationLevel.Warning, $"'{file.DisplayPath}': {d.Message}", file.Uri))
                 .ToList();
@@ -69,7 +69,7 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
             {
                 Uri = file.Uri,
                 Length = source.Length,
-                Sha256 = sha256,
+                Sha256 = options.ComputeHashes ? facts.FileSha256 : null,
                 Analyzed = true,
                 Findings = findings,
                 Notifications = notes,
@@ -88,27 +88,5 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
                 FindingFingerprint.Compute(m.Rule.Id, uri, module, m.Anchor.Key), location));
         }
         return list;
-    }
-
-    private static string? Sha256(IImageSource source)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 16);
-        try
-        {
-            long position = 0;
-            while (position < source.Length)
-            {
-                var n = source.Read(position, buffer);
-                if (n <= 0) return null; // file changed under us
-                hash.AppendData(buffer, 0, n);
-                position += n;
-            }
-            return Convert.ToHexStringLower(hash.GetHashAndReset());
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 }

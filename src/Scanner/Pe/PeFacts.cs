@@ -15,6 +15,10 @@ public sealed class PeFacts : IImageFacts
     private SectionFact[]? _sections;
     private ImportFact[]? _imports;
     private ExportFact[]? _exports;
+    private ModuleFact? _module;
+    private IReadOnlyList<StringFact>? _strings;
+    private IReadOnlyDictionary<string, string>? _versionInfo;
+    private Lazy<string?>? _fileSha256;
 
     public PeFacts(PeImage image, string? displayName = null)
     {
@@ -34,6 +38,35 @@ public sealed class PeFacts : IImageFacts
     public IReadOnlyList<ImportFact> Imports => _imports ??= BuildImports();
 
     public IReadOnlyList<ExportFact> Exports => _exports ??= BuildExports();
+
+    public ModuleFact Module => _module ??= BuildModule(_image.Source.Origin);
+
+    public IReadOnlyList<StringFact> Strings => _strings ??= PeStrings.Extract(_image);
+
+    public IReadOnlyDictionary<string, string> VersionInfo => _versionInfo ??= BuildVersionInfo();
+
+    /// <summary>Only a file has a file hash; a dump module's bytes are not a file.</summary>
+    public string? FileSha256 => (_fileSha256 ??= new Lazy<string?>(() =>
+        _image.Layout == ImageLayout.File ? ImageHashes.Sha256(_image.Source) : null)).Value;
+
+    // INTEGRATION-PENDING: filled in when the Authenticode reader and call-site analysis land; no rule
+    // feature can reach these yet (the rule loader refuses signature/hash/call/instruction features).
+    public SignatureFact? Signature => throw new NotSupportedException("signature facts are not available in this build");
+    public string? AuthenticodeSha256 => throw new NotSupportedException("Authenticode hashes are not available in this build");
+    public string? AuthenticodeSha1 => throw new NotSupportedException("Authenticode hashes are not available in this build");
+    public IReadOnlyList<CallFact> Calls => throw new NotSupportedException("call facts are not available in this build");
+    public IReadOnlyList<InstructionFact> Instructions => throw new NotSupportedException("instruction facts are not available in this build");
+
+    private static ModuleFact BuildModule(ImageOrigin origin) => origin.IsDumpModule
+        ? new ModuleFact("dump", origin.ModuleName!, origin.ModuleFullPath ?? origin.ModuleName!, origin.ModuleBase)
+        : new ModuleFact("file", Path.GetFileName(origin.Path), origin.Path, null);
+
+    private IReadOnlyDictionary<string, string> BuildVersionInfo()
+    {
+        var map = new SortedDictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var s in _image.VersionInfo.Strings) map.TryAdd(s.Key, s.Value); // first table wins
+        return map;
+    }
 
     public bool? GetCharacteristic(string name) => name switch
     {
