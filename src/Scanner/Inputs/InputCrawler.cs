@@ -31,8 +31,11 @@ public sealed class InputCrawler
 
     public IEnumerable<InputItem> Enumerate(IEnumerable<string> paths)
     {
-        var seenFiles = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var raw in paths)
+        var list = paths.ToList();
+        // Only several arguments can name one file twice; with one, remember nothing, so memory does not
+        // grow with the number of files.
+        HashSet<string>? seenFiles = list.Count > 1 ? new(StringComparer.Ordinal) : null;
+        foreach (var raw in list)
         {
             string? full = null, invalid = null;
             try { full = Path.GetFullPath(raw); }
@@ -54,7 +57,7 @@ public sealed class InputCrawler
             }
             else if (File.Exists(full))
             {
-                if (seenFiles.Add(full)) yield return new InputFile(full, _root.UriFor(full), Explicit: true);
+                if (seenFiles?.Add(full) ?? true) yield return new InputFile(full, _root.UriFor(full), Explicit: true);
             }
             else
             {
@@ -63,7 +66,7 @@ public sealed class InputCrawler
         }
     }
 
-    private IEnumerable<InputItem> Walk(string top, HashSet<string> seenFiles)
+    private IEnumerable<InputItem> Walk(string top, HashSet<string>? seenFiles)
     {
         // Real paths of the directories entered so far: entering one twice means a link loop
         // (or two links to the same tree, which would only scan it twice).
@@ -125,7 +128,7 @@ public sealed class InputCrawler
                         $"'{entry.FullName}' is a symbolic link whose target does not exist.");
                     continue;
                 }
-                if (!seenFiles.Add(entry.FullName)) continue;
+                if (seenFiles is not null && !seenFiles.Add(entry.FullName)) continue;
                 yield return new InputFile(entry.FullName, _root.UriFor(entry.FullName), Explicit: false);
             }
             for (var i = subdirs.Count - 1; i >= 0; i--) stack.Push(subdirs[i]);
