@@ -1,5 +1,6 @@
 using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Images;
+using DriverAudit.Scanner.Signing;
 
 namespace DriverAudit.Scanner.Pe;
 
@@ -19,6 +20,8 @@ public sealed class PeFacts : IImageFacts
     private IReadOnlyList<StringFact>? _strings;
     private IReadOnlyDictionary<string, string>? _versionInfo;
     private Lazy<string?>? _fileSha256;
+    private ImageSigning? _signing;
+    private Lazy<SignatureFact?>? _signature;
 
     public PeFacts(PeImage image, string? displayName = null)
     {
@@ -49,13 +52,28 @@ public sealed class PeFacts : IImageFacts
     public string? FileSha256 => (_fileSha256 ??= new Lazy<string?>(() =>
         _image.Layout == ImageLayout.File ? ImageHashes.Sha256(_image.Source) : null)).Value;
 
-    // INTEGRATION-PENDING: filled in when the Authenticode reader and call-site analysis land; no rule
-    // feature can reach these yet (the rule loader refuses signature/hash/call/instruction features).
-    public SignatureFact? Signature => throw new NotSupportedException("signature facts are not available in this build");
-    public string? AuthenticodeSha256 => throw new NotSupportedException("Authenticode hashes are not available in this build");
-    public string? AuthenticodeSha1 => throw new NotSupportedException("Authenticode hashes are not available in this build");
+    /// <summary>Authenticode parsing and hashing, each done once and only when a rule asks.</summary>
+    public ImageSigning Signing => _signing ??= new ImageSigning(_image);
+
+    public SignatureFact? Signature => (_signature ??= new Lazy<SignatureFact?>(BuildSignature)).Value;
+    public string? AuthenticodeSha256 => Signing.Hash.Hash?.Sha256;
+    public string? AuthenticodeSha1 => Signing.Hash.Hash?.Sha1;
+
+    // INTEGRATION-PENDING: filled in when call-site analysis lands; no rule feature can reach these yet
+    // (the rule loader refuses call/instruction features).
     public IReadOnlyList<CallFact> Calls => throw new NotSupportedException("call facts are not available in this build");
     public IReadOnlyList<InstructionFact> Instructions => throw new NotSupportedException("instruction facts are not available in this build");
+
+    private SignatureFact? BuildSignature()
+    {
+        var info = Signing.Signatures;
+        if (!info.IsSigned) return null;
+        var signers = info.AllSigners.Select(s => new SignerFact(
+            s.Subject ?? "", s.Issuer ?? "", s.SerialNumber ?? "", s.Thumbprint ?? "",
+            s.NotBefore ?? DateTimeOffset.MinValue, s.NotAfter ?? DateTimeOffset.MaxValue, s.IsTestCertificate)).ToList();
+        var primary = info.Signatures[0];
+        return new SignatureFact(signers, primary.ContentDigestAlgorithmName, primary.ContentDigest);
+    }
 
     private static ModuleFact BuildModule(ImageOrigin origin) => origin.IsDumpModule
         ? new ModuleFact("dump", origin.ModuleName!, origin.ModuleFullPath ?? origin.ModuleName!, origin.ModuleBase)
