@@ -1,0 +1,136 @@
+using System.CommandLine;
+using System.Text.Json;
+using DriverAudit.Scanner.Code;
+using DriverAudit.Scanner.Images;
+using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.Pe;
+
+namespace DriverAudit.Scanner.Cli;
+
+/// <summary>
+/// <c>driveraudit tags PATH... [--tag PATTERN] [--format text|json|pooltag]</c>: the pool tags each driver passes
+/// to the kernel allocators, recovered from its call sites. With <c>--tag</c>, only drivers (and their uses) that
+/// match: "which driver allocates with this tag?".
+/// </summary>
+public static class TagsCommand
+{
+    public static Command Create(CliIo io)
+    {
+        var paths = new Argument<string[]>("paths") { Description = "Driver files or folders.", Arity = ArgumentArity.OneOrMore };
+        var tag = new Option<string[]>("--tag")
+        {
+            Description = "Only drivers using a tag that matches (repeatable). Memory order as PoolMon prints it ('Thre', 'Ddk '); " +
+                          "wildcards * and ?; \\xNN for a byte.",
+        };
+        var format = new Option<string>("--format", "-f")
+        {
+            Description = "text, json (JSON Lines, one object per image) or pooltag (pooltag.txt lines).",
+            DefaultValueFactory = _ => "text",
+        };
+        format.AcceptOnlyFromAmong("text", "json", "pooltag");
+        var include = new Option<string[]>("--include") { Description = "Glob of files to read inside folders. Default: **/*.sys." };
+        var command = new Command("tags", "List the pool tags drivers pass to ExAllocatePool*/ExFreePoolWithTag, or find the drivers using a tag.")
+        {
+            paths, tag, format, include,
+        };
+        command.SetAction(parse =>
+        {
+            var patterns = new List<TagPattern>();
+            foreach (var text in parse.GetValue(tag) ?? [])
+            {
+                if (!PoolTag.TryParsePattern(text, out var p, out var error))
+                {
+                    io.Error.WriteLine($"driveraudit: {error}");
+                    return 2;
+                }
+                patterns.Add(p);
+            }
+            var fmt = parse.GetValue(format) ?? "text";
+            var crawler = new InputCrawler(new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory));
+            var failed = 0;
+            using var writer = new Utf8JsonWriter(io.StdoutStream);
+            foreach (var item in crawler.Enumerate((parse.GetValue(paths) ?? []).Select(p => Path.IsPathRooted(p) ? p : Path.Combine(io.WorkingDirectory, p))))
+            {
+                var error = item is InputProblem problem ? problem.Message : Analyse(item, patterns, fmt, writer, io);
+                if (error is null) continue;
+                failed++;
+                io.Error.WriteLine($"driveraudit: {error}");
+            }
+            io.Out.Flush();
+            return failed > 0 ? 3 : 0;
+        });
+        return command;
+    }
+
+    private static string? Analyse(InputItem item, List<TagPattern> patterns, string format, Utf8JsonWriter writer, CliIo io)
+    {
+        FileImageSource source;
+        try { source = FileImageSource.Open(item.FullPath); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot read '{item.DisplayPath}': {e.Message}"; }
+        using (source)
+        {
+            var open = PeImage.TryOpen(source);
+            if (open.Image is not PeImage image) return $"'{item.DisplayPath}' is not analysable: {open.Reason}";
+            var tags = TagIndex.Build(image, CodeImport.FromImage(image));
+            var uses = patterns.Count == 0 ? tags.Tags : tags.Tags.Where(t => patterns.Any(p => p.Matches(t.Value))).ToList();
+            if (patterns.Count > 0 && uses.Count == 0) return null;
+            var module = Path.GetFileName(item.FullPath);
+            switch (format)
+            {
+                case "json": WriteJson(writer, io, item.DisplayPath, module, uses, tags.UnknownTagSites); break;
+                case "pooltag": WritePoolTag(io.Out, module, uses); break;
+                default: WriteText(io.Out, item.DisplayPath, uses, tags); break;
+            }
+            return null;
+        }
+    }
+
+    private static void WriteJson(Utf8JsonWriter w, CliIo io, string path, string module, IReadOnlyList<TagUse> uses, int unknown)
+    {
+        w.WriteStartObject();
+        w.WriteString("path", path);
+        w.WriteString("module", module);
+        w.WriteStartArray("tags");
+        foreach (var u in uses)
+        {
+            w.WriteStartObject();
+            w.WriteString("tag", u.Tag);
+            w.WriteString("value", $"0x{u.Value:x8}");
+            w.WriteString("api", u.Api);
+            w.WriteString("site", $"0x{u.SiteRva:x}");
+            if (u.PoolType is { } type) w.WriteString("poolType", $"0x{type:x}");
+            if (u.PoolFlags is { } flags) w.WriteString("poolFlags", $"0x{flags:x}");
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteNumber("unknownTagSites", unknown);
+        w.WriteEndObject();
+        w.Flush();
+        w.Reset();
+        io.StdoutStream.WriteByte((byte)'\n');
+        io.StdoutStream.Flush();
+    }
+
+    // pooltag.txt: "Tag - binary - description", one line per distinct (tag, API) of the driver.
+    private static void WritePoolTag(TextWriter o, string module, IReadOnlyList<TagUse> uses)
+    {
+        foreach (var (tagText, api) in uses.Select(u => (u.Tag, u.Api)).Distinct().OrderBy(x => x.Tag, StringComparer.Ordinal).ThenBy(x => x.Api, StringComparer.Ordinal))
+            o.WriteLine($"{tagText} - {module} - {api}");
+    }
+
+    private static void WriteText(TextWriter o, string path, IReadOnlyList<TagUse> uses, ImageTags all)
+    {
+        o.WriteLine(path);
+        foreach (var u in uses)
+        {
+            var extra = u.PoolType is { } t ? $" pool-type 0x{t:x}" : u.PoolFlags is { } f ? $" pool-flags 0x{f:x}" : "";
+            o.WriteLine($"  '{u.Tag}' 0x{u.Value:x8} {u.Api} at 0x{u.SiteRva:x}{extra}");
+        }
+        foreach (var site in all.Sites)
+        {
+            if (PoolApis.Find(site.Api) is not { } signature || site.Arg(signature.TagArg).IsKnown) continue;
+            o.WriteLine($"  tag unknown   {site.Api.Name} at 0x{site.SiteRva:x} (args {string.Join(", ", site.Args)}; {site.Shape})");
+        }
+        o.WriteLine();
+    }
+}

@@ -1,0 +1,249 @@
+using System.Buffers.Binary;
+using Iced.Intel;
+
+namespace DriverAudit.Scanner.Code;
+
+/// <summary>
+/// Finds the call sites of imported functions without disassembling whole images: a byte scan of the executable
+/// sections finds the encodings that can reference an IAT slot, and only the code around those candidates is
+/// decoded (which also proves the candidate is a real instruction boundary and not bytes inside another one).
+/// Shapes: <c>call [slot]</c>; <c>mov reg, [slot]</c> … <c>call reg</c> (register reused for several calls); and
+/// <c>jmp [slot]</c>, either an import thunk (then its direct callers are the sites) or a tail call.
+/// </summary>
+internal sealed class CallSiteFinder
+{
+    /// <summary>How far past a <c>mov reg, [slot]</c> a register is followed when the function end is unknown.</summary>
+    public const int RegisterFollowBytes = 4096;
+    private const int MaxBranchFollows = 1 << 16;
+
+    private readonly CodeImage _code;
+    private readonly RegionDecoder _decoder;
+    private readonly Dictionary<uint, CodeImport> _slots = [];
+
+    public CallSiteFinder(CodeImage code, RegionDecoder decoder, IReadOnlyList<CodeImport> imports)
+    {
+        _code = code;
+        _decoder = decoder;
+        foreach (var i in imports) _slots.TryAdd(i.SlotRva, i);
+    }
+
+    private readonly record struct Pending(uint Rva, CodeImport Api, CallSiteShape Shape, CodeRegion Region, int Index);
+
+    public List<CallSite> FindAll()
+    {
+        var pending = new List<Pending>();
+        if (_slots.Count == 0) return [];
+        var thunkJumps = new Dictionary<uint, (CodeImport Api, CodeRegion Region, int Index)>();
+        var seen = new HashSet<uint>();
+        foreach (var section in _code.Sections)
+        {
+            foreach (var (start, _) in SlotCandidates(section))
+            {
+                if (!seen.Add(start)) continue;
+                var region = _decoder.RegionFor(start);
+                if (region is null) continue;
+                var index = region.IndexOf(start);
+                ref readonly var i = ref region[index];
+                if (SlotOperand(i) is not { } slot || !_slots.TryGetValue(slot, out var api)) continue;
+                if (i.Mnemonic == Mnemonic.Call && i.Op0Kind == OpKind.Memory)
+                    pending.Add(new Pending(start, api, CallSiteShape.Direct, region, index));
+                else if (i.Mnemonic == Mnemonic.Jmp && i.Op0Kind == OpKind.Memory)
+                    thunkJumps[start] = (api, region, index);
+                else if (i.Mnemonic == Mnemonic.Mov && i.Op0Kind == OpKind.Register && i.Op0Register.GetSize() == (_code.Is64 ? 8 : 4))
+                    FollowRegister(start, i.Op0Register.GetFullRegister(), api, pending);
+            }
+        }
+        ResolveJumps(thunkJumps, pending);
+
+        // Arguments need to know which earlier calls reach which API (x86 stack cleanup).
+        var apiAt = new Dictionary<uint, ApiSignature?>();
+        foreach (var p in pending) apiAt.TryAdd(p.Rva, PoolApis.Find(p.Api));
+        ApiSignature? CalleeOf(uint rva) => apiAt.TryGetValue(rva, out var s) ? s : null;
+
+        var sites = new List<CallSite>(pending.Count);
+        var unique = new HashSet<(uint, string)>();
+        foreach (var p in pending)
+        {
+            if (!unique.Add((p.Rva, p.Api.Key))) continue;
+            var tail = (p.Shape & CallSiteShape.TailCall) != 0;
+            var args = ArgumentRecovery.Recover(p.Region, p.Index, _code.Is64, tail, PoolApis.Find(p.Api), CalleeOf);
+            var function = p.Region.FunctionStart ?? _code.Functions.Find(p.Rva)?.Begin;
+            sites.Add(new CallSite(p.Api, p.Rva, function, args, p.Shape));
+        }
+        sites.Sort((a, b) => a.SiteRva != b.SiteRva ? a.SiteRva.CompareTo(b.SiteRva) : string.CompareOrdinal(a.Api.Key, b.Api.Key));
+        return sites;
+    }
+
+    /// <summary>
+    /// Byte positions that may start an instruction referencing a slot: x64 <c>FF 15/25 disp32</c> (rip-relative,
+    /// optionally REX- or notrack-prefixed) and <c>REX.W 8B /r disp32</c>; x86 <c>FF 15/25 abs32</c>, <c>A1 abs32</c>
+    /// and <c>8B /r abs32</c>. Decoding confirms or rejects each one.
+    /// </summary>
+    private IEnumerable<(uint Start, uint Slot)> SlotCandidates(CodeSection section)
+    {
+        var bytes = section.Bytes;
+        for (var p = 0; p + 6 <= bytes.Length; p++)
+        {
+            var b0 = bytes[p];
+            var b1 = bytes[p + 1];
+            var rva = section.Rva + (uint)p;
+            if (_code.Is64)
+            {
+                if (b0 == 0xFF && b1 is 0x15 or 0x25 && Slot64(rva + 6, bytes, p + 2) is { } s1)
+                {
+                    if (p > 0 && IsPrefix64(bytes[p - 1])) yield return (rva - 1, s1);
+                    yield return (rva, s1);
+                }
+                else if (b0 == 0x8B && (b1 & 0xC7) == 0x05 && p > 0 && (bytes[p - 1] & 0xF8) == 0x48 && Slot64(rva + 6, bytes, p + 2) is { } s2)
+                    yield return (rva - 1, s2);
+            }
+            else
+            {
+                if (b0 == 0xFF && b1 is 0x15 or 0x25 && Slot32(bytes, p + 2) is { } s1)
+                {
+                    if (p > 0 && bytes[p - 1] == 0x3E) yield return (rva - 1, s1);
+                    yield return (rva, s1);
+                }
+                else if (b0 == 0xA1 && Slot32(bytes, p + 1) is { } s2)
+                    yield return (rva, s2);
+                else if (b0 == 0x8B && (b1 & 0xC7) == 0x05 && Slot32(bytes, p + 2) is { } s3)
+                    yield return (rva, s3);
+            }
+        }
+    }
+
+    private static bool IsPrefix64(byte b) => (b & 0xF0) == 0x40 || b == 0x3E;
+
+    private uint? Slot64(uint nextIp, byte[] bytes, int at)
+    {
+        var target = (uint)(nextIp + BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at)));
+        return _slots.ContainsKey(target) ? target : null;
+    }
+
+    private uint? Slot32(byte[] bytes, int at)
+    {
+        var rva = _code.AbsoluteToRva(BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(at)));
+        return rva is { } r && _slots.ContainsKey(r) ? r : null;
+    }
+
+    /// <summary>The slot an instruction's memory operand addresses, when it is a plain rip-relative or absolute one.</summary>
+    private uint? SlotOperand(in Instruction i)
+    {
+        if (i.Op0Kind != OpKind.Memory && i.Op1Kind != OpKind.Memory) return null;
+        if (i.IsIPRelativeMemoryOperand) return (uint)i.IPRelativeMemoryAddress;
+        if (_code.Is64 || i.MemoryBase != Register.None || i.MemoryIndex != Register.None) return null;
+        return _code.AbsoluteToRva(i.MemoryDisplacement32);
+    }
+
+    /// <summary>
+    /// From <c>mov reg, [slot]</c>, every <c>call reg</c> / <c>jmp reg</c> reachable along paths that do not
+    /// overwrite the register (direct branches inside the function are followed; a call clobbers volatile ones).
+    /// </summary>
+    private void FollowRegister(uint loadRva, Register reg, CodeImport api, List<Pending> pending)
+    {
+        var region = _decoder.Forward(loadRva, RegisterFollowBytes);
+        if (region is null) return;
+        var loadIndex = region.IndexOf(loadRva);
+        if (loadIndex < 0) return;
+        var isVolatile = reg is Register.RAX or Register.RCX or Register.RDX
+            || (_code.Is64 && reg is Register.R8 or Register.R9 or Register.R10 or Register.R11);
+        var info = new InstructionInfoFactory();
+        var visited = new HashSet<int>();
+        var work = new Stack<int>();
+        work.Push(loadIndex + 1);
+        var follows = 0;
+        while (work.Count > 0 && follows++ < MaxBranchFollows)
+        {
+            var k = work.Pop();
+            for (; k < region.Count && visited.Add(k); k++)
+            {
+                ref readonly var i = ref region[k];
+                var target = i.Op0Kind == OpKind.Register && i.Op0Register.GetFullRegister() == reg;
+                if (i.Mnemonic == Mnemonic.Call)
+                {
+                    if (target) AddSite(region, k, api, CallSiteShape.ViaRegister, pending);
+                    if (isVolatile) break;
+                    continue;
+                }
+                if (i.Mnemonic == Mnemonic.Jmp && target)
+                {
+                    AddSite(region, k, api, CallSiteShape.ViaRegister | CallSiteShape.TailCall, pending);
+                    break;
+                }
+                if (Writes(info, i, reg)) break;
+                var flow = i.FlowControl;
+                if (flow is FlowControl.Return or FlowControl.IndirectBranch or FlowControl.Interrupt or FlowControl.Exception) break;
+                if (flow is FlowControl.UnconditionalBranch or FlowControl.ConditionalBranch && CodeRegion.IsDirectBranch(i))
+                {
+                    var t = region.IndexOf((uint)i.NearBranchTarget);
+                    if (t >= 0 && !visited.Contains(t)) work.Push(t);
+                    if (flow == FlowControl.UnconditionalBranch) break;
+                }
+            }
+        }
+    }
+
+    // A region decoded forward from the load starts at the load: for the arguments, the code before it matters
+    // too, so without a known function the site gets its own window.
+    private void AddSite(CodeRegion region, int index, CodeImport api, CallSiteShape shape, List<Pending> pending)
+    {
+        var rva = (uint)region[index].IP;
+        if (region.FunctionStart is null && _decoder.RegionFor(rva) is { } own && own.IndexOf(rva) is var at and >= 0)
+            (region, index) = (own, at);
+        pending.Add(new Pending(rva, api, shape, region, index));
+    }
+
+    /// <summary>Nothing but padding between the jump and the last barrier before it: a thunk, not a tail call.</summary>
+    private static bool IsThunkShaped(CodeRegion region, int index)
+    {
+        var start = ArgumentRecovery.SegmentStart(region, index);
+        for (var k = start; k < index; k++)
+            if (region[k].Mnemonic is not (Mnemonic.Nop or Mnemonic.Int3)) return false;
+        return true;
+    }
+
+    private static bool Writes(InstructionInfoFactory factory, in Instruction i, Register full)
+    {
+        var info = factory.GetInfo(i);
+        foreach (var r in info.GetUsedRegisters())
+            if (r.Register.GetFullRegister() == full && r.Access is OpAccess.Write or OpAccess.CondWrite or OpAccess.ReadWrite or OpAccess.ReadCondWrite)
+                return true;
+        return false;
+    }
+
+    /// <summary>
+    /// A <c>jmp [slot]</c> with direct callers (<c>call rel32</c> / <c>jmp rel32</c> targeting it) is an import
+    /// thunk: each caller is a site. Without callers it is a tail call in a function: the jump is the site.
+    /// </summary>
+    private void ResolveJumps(Dictionary<uint, (CodeImport Api, CodeRegion Region, int Index)> jumps, List<Pending> pending)
+    {
+        if (jumps.Count == 0) return;
+        var callers = new Dictionary<uint, List<Pending>>();
+        foreach (var section in _code.Sections)
+        {
+            var bytes = section.Bytes;
+            for (var p = 0; p + 5 <= bytes.Length; p++)
+            {
+                if (bytes[p] is not (0xE8 or 0xE9)) continue;
+                var rva = section.Rva + (uint)p;
+                var target = (uint)(rva + 5 + BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(p + 1)));
+                if (!jumps.TryGetValue(target, out var thunk) || target == rva) continue;
+                var region = _decoder.RegionFor(rva);
+                if (region is null) continue;
+                var index = region.IndexOf(rva);
+                ref readonly var i = ref region[index];
+                if (!CodeRegion.IsDirectBranch(i) || i.NearBranchTarget != target) continue;
+                if (i.Mnemonic is not (Mnemonic.Call or Mnemonic.Jmp)) continue;
+                var shape = CallSiteShape.ViaThunk | (i.Mnemonic == Mnemonic.Jmp ? CallSiteShape.TailCall : 0);
+                if (!callers.TryGetValue(target, out var list)) callers[target] = list = [];
+                list.Add(new Pending(rva, thunk.Api, shape, region, index));
+            }
+        }
+        foreach (var (rva, jump) in jumps)
+        {
+            if (callers.TryGetValue(rva, out var list)) pending.AddRange(list);
+            else if (!IsThunkShaped(jump.Region, jump.Index)) pending.Add(new Pending(rva, jump.Api, CallSiteShape.TailCall, jump.Region, jump.Index));
+            // else: an import thunk nothing calls directly (linkers emit one per import): not a call site.
+        }
+    }
+}

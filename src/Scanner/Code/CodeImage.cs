@@ -1,0 +1,140 @@
+using System.Buffers.Binary;
+using DriverAudit.Scanner.Images;
+using DriverAudit.Scanner.Pe;
+
+namespace DriverAudit.Scanner.Code;
+
+/// <summary>One executable section's bytes, read once. Missing pages (dumps) read as zeros.</summary>
+internal sealed record CodeSection(string Name, uint Rva, byte[] Bytes)
+{
+    public uint EndRva => Rva + (uint)Bytes.Length;
+    public bool Contains(uint rva) => rva >= Rva && rva < EndRva;
+}
+
+/// <summary>
+/// The executable bytes of one image and what the code analysis needs to know about it: bitness, the base the
+/// absolute (x86) addresses in the code were linked or relocated against, and the x64 function table.
+/// Built only when code facts are first asked for.
+/// </summary>
+internal sealed class CodeImage
+{
+    /// <summary>Sections bigger than this are read only up to it: no driver has 256 MiB of code.</summary>
+    public const int MaxSectionBytes = 256 << 20;
+    private const int RuntimeFunctionSize = 12;
+
+    private CodeImage(int bitness, ulong addressBase, CodeSection[] sections, FunctionTable functions)
+    {
+        Bitness = bitness;
+        AddressBase = addressBase;
+        Sections = sections;
+        Functions = functions;
+    }
+
+    public int Bitness { get; }
+    public bool Is64 => Bitness == 64;
+
+    /// <summary>x86: absolute addresses in the code are AddressBase + RVA.</summary>
+    public ulong AddressBase { get; }
+
+    public IReadOnlyList<CodeSection> Sections { get; }
+    public FunctionTable Functions { get; }
+
+    /// <summary>Null when the machine is neither x86 nor x64.</summary>
+    public static CodeImage? Load(PeImage image)
+    {
+        int bitness = image.Machine switch { PeMachine.X64 => 64, PeMachine.X86 => 32, _ => 0 };
+        if (bitness == 0) return null;
+        var sections = new List<CodeSection>();
+        foreach (var s in image.Sections)
+        {
+            if (!s.Executable || s.MappedSize == 0) continue;
+            var size = (int)Math.Min(Math.Min(s.MappedSize, image.SizeOfImage > s.Rva ? image.SizeOfImage - s.Rva : s.MappedSize), MaxSectionBytes);
+            if (size <= 0) continue;
+            sections.Add(new CodeSection(s.Name, s.Rva, ReadPresent(image, s.Rva, size)));
+        }
+        // A relocated dump module's code holds addresses against its load base, a file's against ImageBase.
+        var origin = image.Source.Origin;
+        var addressBase = image.Layout == ImageLayout.Loaded && origin.ModuleBase is { } loaded ? loaded : image.ImageBase;
+        var functions = bitness == 64 ? ReadFunctionTable(image) : FunctionTable.Empty;
+        return new CodeImage(bitness, addressBase, [.. sections], functions);
+    }
+
+    public CodeSection? FindSection(uint rva)
+    {
+        foreach (var s in Sections)
+            if (s.Contains(rva)) return s;
+        return null;
+    }
+
+    /// <summary>x86: the RVA an absolute address points at, or null when outside the image.</summary>
+    public uint? AbsoluteToRva(ulong address)
+    {
+        if (address < AddressBase) return null;
+        var rva = address - AddressBase;
+        return rva <= uint.MaxValue ? (uint)rva : null;
+    }
+
+    // Page by page, so one missing page in a dump costs that page only.
+    private static byte[] ReadPresent(PeImage image, uint rva, int size)
+    {
+        var bytes = new byte[size];
+        const int Page = 0x1000;
+        for (var at = 0; at < size;)
+        {
+            var n = Math.Min(Page - (int)((rva + (uint)at) % Page), size - at);
+            image.ReadRva(rva + (uint)at, bytes.AsSpan(at, n)); // short reads leave zeros
+            at += n;
+        }
+        return bytes;
+    }
+
+    // Directory 3: RUNTIME_FUNCTION { BeginAddress, EndAddress, UnwindInfo } sorted by BeginAddress.
+    private static FunctionTable ReadFunctionTable(PeImage image)
+    {
+        var dir = image.GetDirectory(3);
+        if (!dir.IsPresent) return FunctionTable.Empty;
+        var count = (int)Math.Min(dir.Size / RuntimeFunctionSize, Math.Min(image.SpanLimit(dir.VirtualAddress) / RuntimeFunctionSize, 1u << 20));
+        if (count == 0) return FunctionTable.Empty;
+        var raw = new byte[count * RuntimeFunctionSize];
+        count = image.ReadRva(dir.VirtualAddress, raw) / RuntimeFunctionSize;
+        var list = new List<(uint Begin, uint End)>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var begin = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * RuntimeFunctionSize));
+            var end = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * RuntimeFunctionSize + 4));
+            if (begin == 0 && end == 0) break;
+            if (end > begin && end - begin <= MaxSectionBytes) list.Add((begin, end));
+        }
+        return new FunctionTable(list);
+    }
+}
+
+/// <summary>x64 function ranges from .pdata, for "where does the function containing this site start".</summary>
+internal sealed class FunctionTable
+{
+    public static FunctionTable Empty { get; } = new([]);
+    private readonly (uint Begin, uint End)[] _ranges;
+
+    public FunctionTable(List<(uint Begin, uint End)> ranges)
+    {
+        ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin)); // hostile tables need not be sorted
+        _ranges = [.. ranges];
+    }
+
+    public int Count => _ranges.Length;
+
+    /// <summary>The function range containing <paramref name="rva"/>, or null.</summary>
+    public (uint Begin, uint End)? Find(uint rva)
+    {
+        int lo = 0, hi = _ranges.Length - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_ranges[mid].Begin <= rva) lo = mid + 1; else hi = mid - 1;
+        }
+        // hi is the last range starting at or before rva; overlapping hostile ranges: scan back a little.
+        for (var i = hi; i >= 0 && i > hi - 4; i--)
+            if (rva < _ranges[i].End && rva >= _ranges[i].Begin) return _ranges[i];
+        return null;
+    }
+}

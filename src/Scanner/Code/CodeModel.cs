@@ -1,0 +1,68 @@
+using DriverAudit.Scanner.Pe;
+
+namespace DriverAudit.Scanner.Code;
+
+/// <summary>
+/// One imported function bound through an IAT slot, as code analysis needs it. From a file it comes from the
+/// import table; from a dump module it comes from resolving the IAT slot values to exports, which is why this
+/// is not <see cref="PeImport"/>.
+/// </summary>
+public sealed record CodeImport(string Module, string? Name, int? Ordinal, uint SlotRva)
+{
+    /// <summary>"module!name" or "module!#ordinal", module lower-cased: the stable anchor.</summary>
+    public string Key => $"{Module.ToLowerInvariant()}!{Name ?? "#" + Ordinal}";
+
+    /// <summary>Normal and delay-load imports of a parsed image, in table order.</summary>
+    public static IReadOnlyList<CodeImport> FromImage(PeImage image)
+    {
+        var normal = image.Imports.Imports;
+        var delayed = image.DelayImports.Imports;
+        var result = new List<CodeImport>(normal.Count + delayed.Count);
+        foreach (var i in normal) result.Add(new CodeImport(i.Module, i.Name, i.Ordinal, i.SlotRva));
+        foreach (var i in delayed) result.Add(new CodeImport(i.Module, i.Name, i.Ordinal, i.SlotRva));
+        return result;
+    }
+}
+
+/// <summary>An argument value: a proven constant, or unknown. Never a guess.</summary>
+public readonly record struct ArgValue(bool IsKnown, ulong Value)
+{
+    public static ArgValue Unknown => default;
+    public static ArgValue Known(ulong value) => new(true, value);
+
+    public override string ToString() => IsKnown ? $"0x{Value:x}" : "unknown";
+}
+
+/// <summary>How a call site reaches the imported function.</summary>
+[Flags]
+public enum CallSiteShape
+{
+    /// <summary><c>call [slot]</c> (x64 rip-relative, x86 absolute).</summary>
+    Direct = 0,
+    /// <summary><c>mov reg, [slot]</c> … <c>call reg</c>.</summary>
+    ViaRegister = 1,
+    /// <summary><c>call thunk</c> where the thunk is <c>jmp [slot]</c>.</summary>
+    ViaThunk = 2,
+    /// <summary>A jump, not a call: the caller's frame is reused (tail call).</summary>
+    TailCall = 4,
+}
+
+/// <summary>One place in the code that transfers control to an imported function.</summary>
+/// <param name="Api">The import called.</param>
+/// <param name="SiteRva">RVA of the call (or tail-call jump) instruction.</param>
+/// <param name="FunctionStartRva">Start of the containing function when the image says (x64 .pdata).</param>
+/// <param name="Args">Arguments 0..3 as the callee sees them (logical arguments: a 64-bit x86 argument spans two pushes).</param>
+public sealed record CallSite(CodeImport Api, uint SiteRva, uint? FunctionStartRva, IReadOnlyList<ArgValue> Args, CallSiteShape Shape)
+{
+    public const int TrackedArgs = 4;
+
+    public ArgValue Arg(int index) => (uint)index < (uint)Args.Count ? Args[index] : ArgValue.Unknown;
+}
+
+/// <summary>A privileged or dangerous instruction found in executable code.</summary>
+/// <param name="Mnemonic">Lower-case mnemonic: wrmsr, rdmsr, in, out, ins*, outs*, mov.</param>
+/// <param name="ControlRegister">For <c>mov crN, reg</c>: "cr0", "cr3", "cr4" or "cr8"; otherwise null.</param>
+public sealed record InstructionHit(uint Rva, string Mnemonic, string? ControlRegister)
+{
+    public override string ToString() => ControlRegister is null ? $"0x{Rva:x} {Mnemonic}" : $"0x{Rva:x} mov {ControlRegister}, reg";
+}
