@@ -27,7 +27,8 @@ public sealed class CodeFacts
     /// <summary>Imports read from the image's own import and delay-import tables, when first needed.</summary>
     public CodeFacts(PeImage image) : this(image, () => CodeImport.FromImage(image)) { }
 
-    private CodeFacts(PeImage image, Func<IReadOnlyList<CodeImport>> imports)
+    /// <summary>Imports supplied on first need (a facts adapter whose own import facts are lazy).</summary>
+    public CodeFacts(PeImage image, Func<IReadOnlyList<CodeImport>> imports)
     {
         _image = image;
         _imports = imports;

@@ -1,4 +1,5 @@
 using DriverAudit.Rules.Facts;
+using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Signing;
 
@@ -21,6 +22,9 @@ public sealed class PeFacts : IImageFacts
     private IReadOnlyDictionary<string, string>? _versionInfo;
     private Lazy<string?>? _fileSha256;
     private ImageSigning? _signing;
+    private CodeFacts? _code;
+    private IReadOnlyList<CallFact>? _calls;
+    private IReadOnlyList<InstructionFact>? _instructions;
     private Lazy<SignatureFact?>? _signature;
 
     public PeFacts(PeImage image, string? displayName = null)
@@ -59,10 +63,49 @@ public sealed class PeFacts : IImageFacts
     public string? AuthenticodeSha256 => Signing.Hash.Hash?.Sha256;
     public string? AuthenticodeSha1 => Signing.Hash.Hash?.Sha1;
 
-    // INTEGRATION-PENDING: filled in when call-site analysis lands; no rule feature can reach these yet
-    // (the rule loader refuses call/instruction features).
-    public IReadOnlyList<CallFact> Calls => throw new NotSupportedException("call facts are not available in this build");
-    public IReadOnlyList<InstructionFact> Instructions => throw new NotSupportedException("instruction facts are not available in this build");
+    /// <summary>
+    /// Call sites and notable instructions, decoded only when a rule asks. The calls are found from the
+    /// import facts' IAT slots, so an adapter that resolves imports differently (a dump's IAT) gets calls for free.
+    /// </summary>
+    public CodeFacts Code => _code ??= new CodeFacts(_image, () => CodeImports(Imports));
+
+    public IReadOnlyList<CallFact> Calls => _calls ??= BuildCalls(Code.CallSites, Imports);
+
+    public IReadOnlyList<InstructionFact> Instructions => _instructions ??=
+        Code.Instructions.Select(h => new InstructionFact(h.Rva, h.Mnemonic, h.ControlRegister, null)).ToList();
+
+    internal static IReadOnlyList<CodeImport> CodeImports(IReadOnlyList<ImportFact> imports)
+    {
+        var list = new List<CodeImport>(imports.Count);
+        foreach (var i in imports)
+            if (i.SlotRva is uint slot) list.Add(new CodeImport(i.Module, i.Name, i.Ordinal, slot));
+        return list;
+    }
+
+    /// <summary>Maps call sites to facts; the ordinal numbers sites of one API within one function in address order.</summary>
+    internal static IReadOnlyList<CallFact> BuildCalls(IReadOnlyList<CallSite> sites, IReadOnlyList<ImportFact> imports)
+    {
+        var bySlot = new Dictionary<uint, ImportFact>();
+        foreach (var i in imports)
+            if (i.SlotRva is uint slot) bySlot.TryAdd(slot, i);
+        var ordinals = new Dictionary<(string, uint?), int>();
+        var result = new List<CallFact>(sites.Count);
+        foreach (var site in sites.OrderBy(s => s.SiteRva))
+        {
+            var api = bySlot.TryGetValue(site.Api.SlotRva, out var fact) ? fact : new ImportFact(site.Api.Module, site.Api.Name, site.Api.Ordinal, false, site.Api.SlotRva);
+            var key = (api.Key, site.FunctionStartRva);
+            var ordinal = ordinals.TryGetValue(key, out var n) ? n : 0;
+            ordinals[key] = ordinal + 1;
+            var args = new ulong?[CallSite.TrackedArgs];
+            for (var a = 0; a < args.Length; a++) args[a] = site.Arg(a) is { IsKnown: true } v ? v.Value : null;
+            var shape = (site.Shape & CallSiteShape.TailCall) != 0 ? CallShape.TailJump
+                : (site.Shape & CallSiteShape.ViaThunk) != 0 ? CallShape.Thunk
+                : (site.Shape & CallSiteShape.ViaRegister) != 0 ? CallShape.Register
+                : CallShape.Direct;
+            result.Add(new CallFact(api, site.SiteRva, site.FunctionStartRva, ordinal, args, shape));
+        }
+        return result;
+    }
 
     private SignatureFact? BuildSignature()
     {
