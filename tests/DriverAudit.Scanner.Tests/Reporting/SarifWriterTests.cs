@@ -160,4 +160,31 @@ public sealed class SarifWriterTests
         Assert.NotEqual(a, FindingFingerprint.Compute("DA1001", "d/a.sys", "m.sys", "ntoskrnl.exe!ExAllocatePool"));
         Assert.Equal(FindingFingerprint.Compute("DA1001", "x.dmp", "M.SYS", "k"), FindingFingerprint.Compute("DA1001", "x.dmp", "m.sys", "k"));
     }
+
+    [Theory]
+    [InlineData("[remote \"origin\"]\n\turl = git@github.com:acme/drivers.git\n", "https://github.com/acme/drivers")]
+    [InlineData("[remote \"origin\"]\n\turl = https://user:token@github.com/acme/drivers.git\n", "https://github.com/acme/drivers")]
+    [InlineData("[remote \"upstream\"]\n\turl = https://github.com/x/y\n", null)]
+    [InlineData("[remote \"origin\"]\n\turl = /srv/git/repo\n", null)]
+    public void Origin_urls_become_absolute_credential_free_repository_uris(string config, string? expected)
+    {
+        Assert.Equal(expected, GitProvenance.OriginUrl(config));
+    }
+
+    [Fact]
+    public void Version_control_provenance_is_written_inside_a_git_checkout()
+    {
+        using var t = new TempDir();
+        t.Dir(".git/refs/heads");
+        File.WriteAllText(System.IO.Path.Combine(t.Path, ".git", "HEAD"), "ref: refs/heads/main\n");
+        File.WriteAllText(System.IO.Path.Combine(t.Path, ".git", "config"), "[remote \"origin\"]\n\turl = https://github.com/acme/drivers.git\n");
+        File.WriteAllText(System.IO.Path.Combine(t.Path, ".git", "refs", "heads", "main"), new string('a', 40) + "\n");
+        var text = Write(w => { w.Begin(Context([], t.Path)); w.Complete(Summary(0)); }, System.IO.Path.Combine(t.Path, "v.sarif"));
+        SarifSchema.AssertValid(text);
+        using var doc = JsonDocument.Parse(text);
+        var vcp = doc.RootElement.GetProperty("runs")[0].GetProperty("versionControlProvenance")[0];
+        Assert.Equal("https://github.com/acme/drivers", vcp.GetProperty("repositoryUri").GetString());
+        Assert.Equal(new string('a', 40), vcp.GetProperty("revisionId").GetString());
+        Assert.Equal("main", vcp.GetProperty("branch").GetString());
+    }
 }

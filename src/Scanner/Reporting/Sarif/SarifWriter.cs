@@ -81,6 +81,20 @@ public sealed class SarifWriter : IScanSink
         _json.WriteEndObject();
         _json.WriteEndObject();
 
+        if (GitProvenance.Find(context.SourceRoot) is { } git)
+        {
+            _json.WriteStartArray("versionControlProvenance");
+            _json.WriteStartObject();
+            _json.WriteString("repositoryUri", git.RepositoryUri);
+            if (git.RevisionId is not null) _json.WriteString("revisionId", git.RevisionId);
+            if (git.Branch is not null) _json.WriteString("branch", git.Branch);
+            _json.WriteStartObject("mappedTo");
+            _json.WriteString("uriBaseId", SrcRoot);
+            _json.WriteEndObject();
+            _json.WriteEndObject();
+            _json.WriteEndArray();
+        }
+
         _json.WriteString("columnKind", "utf16CodeUnits");
         _json.WriteStartArray("results");
     }
