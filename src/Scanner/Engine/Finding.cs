@@ -8,4 +8,5 @@ namespace DriverAudit.Scanner.Engine;
 /// </summary>
 /// <param name="Level">Effective level (after --level overrides).</param>
 /// <param name="Location">Human locator inside the binary, e.g. "import ntoskrnl.exe!ExAllocatePool" or "section .wx".</param>
-public sealed record Finding(Rule Rule, RuleLevel Level, string Message, Anchor Anchor, string Fingerprint, string Location);
+/// <param name="BaselineState">"new" or "unchanged" when the scan has a baseline; null otherwise.</param>
+public sealed record Finding(Rule Rule, RuleLevel Level, string Message, Anchor Anchor, string Fingerprint, string Location, string? BaselineState = null);

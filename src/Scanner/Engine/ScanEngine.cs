@@ -15,8 +15,9 @@ public sealed class ScanEngine(InputAnalyzer analyzer, ScanOptions options)
         var byLevel = new Dictionary<RuleLevel, int>();
         RuleLevel? worst = null;
 
-        foreach (var report in OrderedParallel.Map(items, analyzer.Analyze, options.Jobs, cancel))
+        foreach (var analyzed0 in OrderedParallel.Map(items, analyzer.Analyze, options.Jobs, cancel))
         {
+            var report = context.Baseline is { } baseline ? Compare(analyzed0, baseline) : analyzed0;
             inputs++;
             foreach (var a in report.Artifacts)
             {
@@ -25,7 +26,8 @@ public sealed class ScanEngine(InputAnalyzer analyzer, ScanOptions options)
                 {
                     findings++;
                     byLevel[f.Level] = byLevel.GetValueOrDefault(f.Level) + 1;
-                    if (worst is null || f.Level > worst) worst = f.Level;
+                    // With a baseline only new results gate: CI fails on what a change introduced.
+                    if (f.BaselineState != "unchanged" && (worst is null || f.Level > worst)) worst = f.Level;
                 }
             }
             if (report.Notifications.Concat(report.Artifacts.SelectMany(a => a.Notifications)).Any(NotificationCodes.IsInputFailure))
@@ -42,4 +44,12 @@ public sealed class ScanEngine(InputAnalyzer analyzer, ScanOptions options)
         sink.Complete(summary);
         return summary;
     }
+
+    private static InputReport Compare(InputReport report, Baseline baseline) => report with
+    {
+        Artifacts = report.Artifacts.Select(a => a.Findings.Count == 0 ? a : a with
+        {
+            Findings = a.Findings.Select(f => f with { BaselineState = baseline.Contains(f.Fingerprint) ? "unchanged" : "new" }).ToList(),
+        }).ToList(),
+    };
 }
