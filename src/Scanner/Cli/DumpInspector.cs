@@ -69,7 +69,7 @@ internal static class DumpInspector
         o.WriteLine($"  system time {(dump.SystemTime is { } t ? t.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "unknown")}");
         if (!dump.HasMemory) o.WriteLine("  triage minidump: modules are listed, their images are not in the dump");
         o.WriteLine($"  modules ({dump.Modules.Count}):");
-        var w = dump.Machine == DumpMachine.X64 ? 18 : 10;
+        var w = dump.Machine == DumpMachine.X64 ? 17 : 8;
         o.WriteLine($"    {"base".PadRight(w)} {"size",-10} {"timestamp",-10} {"missing",-11} {"name",-24} path");
         foreach (var m in dump.Modules)
         {
