@@ -68,7 +68,8 @@ public sealed class DumpInputAnalyzer(RuleSet rules)
             // Dump-level diagnostics last: lazily built indexes (bitmap, page tables) may add to them while modules are read.
             foreach (var d in dump.Diagnostics)
                 dumpNotes.Add(new Notification(NotificationCodes.MalformedDump, NotificationLevel.Warning, $"'{file.DisplayPath}': {d}", file.Uri));
-            artifacts[0] = new ArtifactReport { Uri = file.Uri, Length = dump.File.Length, Analyzed = true, Notifications = dumpNotes };
+            // Analyzed stays false for the dump itself: rules run on its module images, which are counted instead.
+            artifacts[0] = new ArtifactReport { Uri = file.Uri, Length = dump.File.Length, Notifications = dumpNotes };
             return new InputReport(artifacts, []);
         }
     }
