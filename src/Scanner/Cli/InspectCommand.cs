@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
@@ -15,10 +16,11 @@ public static class InspectCommand
         var paths = new Argument<string[]>("paths") { Description = "Images or folders to inspect.", Arity = ArgumentArity.OneOrMore };
         paths.Validators.Add(ScanCommand.RejectUnknownOptions);
         var json = new Option<bool>("--json") { Description = "JSON Lines: one object per image." };
-        var include = new Option<string[]>("--include") { Description = "Glob of files to inspect inside folders. Default: **/*.sys." };
-        var command = new Command("inspect", "Show headers, sections, imports, exports, PDB, version and signature facts of images.")
+        var include = new Option<string[]>("--include") { Description = "Glob of files to inspect inside folders. Default: **/*.sys and **/*.dmp." };
+        var module = new Option<string>("--module") { Description = "Kernel dumps: show this module's IAT (slot address, value, module!function), like the debugger's dps." };
+        var command = new Command("inspect", "Show headers, sections, imports, exports, PDB, version and signature facts of images; the summary and module table of kernel dumps.")
         {
-            paths, json, include,
+            paths, json, include, module,
         };
         command.SetAction(parse =>
         {
@@ -28,7 +30,10 @@ public static class InspectCommand
             using var writer = new Utf8JsonWriter(io.StdoutStream);
             foreach (var item in crawler.Enumerate((parse.GetValue(paths) ?? []).Select(p => Path.IsPathRooted(p) ? p : Path.Combine(io.WorkingDirectory, p))))
             {
-                var error = item is InputProblem problem ? problem.Message : Inspect(item, asJson, writer, io);
+                var error = item is InputProblem problem ? problem.Message
+                    : DumpInputAnalyzer.Sniff(item.FullPath) == InputKind.KernelDump
+                        ? DumpInspector.Inspect(item, parse.GetValue(module), asJson, writer, () => EndLine(writer, io), io.Out)
+                        : Inspect(item, asJson, writer, io);
                 if (error is null) continue;
                 failed++;
                 if (asJson)

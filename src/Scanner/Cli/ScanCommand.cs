@@ -27,7 +27,7 @@ public static class ScanCommand
         format.AcceptOnlyFromAmong("sarif", "text", "json");
         var include = new Option<string[]>("--include")
         {
-            Description = "Glob of files to scan inside folders (repeatable). Default: **/*.sys.",
+            Description = "Glob of files to scan inside folders (repeatable). Default: **/*.sys and **/*.dmp.",
             AllowMultipleArgumentsPerToken = false,
         };
         var exclude = new Option<string[]>("--exclude") { Description = "Glob of files to skip inside folders (repeatable)." };

@@ -63,6 +63,10 @@ public static class DumpDiagnosticCodes
     public const string Kdbg = "DMP020";
     public const string Triage = "DMP030";
     public const string HeaderField = "DMP040";
+    public const string IatNotFound = "DMP050";
+    public const string IatUnresolved = "DMP051";
+    public const string IatMismatch = "DMP052";
+    public const string IatUnreadable = "DMP053";
 }
 
 /// <summary>The outcome of <see cref="KernelDump.TryOpen"/>: a dump, or an error and a message that says why.</summary>

@@ -12,6 +12,8 @@ namespace DriverAudit.Scanner.Engine;
 /// </summary>
 public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 {
+    private readonly DumpInputAnalyzer _dumps = new(rules);
+
     public InputReport Analyze(InputItem item)
     {
         switch (item)
@@ -37,6 +39,13 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 
     private InputReport AnalyzeFile(InputFile file)
     {
+        // Content decides, not the name: a dump is never opened as a PE (nor hashed whole).
+        switch (DumpInputAnalyzer.Sniff(file.FullPath))
+        {
+            case InputKind.KernelDump: return _dumps.Analyze(file);
+            case InputKind.UserDump: return DumpInputAnalyzer.UserDump(file);
+        }
+
         FileImageSource source;
         try
         {

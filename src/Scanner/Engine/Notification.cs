@@ -22,6 +22,12 @@ public static class NotificationCodes
     public const string NotPe = "DA0011";
     public const string MalformedPe = "DA0012";
     public const string MalformedTable = "DA0013";
+    public const string UserModeDump = "DA0014";
+    public const string DumpUnreadable = "DA0015";
+    public const string MalformedDump = "DA0016";
+    public const string DumpImagesUnavailable = "DA0017";
+    public const string ModuleNotAnalysable = "DA0018";
+    public const string UnresolvedImport = "DA0019";
     public const string RuleConfiguration = "DA0020";
     public const string ResultsTruncated = "DA0030";
     public const string InternalError = "DA0099";
@@ -38,6 +44,12 @@ public static class NotificationCodes
         (NotPe, "NotPortableExecutable", "A file selected for scanning is not a PE image (no MZ and PE signatures)."),
         (MalformedPe, "MalformedImage", "A PE image is truncated or its headers are malformed; it was not analysed."),
         (MalformedTable, "MalformedTable", "A table inside a PE image is malformed; what could be read was analysed."),
+        (UserModeDump, "UserModeDump", "A user-mode dump (minidump 'MDMP' or 'USER' crash dump) was given; DriverAudit reads kernel crash dumps."),
+        (DumpUnreadable, "KernelDumpUnreadable", "A kernel crash dump is truncated, encrypted, corrupt or of an unsupported type; it was not analysed."),
+        (MalformedDump, "MalformedKernelDump", "A structure inside a kernel crash dump is malformed; what could be read was analysed."),
+        (DumpImagesUnavailable, "DumpImagesUnavailable", "The kernel dump holds no module images (triage minidump): modules are listed, not analysed."),
+        (ModuleNotAnalysable, "DumpModuleNotAnalysable", "A module's headers are not in the dump (paged out or filtered); the module was skipped."),
+        (UnresolvedImport, "UnresolvedImport", "An IAT slot of a dump module could not be resolved to an export, or disagrees with the import descriptor."),
         (RuleConfiguration, "RuleConfiguration", "A rule file or rule option is invalid."),
         (ResultsTruncated, "ResultsTruncated", "More results than GitHub code scanning accepts in one run; the rest were left out."),
         (InternalError, "InternalError", "An unexpected error while analysing one input; the scan went on."),

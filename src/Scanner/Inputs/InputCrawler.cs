@@ -5,7 +5,7 @@ namespace DriverAudit.Scanner.Inputs;
 /// <summary>Which files a directory walk keeps.</summary>
 public sealed record CrawlOptions(IReadOnlyList<string> Includes, IReadOnlyList<string> Excludes, bool FollowSymlinks = true)
 {
-    public static IReadOnlyList<string> DefaultIncludes { get; } = ["**/*.sys"];
+    public static IReadOnlyList<string> DefaultIncludes { get; } = ["**/*.sys", "**/*.dmp"];
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Reporting;
@@ -9,7 +10,8 @@ namespace DriverAudit.Scanner.Reporting;
 /// </summary>
 public static class ImageJson
 {
-    public static void Write(Utf8JsonWriter w, string path, PeImage image, Action<Utf8JsonWriter>? extra = null)
+    /// <param name="imports">Imports to list instead of the image's tables (dump modules: the resolved IAT).</param>
+    public static void Write(Utf8JsonWriter w, string path, PeImage image, Action<Utf8JsonWriter>? extra = null, IReadOnlyList<ImportFact>? imports = null)
     {
         w.WriteStartObject();
         w.WriteString("path", path);
@@ -45,17 +47,18 @@ public static class ImageJson
         w.WriteEndArray();
 
         w.WriteStartArray("imports");
-        foreach (var table in new[] { image.Imports, image.DelayImports })
-            foreach (var i in table.Imports)
-            {
-                w.WriteStartObject();
-                w.WriteString("module", i.Module);
-                if (i.Name is null) w.WriteNull("name"); else w.WriteString("name", i.Name);
-                if (i.Ordinal is int o) w.WriteNumber("ordinal", o); else w.WriteNull("ordinal");
-                w.WriteBoolean("delayed", i.Delayed);
-                w.WriteString("slot", Hex(i.SlotRva));
-                w.WriteEndObject();
-            }
+        var list = imports ?? image.Imports.Imports.Concat(image.DelayImports.Imports)
+            .Select(i => new ImportFact(i.Module, i.Name, i.Ordinal, i.Delayed, i.SlotRva)).ToList();
+        foreach (var i in list)
+        {
+            w.WriteStartObject();
+            w.WriteString("module", i.Module);
+            if (i.Name is null) w.WriteNull("name"); else w.WriteString("name", i.Name);
+            if (i.Ordinal is int o) w.WriteNumber("ordinal", o); else w.WriteNull("ordinal");
+            w.WriteBoolean("delayed", i.Delayed);
+            if (i.SlotRva is uint slot) w.WriteString("slot", Hex(slot)); else w.WriteNull("slot");
+            w.WriteEndObject();
+        }
         w.WriteEndArray();
 
         w.WriteStartArray("exports");

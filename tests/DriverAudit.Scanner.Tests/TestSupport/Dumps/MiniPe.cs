@@ -4,7 +4,10 @@ using System.Text;
 namespace DriverAudit.Scanner.Tests.TestSupport.Dumps;
 
 /// <summary>One section of a <see cref="MiniPe"/>: name, RVA and raw bytes (virtual size = raw size).</summary>
-public sealed record MiniSection(string Name, uint Rva, byte[] Data);
+public sealed record MiniSection(string Name, uint Rva, byte[] Data, uint Characteristics = MiniSection.Code)
+{
+    public const uint Code = 0x60000020, WritableData = 0xC0000040, ReadOnlyData = 0x40000040, DiscardableCode = 0x62000020;
+}
 
 /// <summary>
 /// Builds a minimal but well-formed PE file (file layout: 0x200 file alignment, 0x1000 section alignment).
@@ -53,7 +56,7 @@ public static class MiniPe
             BinaryPrimitives.WriteUInt32LittleEndian(span[(sh + 12)..], s.Rva);
             BinaryPrimitives.WriteUInt32LittleEndian(span[(sh + 16)..], Align((uint)s.Data.Length, FileAlignment));
             BinaryPrimitives.WriteUInt32LittleEndian(span[(sh + 20)..], rawPointer);
-            BinaryPrimitives.WriteUInt32LittleEndian(span[(sh + 36)..], 0x60000020);
+            BinaryPrimitives.WriteUInt32LittleEndian(span[(sh + 36)..], s.Characteristics);
             s.Data.CopyTo(span[(int)rawPointer..]);
             rawPointer += Align((uint)s.Data.Length, FileAlignment);
             sh += 40;

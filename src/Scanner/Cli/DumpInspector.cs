@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Text.Json;
+using DriverAudit.Scanner.Dumps;
+using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.Pe;
+using DriverAudit.Scanner.Reporting;
+
+namespace DriverAudit.Scanner.Cli;
+
+/// <summary>
+/// <c>driveraudit inspect DUMP</c>: the dump's summary and module table; <c>--module NAME</c> adds that module's
+/// IAT as the debugger's <c>dps</c> shows it. With <c>--json</c>: a <c>"kind":"dump"</c> object, then one object per
+/// module image in the shape of <see cref="ImageJson"/> with the resolved imports.
+/// </summary>
+internal static class DumpInspector
+{
+    /// <returns>An error message, or null.</returns>
+    public static string? Inspect(InputItem item, string? moduleFilter, bool asJson, Utf8JsonWriter writer, Action endLine, TextWriter o)
+    {
+        var open = KernelDump.TryOpen(item.FullPath);
+        if (open.Dump is not KernelDump dump) return $"'{item.DisplayPath}' is not analysable: {open.Message}";
+        using (dump)
+        {
+            var selected = dump.Modules.Where(m => moduleFilter is null || string.Equals(m.Name, moduleFilter, StringComparison.OrdinalIgnoreCase)).ToList();
+            if (moduleFilter is not null && selected.Count == 0)
+                return $"'{item.DisplayPath}' has no module named '{moduleFilter}'.";
+            var catalog = new DumpExportCatalog(dump);
+            var is64 = dump.Machine == DumpMachine.X64;
+            if (asJson)
+            {
+                WriteSummaryJson(writer, item.DisplayPath, dump);
+                endLine();
+                foreach (var m in selected)
+                {
+                    if (!dump.HasMemory) continue;
+                    var open1 = PeImage.TryOpen(dump.OpenModuleImage(m));
+                    if (open1.Image is not PeImage image)
+                    {
+                        writer.WriteStartObject();
+                        writer.WriteString("path", $"{item.DisplayPath}!{m.Name}");
+                        writer.WriteString("kind", "module");
+                        writer.WriteString("moduleBase", ImageJson.Hex(m.Base));
+                        writer.WriteString("error", open1.Reason);
+                        writer.WriteEndObject();
+                        endLine();
+                        continue;
+                    }
+                    var facts = new DumpModuleFacts(image, m, catalog, is64, item.DisplayPath);
+                    var iat = facts.Iat;
+                    ImageJson.Write(writer, $"{item.DisplayPath}!{m.Name}", image, w => ModuleJson(w, m, iat), iat.Imports);
+                    endLine();
+                }
+            }
+            else
+            {
+                WriteSummaryText(o, item.DisplayPath, dump);
+                foreach (var m in moduleFilter is null ? [] : selected) WriteIatText(o, dump, m, catalog, is64);
+                o.WriteLine();
+            }
+            return null;
+        }
+    }
+
+    private static void WriteSummaryText(TextWriter o, string path, KernelDump dump)
+    {
+        o.WriteLine(path);
+        o.WriteLine($"  kernel dump: {TypeName(dump)}, machine {MachineName(dump)}, build {dump.MinorVersion} ({(dump.MajorVersion == 0xC ? "checked" : "free")}), {dump.NumberOfProcessors} processor(s)");
+        o.WriteLine($"  bugcheck 0x{dump.BugCheckCode:X8} (0x{dump.BugCheckParameter1:x}, 0x{dump.BugCheckParameter2:x}, 0x{dump.BugCheckParameter3:x}, 0x{dump.BugCheckParameter4:x})");
+        o.WriteLine($"  system time {(dump.SystemTime is { } t ? t.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "unknown")}");
+        if (!dump.HasMemory) o.WriteLine("  triage minidump: modules are listed, their images are not in the dump");
+        o.WriteLine($"  modules ({dump.Modules.Count}):");
+        var w = dump.Machine == DumpMachine.X64 ? 17 : 8;
+        o.WriteLine($"    {"base".PadRight(w)} {"size",-10} {"timestamp",-10} {"missing",-11} {"name",-24} path");
+        foreach (var m in dump.Modules)
+        {
+            var source = dump.OpenModuleImage(m);
+            var missing = $"{source.CountMissingPages()}/{source.PageCount}";
+            o.WriteLine($"    {Address(dump, m.Base).PadRight(w)} 0x{m.Size:x8} {(m.TimeDateStamp is { } ts ? $"0x{ts:x8}" : "-"),-10} {missing,-11} {m.Name,-24} {m.FullPath}");
+        }
+        foreach (var d in dump.Diagnostics) o.WriteLine($"  diagnostic: {d}");
+    }
+
+    /// <summary>Like <c>dps</c> over the IAT: slot address, value, <c>module!function</c>.</summary>
+    private static void WriteIatText(TextWriter o, KernelDump dump, DumpModule m, DumpExportCatalog catalog, bool is64)
+    {
+        o.WriteLine();
+        o.WriteLine($"  {m.Name} at {Address(dump, m.Base)}");
+        if (!dump.HasMemory) { o.WriteLine("    image not in the dump (triage minidump)"); return; }
+        var open = PeImage.TryOpen(dump.OpenModuleImage(m));
+        if (open.Image is not PeImage image) { o.WriteLine($"    not analysable: {open.Reason}"); return; }
+        var iat = IatResolver.Resolve(image, m, catalog, is64);
+        o.WriteLine($"  IAT ({SourceName(iat.Source)}{(iat.IatRva is { } rva ? $" at RVA 0x{rva:x}" : "")}, {iat.Slots.Count} slot(s), {iat.UnresolvedCount} unresolved):");
+        foreach (var s in iat.Slots)
+        {
+            var value = s.Value is { } v ? Address(dump, v) : "????????";
+            var what = s.Display ?? $"(unresolved: {s.Problem})";
+            if (s.DescriptorModule is not null) what += $"  [descriptor: {s.DescriptorModule}]";
+            else if (s.Resolved && s.Problem is not null) what += $"  [{s.Problem}]";
+            o.WriteLine($"    {Address(dump, m.Base + s.Rva)}  {value}  {what}");
+        }
+        foreach (var i in iat.Imports.Where(i => i.Delayed))
+            o.WriteLine($"    {Address(dump, m.Base + (i.SlotRva ?? 0))}  (delay-load)  {i.Module}!{i.Name ?? "#" + i.Ordinal}");
+        foreach (var d in iat.Diagnostics) o.WriteLine($"    diagnostic: {d}");
+    }
+
+    private static void WriteSummaryJson(Utf8JsonWriter w, string path, KernelDump dump)
+    {
+        w.WriteStartObject();
+        w.WriteString("kind", "dump");
+        w.WriteString("path", path);
+        w.WriteString("dumpType", TypeName(dump));
+        w.WriteNumber("dumpTypeValue", (int)dump.DumpType);
+        w.WriteString("machine", MachineName(dump));
+        w.WriteNumber("build", dump.MinorVersion);
+        w.WriteBoolean("checkedBuild", dump.MajorVersion == 0xC);
+        w.WriteNumber("processors", dump.NumberOfProcessors);
+        w.WriteStartObject("bugCheck");
+        w.WriteString("code", ImageJson.Hex(dump.BugCheckCode));
+        w.WriteStartArray("parameters");
+        foreach (var p in new[] { dump.BugCheckParameter1, dump.BugCheckParameter2, dump.BugCheckParameter3, dump.BugCheckParameter4 })
+            w.WriteStringValue(ImageJson.Hex(p));
+        w.WriteEndArray();
+        w.WriteEndObject();
+        if (dump.SystemTime is { } t) w.WriteString("systemTime", t.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+        else w.WriteNull("systemTime");
+        w.WriteBoolean("imagesAvailable", dump.HasMemory);
+        w.WriteStartArray("modules");
+        foreach (var m in dump.Modules)
+        {
+            var source = dump.OpenModuleImage(m);
+            w.WriteStartObject();
+            w.WriteNumber("index", m.Index);
+            w.WriteString("name", m.Name);
+            w.WriteString("path", m.FullPath);
+            w.WriteString("base", ImageJson.Hex(m.Base));
+            w.WriteString("size", ImageJson.Hex(m.Size));
+            if (m.TimeDateStamp is { } ts) w.WriteNumber("timeDateStamp", ts); else w.WriteNull("timeDateStamp");
+            if (m.CheckSum is { } cs) w.WriteString("checkSum", ImageJson.Hex(cs)); else w.WriteNull("checkSum");
+            w.WriteNumber("pages", source.PageCount);
+            w.WriteNumber("missingPages", source.CountMissingPages());
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("diagnostics");
+        foreach (var d in dump.Diagnostics) w.WriteStringValue(d.ToString());
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void ModuleJson(Utf8JsonWriter w, DumpModule m, IatResolution iat)
+    {
+        w.WriteString("kind", "module");
+        w.WriteString("moduleName", m.Name);
+        w.WriteString("moduleBase", ImageJson.Hex(m.Base));
+        w.WriteString("modulePath", m.FullPath);
+        w.WriteString("iatSource", SourceName(iat.Source));
+        if (iat.IatRva is { } rva) w.WriteString("iatRva", ImageJson.Hex(rva)); else w.WriteNull("iatRva");
+        w.WriteStartArray("iat");
+        foreach (var s in iat.Slots)
+        {
+            w.WriteStartObject();
+            w.WriteString("slot", ImageJson.Hex(s.Rva));
+            if (s.Value is { } v) w.WriteString("value", ImageJson.Hex(v)); else w.WriteNull("value");
+            if (s.Display is { } d) w.WriteString("target", d); else w.WriteNull("target");
+            if (s.DescriptorModule is { } dm) w.WriteString("descriptorModule", dm);
+            if (s.Problem is { } p) w.WriteString("problem", p);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("iatDiagnostics");
+        foreach (var d in iat.Diagnostics) w.WriteStringValue(d.ToString());
+        w.WriteEndArray();
+    }
+
+    private static string Address(KernelDump dump, ulong va) =>
+        dump.Machine == DumpMachine.X64 ? $"{va >> 32:x8}`{va & 0xFFFF_FFFF:x8}" : $"{va:x8}";
+
+    private static string TypeName(KernelDump dump) => dump.DumpType switch
+    {
+        DumpType.Full => "full",
+        DumpType.Summary => "summary",
+        DumpType.Triage => "triage",
+        DumpType.BitmapFull => "bitmap-full",
+        DumpType.BitmapKernel => "bitmap-kernel",
+        DumpType.Automatic => "automatic",
+        _ => "unknown",
+    };
+
+    private static string MachineName(KernelDump dump) => dump.Machine switch
+    {
+        DumpMachine.X64 => "x64",
+        _ => dump.PaeEnabled ? "x86 (PAE)" : "x86",
+    };
+
+    private static string SourceName(IatSource s) => s switch
+    {
+        IatSource.DataDirectory => "data directory 12",
+        IatSource.ImportDescriptors => "import descriptors",
+        IatSource.PointerScan => "pointer scan",
+        _ => "not found",
+    };
+}

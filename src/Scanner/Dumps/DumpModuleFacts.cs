@@ -1,0 +1,46 @@
+using DriverAudit.Rules.Facts;
+using DriverAudit.Scanner.Pe;
+
+namespace DriverAudit.Scanner.Dumps;
+
+/// <summary>
+/// Facts of a module image inside a dump: everything as for a file (<see cref="PeFacts"/> over the loaded
+/// layout), except imports, which come from the resolved IAT so that a driver whose import directory was
+/// discarded with INIT still shows rules what it imports. The IAT is resolved on first read.
+/// </summary>
+public sealed class DumpModuleFacts : IImageFacts
+{
+    private readonly PeFacts _pe;
+    private readonly Func<IatResolution> _resolve;
+    private IatResolution? _iat;
+
+    /// <param name="dumpPath">Path or URI of the dump; its file name prefixes <see cref="DisplayName"/>.</param>
+    public DumpModuleFacts(PeImage image, DumpModule module, DumpExportCatalog catalog, bool is64, string dumpPath)
+    {
+        Module = module;
+        DisplayName = $"{Path.GetFileName(dumpPath.Replace('\\', '/'))}!{module.Name}";
+        _pe = new PeFacts(image, DisplayName);
+        _resolve = () => IatResolver.Resolve(image, module, catalog, is64);
+    }
+
+    public DumpModule Module { get; }
+    public PeImage Image => _pe.Image;
+
+    /// <summary>The resolved IAT (computed once).</summary>
+    public IatResolution Iat => _iat ??= _resolve();
+
+    /// <summary>"MEMORY.DMP!{GUID}.sys".</summary>
+    public string DisplayName { get; }
+    public HeaderFact Header => _pe.Header;
+    public IReadOnlyList<SectionFact> Sections => _pe.Sections;
+    public IReadOnlyList<ImportFact> Imports => Iat.Imports;
+    public IReadOnlyList<ExportFact> Exports => _pe.Exports;
+
+    public bool? GetCharacteristic(string name)
+    {
+        // Where the IAT is, as found in memory (the descriptors PeFacts would use may be gone).
+        if (name == Characteristics.IatInExecutableSection && Iat.IatRva is uint rva)
+            return _pe.Image.FindSection(rva)?.Executable ?? false;
+        return _pe.GetCharacteristic(name);
+    }
+}

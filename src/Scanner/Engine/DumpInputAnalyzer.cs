@@ -1,0 +1,114 @@
+using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Dumps;
+using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.Pe;
+
+namespace DriverAudit.Scanner.Engine;
+
+/// <summary>What the first bytes of a file say it is.</summary>
+public enum InputKind { Other, KernelDump, UserDump }
+
+/// <summary>
+/// Analyses a kernel crash dump: artifact 0 is the dump, then one nested artifact per loaded module with the
+/// same rules as for files, imports coming from the resolved IAT. Modules are analysed one after another and
+/// nothing of one module is kept once its report is built (only the dump-wide export tables), so memory
+/// follows the module pages read, not the dump's size. The dump is never hashed: it can be tens of GB.
+/// </summary>
+public sealed class DumpInputAnalyzer(RuleSet rules)
+{
+    /// <summary>Recognises dumps by signature, whatever the file is called. IO problems answer <see cref="InputKind.Other"/> (the PE path reports them).</summary>
+    public static InputKind Sniff(string path)
+    {
+        Span<byte> head = stackalloc byte[8];
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var n = RandomAccess.Read(handle, head, 0);
+            if (n >= 8 && (head.SequenceEqual("PAGEDU64"u8) || head.SequenceEqual("PAGEDUMP"u8))) return InputKind.KernelDump;
+            if (n >= 4 && (head[..4].SequenceEqual("MDMP"u8) || head[..4].SequenceEqual("USER"u8))) return InputKind.UserDump;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return InputKind.Other;
+    }
+
+    public static InputReport UserDump(InputFile file) => new(
+        [new ArtifactReport
+        {
+            Uri = file.Uri,
+            Length = LengthOf(file.FullPath),
+            Notifications = [new Notification(NotificationCodes.UserModeDump, NotificationLevel.Error,
+                $"'{file.DisplayPath}' is a user-mode dump (minidump or USER crash dump), not a kernel crash dump; DriverAudit reads MEMORY.DMP and kernel minidumps. Not analysed.", file.Uri)],
+        }], []);
+
+    public InputReport Analyze(InputFile file)
+    {
+        var open = KernelDump.TryOpen(file.FullPath);
+        if (open.Dump is not KernelDump dump)
+        {
+            var code = open.Error == DumpOpenError.UserModeDump ? NotificationCodes.UserModeDump : NotificationCodes.DumpUnreadable;
+            return new InputReport([new ArtifactReport
+            {
+                Uri = file.Uri,
+                Length = LengthOf(file.FullPath),
+                Notifications = [new Notification(code, NotificationLevel.Error, $"'{file.DisplayPath}' was not analysed: {open.Message}", file.Uri)],
+            }], []);
+        }
+
+        using (dump)
+        {
+            var artifacts = new List<ArtifactReport>(dump.Modules.Count + 1) { null! };
+            var catalog = new DumpExportCatalog(dump);
+            var is64 = dump.Machine == DumpMachine.X64;
+            var dumpNotes = new List<Notification>();
+            if (!dump.HasMemory)
+                dumpNotes.Add(new Notification(NotificationCodes.DumpImagesUnavailable, NotificationLevel.Note,
+                    $"'{file.DisplayPath}' is a triage minidump: it lists {dump.Modules.Count} modules but holds none of their pages, so no module image was analysed.", file.Uri));
+            foreach (var module in dump.Modules)
+                artifacts.Add(dump.HasMemory ? AnalyzeModule(file, dump, module, catalog, is64) : Listed(file, module));
+            // Dump-level diagnostics last: lazily built indexes (bitmap, page tables) may add to them while modules are read.
+            foreach (var d in dump.Diagnostics)
+                dumpNotes.Add(new Notification(NotificationCodes.MalformedDump, NotificationLevel.Warning, $"'{file.DisplayPath}': {d}", file.Uri));
+            // Analyzed stays false for the dump itself: rules run on its module images, which are counted instead.
+            artifacts[0] = new ArtifactReport { Uri = file.Uri, Length = dump.File.Length, Notifications = dumpNotes };
+            return new InputReport(artifacts, []);
+        }
+    }
+
+    private static ArtifactReport Listed(InputFile file, DumpModule module) => new()
+    {
+        Uri = file.Uri,
+        Length = module.Size,
+        ParentLocalIndex = 0,
+        ModuleName = module.Name,
+        ModuleBase = module.Base,
+        ModulePath = module.FullPath,
+    };
+
+    private ArtifactReport AnalyzeModule(InputFile file, KernelDump dump, DumpModule module, DumpExportCatalog catalog, bool is64)
+    {
+        var where = $"{file.DisplayPath}!{module.Name}";
+        var open = PeImage.TryOpen(dump.OpenModuleImage(module));
+        if (open.Image is not PeImage image)
+            return Listed(file, module) with
+            {
+                Notifications = [new Notification(NotificationCodes.ModuleNotAnalysable, NotificationLevel.Warning,
+                    $"'{where}' (base 0x{module.Base:x}) was skipped: {open.Reason}", file.Uri)],
+            };
+
+        var facts = new DumpModuleFacts(image, module, catalog, is64, file.DisplayPath);
+        var findings = InputAnalyzer.Findings(rules.Evaluate(facts), file.Uri, module.Name);
+        var notes = new List<Notification>();
+        foreach (var d in facts.Iat.Diagnostics)
+            notes.Add(new Notification(NotificationCodes.UnresolvedImport, NotificationLevel.Warning, $"'{file.DisplayPath}': {d}", file.Uri));
+        // Missing pages are normal in a dump (paged out, discarded INIT): what the parser could not read is a note.
+        foreach (var d in image.Diagnostics)
+            notes.Add(new Notification(NotificationCodes.MalformedTable, NotificationLevel.Note, $"'{where}': {d.Message}", file.Uri));
+        return Listed(file, module) with { Analyzed = true, Findings = findings, Notifications = notes };
+    }
+
+    private static long? LengthOf(string path)
+    {
+        try { return new FileInfo(path).Length; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+}
