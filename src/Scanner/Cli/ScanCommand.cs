@@ -59,10 +59,14 @@ public static class ScanCommand
             DefaultValueFactory = _ => "driveraudit/",
         };
         var noProgress = new Option<bool>("--no-progress") { Description = "Never show the progress display." };
+        var baseline = new Option<string?>("--baseline")
+        {
+            Description = "A previous SARIF log: results get baselineState new/unchanged/absent, and only new results gate the exit code.",
+        };
 
         var command = new Command("scan", "Scan driver files and folders; report findings as text, SARIF or JSON.")
         {
-            paths, output, format, include, exclude, rules, noDefault, failOn, failOnError, jobs, sourceRoot, category, noProgress,
+            paths, output, format, include, exclude, rules, noDefault, failOn, failOnError, jobs, sourceRoot, category, baseline, noProgress,
         };
 
         command.SetAction(parse =>
@@ -70,8 +74,18 @@ public static class ScanCommand
             var ruleSet = LoadRules(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
             if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
 
-            var root = new SourceRoot(parse.GetValue(sourceRoot) ?? io.WorkingDirectory);
-            var outPath = parse.GetValue(output);
+            var root = new SourceRoot(Resolve(parse.GetValue(sourceRoot), io) ?? io.WorkingDirectory);
+            var outPath = Resolve(parse.GetValue(output), io);
+            Baseline? previous = null;
+            if (Resolve(parse.GetValue(baseline), io) is { } baselinePath)
+            {
+                try { previous = Baseline.Load(baselinePath); }
+                catch (InvalidDataException e)
+                {
+                    io.Error.WriteLine($"driveraudit: --baseline: {e.Message}");
+                    return ExitCodes.UsageOrConfiguration;
+                }
+            }
             var fmt = parse.GetValue(format) ?? (outPath is null && io.Interactive ? "text" : "sarif");
             var options = new ScanOptions(
                 parse.GetValue(jobs),
@@ -100,7 +114,7 @@ public static class ScanCommand
 
             using (sink)
             {
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, Environment.GetCommandLineArgs(), DateTimeOffset.UtcNow);
+                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, Environment.GetCommandLineArgs(), DateTimeOffset.UtcNow, previous);
                 var engine = new ScanEngine(new InputAnalyzer(ruleSet, options), options);
                 // Progress only where a person watches and results do not go to the same screen.
                 var showProgress = io.Interactive && !parse.GetValue(noProgress) && (outPath is not null || fmt != "text") && !Console.IsErrorRedirected;
@@ -121,6 +135,10 @@ public static class ScanCommand
         });
         return command;
     }
+
+    /// <summary>Options name paths relative to the working directory the CLI was given (tests run it in-process).</summary>
+    internal static string? Resolve(string? path, CliIo io) =>
+        path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(io.WorkingDirectory, path));
 
     /// <summary>
     /// A path argument swallows any token, so an unknown option such as <c>--fial-on</c> would be taken for a

@@ -1,4 +1,5 @@
 using DriverAudit.Rules.Facts;
+using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Dumps;
@@ -17,14 +18,31 @@ public sealed class DumpModuleFacts : IImageFacts
     /// <param name="dumpPath">Path or URI of the dump; its file name prefixes <see cref="DisplayName"/>.</param>
     public DumpModuleFacts(PeImage image, DumpModule module, DumpExportCatalog catalog, bool is64, string dumpPath)
     {
-        Module = module;
+        DumpModule = module;
         DisplayName = $"{Path.GetFileName(dumpPath.Replace('\\', '/'))}!{module.Name}";
         _pe = new PeFacts(image, DisplayName);
         _resolve = () => IatResolver.Resolve(image, module, catalog, is64);
     }
 
-    public DumpModule Module { get; }
+    public DumpModule DumpModule { get; }
     public PeImage Image => _pe.Image;
+    private CodeFacts? _code;
+    private IReadOnlyList<CallFact>? _calls;
+
+    /// <summary>Provenance: the loader's entry, never a file.</summary>
+    public ModuleFact Module => new("dump", DumpModule.Name, DumpModule.FullPath, DumpModule.Base);
+
+    /// <summary>Call sites found through the resolved IAT slots (the import table itself may be gone).</summary>
+    public CodeFacts Code => _code ??= new CodeFacts(_pe.Image, () => PeFacts.CodeImports(Imports));
+    public IReadOnlyList<CallFact> Calls => _calls ??= PeFacts.BuildCalls(Code.CallSites, Imports);
+    public IReadOnlyList<InstructionFact> Instructions => _pe.Instructions;
+    public IReadOnlyList<StringFact> Strings => _pe.Strings;
+    public IReadOnlyDictionary<string, string> VersionInfo => _pe.VersionInfo;
+    // A loaded image has no certificate table and is not a file: these answer null through PeFacts.
+    public SignatureFact? Signature => _pe.Signature;
+    public string? FileSha256 => _pe.FileSha256;
+    public string? AuthenticodeSha256 => _pe.AuthenticodeSha256;
+    public string? AuthenticodeSha1 => _pe.AuthenticodeSha1;
 
     /// <summary>The resolved IAT (computed once).</summary>
     public IatResolution Iat => _iat ??= _resolve();

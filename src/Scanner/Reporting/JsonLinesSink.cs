@@ -51,6 +51,7 @@ public sealed class JsonLinesSink : IScanSink
                 _json.WriteString("anchor", f.Anchor.Key);
                 _json.WriteString("message", f.Message);
                 _json.WriteString("fingerprint", f.Fingerprint);
+                if (f.BaselineState is not null) _json.WriteString("baselineState", f.BaselineState);
                 _json.WriteEndObject();
                 EndLine();
             }

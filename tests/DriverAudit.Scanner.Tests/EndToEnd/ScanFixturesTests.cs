@@ -144,4 +144,37 @@ public sealed class ScanFixturesTests
 
     private static string WithoutTimes(string sarif) =>
         System.Text.RegularExpressions.Regex.Replace(sarif, "\"(start|end)TimeUtc\": \"[^\"]*\"", "");
+
+    [Fact]
+    public void A_baseline_marks_results_new_unchanged_and_absent_and_only_new_results_gate()
+    {
+        using var t = new TempDir();
+        var before = System.IO.Path.Combine(t.Path, "before.sarif");
+        var after = System.IO.Path.Combine(t.Path, "after.sarif");
+        // Before: the legacy driver and the W+X driver. After: the legacy driver is gone, the modern one is new.
+        Assert.Equal(1, Scan("tests/fixtures/bin/x64/pool_legacy.sys", "tests/fixtures/bin/x64/wx_section.sys", "-o", before).ExitCode);
+        var r = Scan("tests/fixtures/bin/x64/wx_section.sys", "tests/fixtures/bin/x64/pool_modern.sys", "-o", after, "--baseline", before);
+        // DA2001 (error) on wx_section is unchanged; pool_modern brings only warnings and notes: nothing new gates.
+        Assert.Equal(0, r.ExitCode);
+
+        var text = File.ReadAllText(after);
+        SarifSchema.AssertValid(text);
+        using var doc = JsonDocument.Parse(text);
+        var results = doc.RootElement.GetProperty("runs")[0].GetProperty("results").EnumerateArray().ToList();
+        string State(JsonElement e) => e.GetProperty("baselineState").GetString()!;
+        string Uri(JsonElement e) => e.GetProperty("locations")[0].GetProperty("physicalLocation").GetProperty("artifactLocation").GetProperty("uri").GetString()!;
+        Assert.All(results.Where(e => Uri(e).EndsWith("wx_section.sys")), e => Assert.Equal("unchanged", State(e)));
+        Assert.All(results.Where(e => Uri(e).EndsWith("pool_modern.sys")), e => Assert.Equal("new", State(e)));
+        var absent = results.Where(e => State(e) == "absent").ToList();
+        Assert.NotEmpty(absent);
+        Assert.All(absent, e => Assert.EndsWith("pool_legacy.sys", Uri(e)));
+        Assert.Contains(absent, e => e.GetProperty("ruleId").GetString() == "DA1001");
+
+        // An unreadable baseline is a usage error; a new error does gate.
+        Assert.Equal(2, Scan("tests/fixtures/bin/x64/wx_section.sys", "--format", "json", "--baseline",
+            System.IO.Path.Combine(t.Path, "missing.sarif")).ExitCode);
+        var onlyLegacy = System.IO.Path.Combine(t.Path, "legacy.sarif");
+        Scan("tests/fixtures/bin/x64/pool_legacy.sys", "-o", onlyLegacy);
+        Assert.Equal(1, Scan("tests/fixtures/bin/x64/wx_section.sys", "--format", "json", "--baseline", onlyLegacy).ExitCode);
+    }
 }

@@ -69,6 +69,7 @@ public sealed record SarifResult
     [JsonPropertyName("message")] public required SarifMessage Message { get; init; }
     [JsonPropertyName("locations")] public required IReadOnlyList<SarifLocation> Locations { get; init; }
     [JsonPropertyName("partialFingerprints")] public required IReadOnlyDictionary<string, string> PartialFingerprints { get; init; }
+    [JsonPropertyName("baselineState")] public string? BaselineState { get; init; }
     [JsonPropertyName("properties")] public IReadOnlyDictionary<string, object>? Properties { get; init; }
 }
 

@@ -30,6 +30,7 @@ public sealed class SarifWriter : IScanSink
     private int _artifactCount;
     private int _resultCount;
     private int _droppedResults;
+    private readonly HashSet<string> _seenFingerprints = new(StringComparer.Ordinal);
 
     /// <param name="path">Output file (written atomically), or null for <paramref name="stdout"/>.</param>
     /// <param name="category">runs[].automationDetails.id, e.g. "driveraudit/".</param>
@@ -129,6 +130,8 @@ public sealed class SarifWriter : IScanSink
 
     private void WriteResult(Finding finding, ArtifactReport artifact, int artifactIndex)
     {
+        // Seen even when dropped past the limit: it must not come back as "absent".
+        if (finding.BaselineState is not null) _seenFingerprints.Add(finding.Fingerprint);
         if (_resultCount >= _maxResults)
         {
             _droppedResults++;
@@ -177,6 +180,7 @@ public sealed class SarifWriter : IScanSink
                 },
             ],
             PartialFingerprints = new Dictionary<string, string> { ["primaryLocationLineHash"] = finding.Fingerprint },
+            BaselineState = finding.BaselineState,
             Properties = properties,
         };
         JsonSerializer.Serialize(_json, result, SarifJsonContext.Default.SarifResult);
@@ -208,7 +212,10 @@ public sealed class SarifWriter : IScanSink
             WriteNotification(new Notification(NotificationCodes.ResultsTruncated, NotificationLevel.Warning,
                 $"{_droppedResults} results were left out: GitHub code scanning accepts at most {_maxResults} results per run. Narrow the scan or raise --fail-on thresholds."));
 
+        if (_context.Baseline is { } baseline) WriteAbsentResults(baseline);
         _json.WriteEndArray(); // results
+
+        if (_context.Baseline?.Guid is { } baselineGuid) _json.WriteString("baselineGuid", baselineGuid);
 
         _json.WriteStartArray("artifacts");
         _artifacts.CopyTo(_json);
@@ -234,6 +241,34 @@ public sealed class SarifWriter : IScanSink
         _out.Write("\n"u8);
         _out.Flush();
         _file?.Commit();
+    }
+
+    /// <summary>
+    /// The baseline's results that this scan did not find again, copied with baselineState "absent".
+    /// Their artifact indexes belong to the old log, so only the URIs are kept.
+    /// </summary>
+    private void WriteAbsentResults(Baseline baseline)
+    {
+        using var stream = File.OpenRead(baseline.Path);
+        using var doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 128 });
+        foreach (var run in doc.RootElement.GetProperty("runs").EnumerateArray())
+        {
+            if (!run.TryGetProperty("results", out var results) || results.ValueKind != JsonValueKind.Array) continue;
+            foreach (var old in results.EnumerateArray())
+            {
+                if (Baseline.Fingerprint(old) is not { } fp || !_seenFingerprints.Add(fp)) continue;
+                if (_resultCount >= _maxResults) { _droppedResults++; continue; }
+                _resultCount++;
+                var node = System.Text.Json.Nodes.JsonNode.Parse(old.GetRawText())!.AsObject();
+                node["baselineState"] = "absent";
+                var ruleId = node["ruleId"]?.GetValue<string>();
+                if (ruleId is not null && _ruleIndex.TryGetValue(ruleId, out var ri)) node["ruleIndex"] = ri; else node.Remove("ruleIndex");
+                if (node["locations"] is System.Text.Json.Nodes.JsonArray locations)
+                    foreach (var loc in locations)
+                        (loc?["physicalLocation"]?["artifactLocation"] as System.Text.Json.Nodes.JsonObject)?.Remove("index");
+                node.WriteTo(_json);
+            }
+        }
     }
 
     private static int IndexOfNotification(string code)
