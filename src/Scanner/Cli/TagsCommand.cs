@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
 using DriverAudit.Scanner.Code;
+using DriverAudit.Scanner.Dumps;
+using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
@@ -64,6 +66,8 @@ public static class TagsCommand
 
     private static string? Analyse(InputItem item, List<TagPattern> patterns, string format, Utf8JsonWriter writer, CliIo io)
     {
+        if (DumpInputAnalyzer.Sniff(item.FullPath) == InputKind.KernelDump) return AnalyseDump(item, patterns, format, writer, io);
+
         FileImageSource source;
         try { source = FileImageSource.Open(item.FullPath); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot read '{item.DisplayPath}': {e.Message}"; }
@@ -71,17 +75,44 @@ public static class TagsCommand
         {
             var open = PeImage.TryOpen(source);
             if (open.Image is not PeImage image) return $"'{item.DisplayPath}' is not analysable: {open.Reason}";
-            var tags = TagIndex.Build(image, CodeImport.FromImage(image));
-            var uses = patterns.Count == 0 ? tags.Tags : tags.Tags.Where(t => patterns.Any(p => p.Matches(t.Value))).ToList();
-            if (patterns.Count > 0 && uses.Count == 0) return null;
-            var module = Path.GetFileName(item.FullPath);
-            switch (format)
+            Report(item.DisplayPath, Path.GetFileName(item.FullPath), TagIndex.Build(image, CodeImport.FromImage(image)), patterns, format, writer, io);
+            return null;
+        }
+    }
+
+    /// <summary>Every loaded module of a kernel dump, with its imports resolved through the IAT (the import table is often gone).</summary>
+    private static string? AnalyseDump(InputItem item, List<TagPattern> patterns, string format, Utf8JsonWriter writer, CliIo io)
+    {
+        var open = KernelDump.TryOpen(item.FullPath);
+        if (open.Dump is not KernelDump dump) return $"'{item.DisplayPath}' is not analysable: {open.Message}";
+        using (dump)
+        {
+            if (!dump.HasMemory) return $"'{item.DisplayPath}' is a triage dump: it holds no module images to search for tags.";
+            var catalog = new DumpExportCatalog(dump);
+            var is64 = dump.Machine == DumpMachine.X64;
+            foreach (var module in dump.Modules)
             {
-                case "json": WriteJson(writer, io, item.DisplayPath, module, uses, tags.UnknownTagSites); break;
-                case "pooltag": WritePoolTag(io.Out, module, uses); break;
-                default: WriteText(io.Out, item.DisplayPath, uses, tags); break;
+                if (PeImage.TryOpen(dump.OpenModuleImage(module)).Image is not PeImage image)
+                {
+                    io.Error.WriteLine($"driveraudit: '{item.DisplayPath}!{module.Name}' skipped: its headers are not in the dump.");
+                    continue;
+                }
+                var facts = new DumpModuleFacts(image, module, catalog, is64, item.DisplayPath);
+                Report($"{item.DisplayPath}!{module.Name}", module.Name, TagIndex.Build(image, PeFacts.CodeImports(facts.Imports)), patterns, format, writer, io);
             }
             return null;
+        }
+    }
+
+    private static void Report(string path, string module, ImageTags tags, List<TagPattern> patterns, string format, Utf8JsonWriter writer, CliIo io)
+    {
+        var uses = patterns.Count == 0 ? tags.Tags : tags.Tags.Where(t => patterns.Any(p => p.Matches(t.Value))).ToList();
+        if (patterns.Count > 0 && uses.Count == 0) return;
+        switch (format)
+        {
+            case "json": WriteJson(writer, io, path, module, uses, tags.UnknownTagSites); break;
+            case "pooltag": WritePoolTag(io.Out, module, uses); break;
+            default: WriteText(io.Out, path, uses, tags); break;
         }
     }
 

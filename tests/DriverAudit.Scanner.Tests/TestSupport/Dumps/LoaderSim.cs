@@ -13,6 +13,7 @@ public static class LoaderSim
 {
     public static void BindAll(DumpWriter writer)
     {
+        foreach (var m in writer.Modules) Relocate(writer, m);
         var images = writer.Modules.Select(m => (Module: m, Image: Open(m))).ToList();
         var resolver = PeExportResolver.FromImages(images.Select(x => KeyValuePair.Create(x.Module.Name, x.Image)));
         foreach (var (module, image) in images)
@@ -30,6 +31,48 @@ public static class LoaderSim
         var bytes = new byte[writer.Is64 ? 8 : 4];
         if (writer.Is64) BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);
         else BinaryPrimitives.WriteUInt32LittleEndian(bytes, checked((uint)value));
+        bytes.CopyTo(module.Loaded, (int)rva);
+        writer.WriteVirtual(module.Base + rva, bytes);
+    }
+
+    /// <summary>
+    /// Applies the base relocations (directory 5) for the module's actual base, as the kernel loader does:
+    /// x86 code then holds absolute addresses (IAT slots included) against the load base, not ImageBase.
+    /// </summary>
+    public static void Relocate(DumpWriter writer, WrittenModule module)
+    {
+        var image = Open(module);
+        var delta = module.Base - image.ImageBase;
+        var dir = image.GetDirectory(5);
+        if (delta == 0 || !dir.IsPresent) return;
+        var span = module.Loaded.AsSpan();
+        for (uint at = dir.VirtualAddress, end = dir.VirtualAddress + dir.Size; at + 8 <= end;)
+        {
+            var page = BinaryPrimitives.ReadUInt32LittleEndian(span[(int)at..]);
+            var size = BinaryPrimitives.ReadUInt32LittleEndian(span[(int)(at + 4)..]);
+            if (size < 8) break;
+            for (var e = at + 8; e + 2 <= at + size; e += 2)
+            {
+                var entry = BinaryPrimitives.ReadUInt16LittleEndian(span[(int)e..]);
+                var rva = page + (uint)(entry & 0xFFF);
+                switch (entry >> 12)
+                {
+                    case 3: // HIGHLOW
+                        var v32 = BinaryPrimitives.ReadUInt32LittleEndian(span[(int)rva..]);
+                        WriteBytes(writer, module, rva, BitConverter.GetBytes(unchecked(v32 + (uint)delta)));
+                        break;
+                    case 10: // DIR64
+                        var v64 = BinaryPrimitives.ReadUInt64LittleEndian(span[(int)rva..]);
+                        WriteBytes(writer, module, rva, BitConverter.GetBytes(unchecked(v64 + delta)));
+                        break;
+                }
+            }
+            at += size;
+        }
+    }
+
+    private static void WriteBytes(DumpWriter writer, WrittenModule module, uint rva, byte[] bytes)
+    {
         bytes.CopyTo(module.Loaded, (int)rva);
         writer.WriteVirtual(module.Base + rva, bytes);
     }

@@ -1,0 +1,45 @@
+using System.Text.Json;
+using DriverAudit.Scanner.Tests.TestSupport;
+using DriverAudit.Scanner.Tests.TestSupport.Dumps;
+using Xunit;
+
+namespace DriverAudit.Scanner.Tests.Dumps;
+
+/// <summary>`driveraudit tags` on a kernel dump: tags found through each module's resolved IAT.</summary>
+public sealed class TagsOverDumpTests
+{
+    [Theory]
+    [InlineData(DumpArch.X64, "full")]
+    [InlineData(DumpArch.X64, "bitmap")]
+    [InlineData(DumpArch.X86Pae, "full")]
+    public void Tag_search_over_a_dump_finds_exactly_the_modules_that_use_the_tag(DumpArch arch, string kind)
+    {
+        using var t = new TempDir();
+        t.File("MEMORY.DMP", new FixtureDumpScenario(arch).Write(kind));
+
+        var r = CliRunner.Run(t.Path, "tags", "MEMORY.DMP", "--tag", "Modn", "--format", "json");
+        Assert.Equal(0, r.ExitCode);
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        var only = Assert.Single(lines);
+        Assert.Equal("pool_modern.sys", only.GetProperty("module").GetString());
+        Assert.Equal("MEMORY.DMP!pool_modern.sys", only.GetProperty("path").GetString());
+        Assert.All(only.GetProperty("tags").EnumerateArray(), tag => Assert.Equal("Modn", tag.GetProperty("tag").GetString()));
+
+        // The pooltag format names the module, as pooltag.txt names binaries.
+        var pooltag = CliRunner.Run(t.Path, "tags", "MEMORY.DMP", "--tag", "Modn", "--format", "pooltag");
+        Assert.Contains("Modn - pool_modern.sys - ", pooltag.Stdout);
+
+        // A tag nobody uses: no module at all.
+        Assert.Equal("", CliRunner.Run(t.Path, "tags", "MEMORY.DMP", "--tag", "Ddk ", "--format", "json").Stdout.Trim());
+    }
+
+    [Fact]
+    public void A_triage_dump_says_it_has_no_images()
+    {
+        using var t = new TempDir();
+        t.File("mini.dmp", new FixtureDumpScenario(DumpArch.X64).Write("triage"));
+        var r = CliRunner.Run(t.Path, "tags", "mini.dmp");
+        Assert.Equal(3, r.ExitCode);
+        Assert.Contains("triage", r.Stderr);
+    }
+}
