@@ -39,17 +39,31 @@ public class DefaultPackTests
         var expected = new Dictionary<string, (string Name, RuleLevel Level)>
         {
             ["DA1001"] = ("UntaggedPoolAllocation", RuleLevel.Warning),
+            ["DA1002"] = ("DefaultPoolTag", RuleLevel.Warning),
             ["DA1003"] = ("DeprecatedPoolApi", RuleLevel.Note),
+            ["DA1004"] = ("ExecutableNonPagedPool", RuleLevel.Warning),
+            ["DA1005"] = ("UninitializedPoolFlag", RuleLevel.Note),
             ["DA2001"] = ("WritableExecutableSection", RuleLevel.Error),
             ["DA2002"] = ("SectionNotPageAligned", RuleLevel.Warning),
             ["DA2003"] = ("IatInExecutableSection", RuleLevel.Warning),
             ["DA2004"] = ("NxCompatMissing", RuleLevel.Warning),
+            ["DA3001"] = ("PhysicalMemoryMapping", RuleLevel.Warning),
+            ["DA3002"] = ("PhysicalMemorySection", RuleLevel.Error),
+            ["DA3003"] = ("MsrAccess", RuleLevel.Error),
+            ["DA3004"] = ("PortIo", RuleLevel.Warning),
+            ["DA3005"] = ("ControlRegisterWrite", RuleLevel.Error),
+            ["DA3006"] = ("ProcessTermination", RuleLevel.Warning),
             ["DA3007"] = ("DynamicImportResolution", RuleLevel.Note),
+            ["DA4001"] = ("DeviceWithoutSecureDescriptor", RuleLevel.Warning),
+            ["DA4002"] = ("WorldAccessibleDevice", RuleLevel.Warning),
             ["DA4003"] = ("UnprotectedSymbolicLink", RuleLevel.Warning),
             ["DA5001"] = ("UnsignedDriver", RuleLevel.Warning),
+            ["DA5002"] = ("TestSignedDriver", RuleLevel.Warning),
             ["DA5003"] = ("NoStackCookie", RuleLevel.Warning),
             ["DA5004"] = ("NoControlFlowGuard", RuleLevel.Note),
             ["DA5005"] = ("BannedCrtApi", RuleLevel.Warning),
+            ["DA6001"] = ("KnownVulnerableDriver", RuleLevel.Error),
+            ["DA7001"] = ("DriverNotFromDriverStore", RuleLevel.Warning),
         };
         Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), Pack.Value.Set.Rules.Select(r => r.Id));
         foreach (var (id, (name, level)) in expected)
@@ -64,9 +78,15 @@ public class DefaultPackTests
             Assert.InRange(rule.Description.Length, 40, 1024);
             Assert.Contains("```", rule.Help);
             Assert.NotEmpty(rule.References);
-            Assert.All(rule.References, r => Assert.StartsWith("https://learn.microsoft.com/", r));
+            Assert.All(rule.References, r => Assert.True(
+                r.StartsWith("https://learn.microsoft.com/", StringComparison.Ordinal) || r == "https://www.loldrivers.io/", r));
             Assert.InRange(rule.Tags.Count + rule.Cwe.Count, 1, 10);
-            Assert.All(rule.MatchExamples.Concat(rule.NoMatchExamples), p => Assert.Matches("^tests/fixtures/bin/(x64|x86)/[a-z_]+\\.sys$", p));
+            Assert.NotEmpty(rule.MatchExamples.Concat(rule.NoMatchExamples));
+            Assert.All(rule.MatchExamples.Concat(rule.NoMatchExamples), p =>
+            {
+                Assert.Matches("^tests/fixtures/bin/(x64|x86)/[A-Za-z0-9_{}-]+\\.sys$", p);
+                Assert.True(File.Exists(Path.Combine(RepoRoot(), p)), p);
+            });
             if (rule.Tags.Contains("security")) Assert.NotNull(rule.SecuritySeverity);
         }
         Assert.NotNull(Rule("DA2001").SecuritySeverity);
