@@ -12,6 +12,9 @@ internal sealed class ListResolver(RuleLoadOptions? options)
 {
     private readonly Dictionary<(string Reference, string RulePath), (HashList? List, string? Error, bool Missing)> _cache = [];
 
+    private readonly HashSet<string> _warned = new(StringComparer.Ordinal);
+
+    /// <summary>One warning per missing named list, at its first reference.</summary>
     public List<RuleWarning> Warnings { get; } = [];
 
     public static bool IsNamed(string reference) => reference.StartsWith('@');
@@ -36,7 +39,8 @@ internal sealed class ListResolver(RuleLoadOptions? options)
         {
             if (named)
             {
-                Warnings.Add(new RuleWarning(errors.File, at.Line, at.Column,
+                if (_warned.Add(reference))
+                    Warnings.Add(new RuleWarning(errors.File, at.Line, at.Column,
                     $"hash list {reference} was not supplied; the feature matches nothing until it is (scanner: --hash-list {reference[1..]}=FILE)"));
                 return HashList.Empty;
             }
