@@ -22,6 +22,8 @@ public class DefaultPackTests
         throw new InvalidOperationException("DriverAudit.sln not found above " + AppContext.BaseDirectory);
     }
 
+    internal static RuleSet Set => Pack.Value.Set;
+
     private static Rule Rule(string id) => Assert.Single(Pack.Value.Set.Rules, r => r.Id == id);
 
     [Fact]
@@ -39,17 +41,31 @@ public class DefaultPackTests
         var expected = new Dictionary<string, (string Name, RuleLevel Level)>
         {
             ["DA1001"] = ("UntaggedPoolAllocation", RuleLevel.Warning),
+            ["DA1002"] = ("DefaultPoolTag", RuleLevel.Warning),
             ["DA1003"] = ("DeprecatedPoolApi", RuleLevel.Note),
+            ["DA1004"] = ("ExecutableNonPagedPool", RuleLevel.Warning),
+            ["DA1005"] = ("UninitializedPoolFlag", RuleLevel.Note),
             ["DA2001"] = ("WritableExecutableSection", RuleLevel.Error),
             ["DA2002"] = ("SectionNotPageAligned", RuleLevel.Warning),
             ["DA2003"] = ("IatInExecutableSection", RuleLevel.Warning),
             ["DA2004"] = ("NxCompatMissing", RuleLevel.Warning),
+            ["DA3001"] = ("PhysicalMemoryMapping", RuleLevel.Warning),
+            ["DA3002"] = ("PhysicalMemorySection", RuleLevel.Error),
+            ["DA3003"] = ("MsrAccess", RuleLevel.Error),
+            ["DA3004"] = ("PortIo", RuleLevel.Warning),
+            ["DA3005"] = ("ControlRegisterWrite", RuleLevel.Error),
+            ["DA3006"] = ("ProcessTermination", RuleLevel.Warning),
             ["DA3007"] = ("DynamicImportResolution", RuleLevel.Note),
+            ["DA4001"] = ("DeviceWithoutSecureDescriptor", RuleLevel.Warning),
+            ["DA4002"] = ("WorldAccessibleDevice", RuleLevel.Warning),
             ["DA4003"] = ("UnprotectedSymbolicLink", RuleLevel.Warning),
             ["DA5001"] = ("UnsignedDriver", RuleLevel.Warning),
+            ["DA5002"] = ("TestSignedDriver", RuleLevel.Warning),
             ["DA5003"] = ("NoStackCookie", RuleLevel.Warning),
             ["DA5004"] = ("NoControlFlowGuard", RuleLevel.Note),
             ["DA5005"] = ("BannedCrtApi", RuleLevel.Warning),
+            ["DA6001"] = ("KnownVulnerableDriver", RuleLevel.Error),
+            ["DA7001"] = ("DriverNotFromDriverStore", RuleLevel.Warning),
         };
         Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), Pack.Value.Set.Rules.Select(r => r.Id));
         foreach (var (id, (name, level)) in expected)
@@ -64,9 +80,15 @@ public class DefaultPackTests
             Assert.InRange(rule.Description.Length, 40, 1024);
             Assert.Contains("```", rule.Help);
             Assert.NotEmpty(rule.References);
-            Assert.All(rule.References, r => Assert.StartsWith("https://learn.microsoft.com/", r));
+            Assert.All(rule.References, r => Assert.True(
+                r.StartsWith("https://learn.microsoft.com/", StringComparison.Ordinal) || r == "https://www.loldrivers.io/", r));
             Assert.InRange(rule.Tags.Count + rule.Cwe.Count, 1, 10);
-            Assert.All(rule.MatchExamples.Concat(rule.NoMatchExamples), p => Assert.Matches("^tests/fixtures/bin/(x64|x86)/[a-z_]+\\.sys$", p));
+            Assert.NotEmpty(rule.MatchExamples.Concat(rule.NoMatchExamples));
+            Assert.All(rule.MatchExamples.Concat(rule.NoMatchExamples), p =>
+            {
+                Assert.Matches("^tests/fixtures/bin/(x64|x86)/[A-Za-z0-9_{}-]+\\.sys$", p);
+                Assert.True(File.Exists(Path.Combine(RepoRoot(), p)), p);
+            });
             if (rule.Tags.Contains("security")) Assert.NotNull(rule.SecuritySeverity);
         }
         Assert.NotNull(Rule("DA2001").SecuritySeverity);
@@ -138,6 +160,147 @@ public class DefaultPackTests
             Assert.Contains("{artifact}", rule.MessageTemplate);
             Assert.EndsWith(".", rule.MessageTemplate);
         }
+    }
+
+    private static readonly ImportFact WithTag = Import("ntoskrnl.exe", "ExAllocatePoolWithTag");
+    private static readonly ImportFact Pool2 = Import("ntoskrnl.exe", "ExAllocatePool2");
+
+    /// <summary>The tags_* fixture matrix (expected/tags.json), as the call-site analysis should report it.</summary>
+    private static FakeFacts TagsMatrix() => new(imports: [WithTag, Pool2, Import("ntoskrnl.exe", "ExFreePoolWithTag")])
+    {
+        CallsValue =
+        [
+            CallFeatureTests.Call(WithTag, 0x1100, 0x1100, 0, 1, null, 0x706C6548),          // C1 Help
+            CallFeatureTests.Call(WithTag, 0x1210, 0x1200, 0, 0x200, 16, 0x67655278),        // C2 xReg
+            CallFeatureTests.Call(WithTag, 0x1350, 0x1300, 0, 0x200, 64, 0x74736554),        // C5 Test
+            CallFeatureTests.Call(WithTag, 0x1360, 0x1300, 1, 0x200, 72, null),              // C6 unknown
+            CallFeatureTests.Call(WithTag, 0x1370, 0x1300, 2, 0, 88, 0x63657845),            // C7 Exec, NonPagedPool
+            CallFeatureTests.Call(Pool2, 0x1380, 0x1300, 0, 0x42, 96, 0x6E496E55),           // C8 UNINITIALIZED
+            CallFeatureTests.Call(Pool2, 0x1390, 0x1300, 1, 0x40, 100, 0x326F6F50),          // C9
+            CallFeatureTests.Call(WithTag, 0x13a0, 0x1300, 3, 0x200, 8, 0x206B6444),         // C10 'Ddk '
+            CallFeatureTests.Call(WithTag, 0x13b0, 0x1300, 4, 0x200, 8, 0),                  // C11 0
+        ],
+    };
+
+    [Fact]
+    public void Call_rules_on_the_tags_matrix()
+    {
+        Assert.Equal(
+            [
+                "DA1002 ntoskrnl.exe!ExAllocatePoolWithTag@fn_0x1300#3", "DA1002 ntoskrnl.exe!ExAllocatePoolWithTag@fn_0x1300#4",
+                "DA1004 ntoskrnl.exe!ExAllocatePoolWithTag@fn_0x1300#2",
+                "DA1005 ntoskrnl.exe!ExAllocatePool2@fn_0x1300#0",
+            ],
+            Findings(TagsMatrix(), "DA1002", "DA1004", "DA1005").Select(m => $"{m.Rule.Id} {m.Anchor.Key}"));
+        var ddk = Findings(TagsMatrix(), "DA1002")[0];
+        Assert.Equal("drivers/test.sys calls ExAllocatePoolWithTag with pool tag 'Ddk ' in the function at 0x1300 (call at 0x13a0); the allocation cannot be attributed to this driver.", ddk.Message);
+        Assert.Equal("drivers/test.sys calls ExAllocatePoolWithTag with pool type or flags 0x0 (executable non-paged pool) in the function at 0x1300 (call at 0x1370).",
+            Findings(TagsMatrix(), "DA1004")[0].Message);
+    }
+
+    [Fact]
+    public void Executable_pool_flag_of_ExAllocatePool2_is_DA1004()
+    {
+        var facts = new FakeFacts(imports: [Pool2]) { CallsValue = [CallFeatureTests.Call(Pool2, 0x1010, 0x1000, 0, 0x80, 16, 0x74736554)] };
+        Assert.Equal(["DA1004"], Findings(facts, "DA1002", "DA1004", "DA1005").Select(m => m.Rule.Id));
+    }
+
+    /// <summary>primitives.sys as the scanner should describe it.</summary>
+    private static FakeFacts Primitives(bool withSddl = true) => new(imports:
+        [.. new[] { "MmMapIoSpace", "IoCreateDevice", "IoCreateSymbolicLink", "ZwOpenSection", "ZwMapViewOfSection", "RtlInitUnicodeString" }
+            .Select(n => Import("ntoskrnl.exe", n))])
+    {
+        StringsValue = withSddl
+            ? [new StringFact(@"\Device\PhysicalMemory", true, 0x3000, ".rdata"), new StringFact("D:P(A;;GA;;;WD)", true, 0x3040, ".rdata")]
+            : [new StringFact(@"\Device\PhysicalMemory", true, 0x3000, ".rdata")],
+        InstructionsValue =
+        [
+            new InstructionFact(0x1010, "rdmsr", null, 0x1000), new InstructionFact(0x1020, "wrmsr", null, 0x1000),
+            new InstructionFact(0x1110, "in", null, 0x1100), new InstructionFact(0x1120, "out", null, 0x1100),
+            new InstructionFact(0x1210, "mov", "cr0", 0x1200), new InstructionFact(0x1220, "mov", "cr4", 0x1200),
+            new InstructionFact(0x1230, "mov", "cr8", 0x1200),
+        ],
+    };
+
+    [Fact]
+    public void Primitive_and_device_rules_on_primitives()
+    {
+        Assert.Equal(
+            [
+                "DA3001 ntoskrnl.exe!MmMapIoSpace", "DA3002 \\Device\\PhysicalMemory#utf16",
+                "DA3003 rdmsr@fn_0x1000#0", "DA3003 wrmsr@fn_0x1000#0", "DA3004 in@fn_0x1100#0", "DA3004 out@fn_0x1100#0",
+                "DA3005 mov@cr0@fn_0x1200#0", "DA3005 mov@cr4@fn_0x1200#0", "DA4002 D:P(A;;GA;;;WD)#utf16",
+            ],
+            Findings(Primitives(), "DA3001", "DA3002", "DA3003", "DA3004", "DA3005", "DA3006", "DA4001", "DA4002").Select(m => $"{m.Rule.Id} {m.Anchor.Key}"));
+        Assert.Equal("drivers/test.sys executes wrmsr at 0x1020 (function at 0x1000); check that no request chooses the register or the value.",
+            Findings(Primitives(), "DA3003")[1].Message);
+        // Without any SDDL string the device is reported by DA4001, not DA4002.
+        Assert.Equal(["DA4001 ntoskrnl.exe!IoCreateDevice"],
+            Findings(Primitives(withSddl: false), "DA4001", "DA4002").Select(m => $"{m.Rule.Id} {m.Anchor.Key}"));
+    }
+
+    [Theory]
+    [InlineData("D:P(A;;GA;;;SY)(A;;GA;;;BA)", false)]
+    [InlineData("D:P(A;;GA;;;SY)(A;;GR;;;BU)", true)]
+    [InlineData("D:(A;;GA;;;S-1-1-0)", true)]
+    [InlineData("D:P(D;;GA;;;WD)(A;;GA;;;SY)", false)]
+    [InlineData("O:BAD:P(A;;GA;;;WD)", false)]
+    public void World_accessible_sddl(string sddl, bool expected)
+    {
+        var facts = new FakeFacts { StringsValue = [new StringFact(sddl, true, 0x3000, ".rdata")] };
+        Assert.Equal(expected, Findings(facts, "DA4002").Count == 1);
+    }
+
+    [Fact]
+    public void Process_termination_without_protection_check()
+    {
+        var bare = new FakeFacts(imports: [Import("ntoskrnl.exe", "ZwTerminateProcess")]);
+        var checkedFacts = new FakeFacts(imports: [Import("ntoskrnl.exe", "ZwTerminateProcess"), Import("ntoskrnl.exe", "PsIsProtectedProcessLight")]);
+        Assert.Equal(["ntoskrnl.exe!ZwTerminateProcess"], Findings(bare, "DA3006").Select(m => m.Anchor.Key));
+        Assert.Empty(Findings(checkedFacts, "DA3006"));
+    }
+
+    [Fact]
+    public void Test_signed_driver_names_the_signer()
+    {
+        var signer = new SignerFact("CN=\"WDKTestCert fixtures,133700000000000000\"", "CN=\"WDKTestCert fixtures,133700000000000000\"", "01", "ab",
+            DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch.AddYears(50), IsTestCertificate: false);
+        var facts = new FakeFacts { SignatureValue = new SignatureFact([signer], "sha256", null) };
+        var finding = Assert.Single(Findings(facts, "DA5002"));
+        Assert.Equal("drivers/test.sys is signed with the test certificate CN=\"WDKTestCert fixtures,133700000000000000\"; it loads only when test signing is enabled.", finding.Message);
+        Assert.Empty(Findings(new FakeFacts { SignatureValue = new SignatureFact([signer with { Subject = "CN=Contoso", IsTestCertificate = false }], "sha256", null) }, "DA5002"));
+    }
+
+    [Fact]
+    public void Known_vulnerable_needs_the_list_and_warns_without_it()
+    {
+        var warning = Assert.Single(Set.Warnings, w => w.File == "rules/DA6001.yaml");
+        Assert.Contains("@known-vulnerable", warning.Message);
+        const string hash = "0000000000000000000000000000000000000000000000000000000000000abc";
+        Assert.Empty(Findings(new FakeFacts { FileSha256Value = hash }, "DA6001"));
+
+        var withList = RuleSet.Load(
+            [new RuleSource("rules/DA6001.yaml", File.ReadAllText(Path.Combine(RepoRoot(), "rules", "DA6001.yaml")))],
+            new RuleLoadOptions { ResolveList = (r, _) => r == "@known-vulnerable" ? new ListContent($"[{{\"KnownVulnerableSamples\": [{{\"Authentihash\": {{\"SHA256\": \"{hash}\"}}}}]}}]", "drivers.json") : null });
+        Assert.Empty(withList.Warnings);
+        Assert.Single(withList.Evaluate(new FakeFacts { AuthenticodeSha256Value = hash }));
+        Assert.Empty(withList.Evaluate(new FakeFacts { FileSha256Value = hash }));   // an Authentihash entry is not a file hash
+    }
+
+    [Theory]
+    [InlineData("dump", "tcpip.sys", @"\SystemRoot\System32\drivers\tcpip.sys", false)]
+    [InlineData("dump", "ntoskrnl.exe", @"\SystemRoot\system32\ntoskrnl.exe", false)]
+    [InlineData("dump", "mydrv.sys", @"\SystemRoot\System32\DriverStore\FileRepository\mydrv.inf_amd64_0123\mydrv.sys", false)]
+    [InlineData("dump", "mydrv.sys", @"\??\C:\WINDOWS\system32\drivers\mydrv.sys", false)]
+    [InlineData("dump", "mydrv.sys", @"\??\C:\Users\me\AppData\Local\Temp\mydrv.sys", true)]
+    [InlineData("dump", "mydrv.sys", @"\SystemRoot\System32\drivers\sub\mydrv.sys", true)]
+    [InlineData("dump", "{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", @"\SystemRoot\System32\drivers\{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", true)]
+    [InlineData("dump", "2f4e1d6c-6b3a-4c1f-9e8d-7a1b2c3d4e5f", @"\SystemRoot\System32\drivers\2f4e1d6c-6b3a-4c1f-9e8d-7a1b2c3d4e5f", true)]
+    [InlineData("file", "{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", @"C:\tmp\{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", false)]
+    public void Driver_not_from_driver_store(string origin, string name, string path, bool expected)
+    {
+        var facts = new FakeFacts { ModuleValue = new ModuleFact(origin, name, path, origin == "dump" ? 0xfffff80000000000 : null) };
+        Assert.Equal(expected, Findings(facts, "DA7001").Count == 1);
     }
 
     private static List<RuleMatch> Findings(FakeFacts facts, params string[] ids) =>

@@ -26,7 +26,7 @@ public class ValidationTests
     {
         var errors = Errors(Make("imports: ExAllocatePool"));
         HasError(errors, MatchLine, 3, "unknown feature or operator 'imports'");
-        Assert.Equal("r0.yaml:10:3: unknown feature or operator 'imports' (expected one of all, any, not, at-least, count, rule, import, export, section, header, characteristic)",
+        Assert.Equal("r0.yaml:10:3: unknown feature or operator 'imports' (expected one of all, any, not, at-least, count, rule, import, export, section, header, characteristic, module, string, version-info, signature, hash, call, instruction)",
             Assert.Single(errors).ToString());
     }
 
@@ -217,15 +217,15 @@ public class ValidationTests
     [InlineData("header: x64", "'header' must be a mapping")]
     [InlineData("characteristic: shiny", "unknown characteristic 'shiny'")]
     [InlineData("characteristic: [cfg]", "'characteristic' must be a string")]
-    [InlineData("call: {api: ExAllocatePool}", "feature 'call' is part of the rule language but not supported")]
+    [InlineData("call: {api: MmMapIoSpace, tag: {eq: 0}}", "'tag' is known only for")]
     [InlineData("all: []", "'all' needs at least one item")]
     [InlineData("any: {import: X}", "'any' must be a list")]
     [InlineData("not: [import: X]", "a match node must be a mapping")]
     [InlineData("at-least: {n: 3, of: [{import: X}, {import: Y}]}", "'n' is 3 but 'of' lists only 2 items")]
     [InlineData("at-least: {n: 0, of: [{import: X}]}", "'n' must be between 1 and 1000")]
     [InlineData("at-least: {of: [{import: X}]}", "'at-least' needs 'n'")]
-    [InlineData("count: {of: {any: [{import: X}]}, min: 1}", "counts the items of one import, export or section feature")]
-    [InlineData("count: {of: {characteristic: cfg}, min: 1}", "counts the items of one import, export or section feature")]
+    [InlineData("count: {of: {any: [{import: X}]}, min: 1}", "counts the items of one import, export, section, string, call or instruction feature")]
+    [InlineData("count: {of: {characteristic: cfg}, min: 1}", "counts the items of one import, export, section, string, call or instruction feature")]
     [InlineData("count: {of: {import: X}, min: 3, max: 2}", "'min' (3) is greater than 'max' (2)")]
     [InlineData("count: {of: {import: X}, min: 0}", "'min: 0' without 'max' is always true")]
     [InlineData("count: {of: {import: X}}", "'count' needs 'min', 'max' or both")]
@@ -296,12 +296,12 @@ public class ValidationTests
     }
 
     [Theory]
-    [InlineData("section: RWX", "{artifact} imports {import}.", "placeholder {import} is only known for import anchors, but this rule can report on section")]
+    [InlineData("section: RWX", "{artifact} imports {import}.", "placeholder {import} is only known for import or call anchors, but this rule can report on section")]
     [InlineData("not: {import: X}", "{artifact} lacks {import}.", "can report on image")]
     [InlineData("any: [{import: X}, {characteristic: cfg}]", "{artifact} imports {import}.", "can report on image")]
-    [InlineData("all: [{characteristic: cfg}, {export: X}]", "{artifact} exports {export} from {module}.", "placeholder {module} is only known for import anchors, but this rule can report on export")]
+    [InlineData("all: [{characteristic: cfg}, {export: X}]", "{artifact} exports {export} from {module}.", "placeholder {module} is only known for import or call anchors, but this rule can report on export")]
     [InlineData("count: {of: {import: X}, max: 3}", "{artifact} imports {import}.", "can report on image")]
-    [InlineData("import: X", "{artifact} tags {tag}.", "placeholder {tag} is not provided by any feature this version supports")]
+    [InlineData("import: X", "{artifact} tags {tag}.", "placeholder {tag} is only known for call anchors, but this rule can report on import")]
     public void Placeholders_must_be_available_for_every_anchor_the_rule_can_report(string match, string message, string fragment)
     {
         HasError(Errors(Make(match, message: message)), 8, 10, fragment);
@@ -333,7 +333,7 @@ public class ValidationTests
         var errors = Errors(
             Make("section: RWX", id: "TST001", name: "First", message: "{artifact} imports {import}."),
             Make("imprt: X", id: "TST002", name: "Second"));
-        HasError(errors, 8, 10, "placeholder {import} is only known for import anchors");
+        HasError(errors, 8, 10, "placeholder {import} is only known for import or call anchors");
         HasError(errors, MatchLine, 3, "unknown feature or operator 'imprt'", file: "r1.yaml");
     }
 

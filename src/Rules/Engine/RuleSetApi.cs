@@ -64,28 +64,49 @@ public sealed class Rule
 public sealed partial class RuleSet
 {
     private readonly IReadOnlyList<CompiledRule> _compiled;
+    private readonly ImportIndex _index;
 
-    private RuleSet(IReadOnlyList<CompiledRule> compiled)
+    private RuleSet(IReadOnlyList<CompiledRule> compiled, IReadOnlyList<RuleWarning>? warnings = null)
     {
         _compiled = compiled;
+        _index = new ImportIndex(compiled);
         Rules = [.. compiled.Select(c => c.Rule)];
+        Warnings = warnings ?? [];
     }
 
     /// <summary>Parses, validates and compiles. Throws <see cref="RuleLoadException"/> carrying every error found.</summary>
-    public static RuleSet Load(IEnumerable<RuleSource> sources) => new(RuleLoader.Load(sources));
+    public static RuleSet Load(IEnumerable<RuleSource> sources) => Load(sources, null);
+
+    /// <summary>
+    /// Parses, validates and compiles, resolving hash lists through <see cref="RuleLoadOptions.ResolveList"/>.
+    /// Throws <see cref="RuleLoadException"/> carrying every error found; what does not stop loading is in <see cref="Warnings"/>.
+    /// </summary>
+    public static RuleSet Load(IEnumerable<RuleSource> sources, RuleLoadOptions? options)
+    {
+        var compiled = RuleLoader.Load(sources, options, out var warnings);
+        return new(compiled, warnings);
+    }
 
     /// <summary>Rules ordered by id.</summary>
     public IReadOnlyList<Rule> Rules { get; }
+
+    /// <summary>Load warnings (e.g. a named hash list that was not supplied), ordered by file, line, column.</summary>
+    public IReadOnlyList<RuleWarning> Warnings { get; }
 
     /// <summary>Matches ordered by rule id, then anchor key. Evaluates only what rules need.</summary>
     public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts)
     {
         ArgumentNullException.ThrowIfNull(facts);
         var ctx = new EvalContext(facts, _compiled);
+        // One pass over the imports rules out every rule whose import prerequisite is missing, before any
+        // of its features (calls, strings, instructions, hashes) is looked at.
+        var candidates = _index.Candidates(facts);
         List<RuleMatch>? matches = null;
         List<Anchor>? anchors = null;
-        foreach (var rule in _compiled)
+        for (int r = 0; r < _compiled.Count; r++)
         {
+            var rule = _compiled[r];
+            if (candidates is not null && !candidates[r]) continue;
             if (ctx.TestRule(rule.Index) != Tri.True) continue;
             anchors ??= [];
             anchors.Clear();

@@ -9,13 +9,11 @@ namespace DriverAudit.Rules.Loading;
 /// Compiles a <c>match:</c> tree into predicates, validating as it goes. Returns null for an invalid
 /// node after recording why, and keeps compiling siblings so every error is reported.
 /// </summary>
-internal sealed class MatchCompiler(NodeReader read)
+internal sealed partial class MatchCompiler(NodeReader read, ListResolver lists)
 {
     private static readonly string[] Operators = ["all", "any", "not", "at-least", "count", "rule"];
-    private static readonly string[] Features = ["import", "export", "section", "header", "characteristic"];
-
-    /// <summary>Features the language defines that this version does not evaluate yet.</summary>
-    private static readonly string[] Planned = ["signature", "hash", "string", "instruction", "call", "version-info", "module"];
+    private static readonly string[] Features =
+        ["import", "export", "section", "header", "characteristic", "module", "string", "version-info", "signature", "hash", "call", "instruction"];
 
     private ErrorSink Errors => read.Errors;
 
@@ -48,7 +46,13 @@ internal sealed class MatchCompiler(NodeReader read)
             "section" => Section(key, value),
             "header" => Header(key, value),
             "characteristic" => Characteristic(key, value),
-            var other when Planned.Contains(other) => Fail(key, $"feature '{other}' is part of the rule language but not supported by this version"),
+            "module" => CompileModule(key, value),
+            "string" => CompileString(key, value),
+            "version-info" => VersionInfo(key, value),
+            "signature" => Signature(key, value),
+            "hash" => Hash(key, value),
+            "call" => Call(key, value),
+            "instruction" => Instruction(key, value),
             var other => Fail(key, $"unknown feature or operator '{other}' (expected one of {string.Join(", ", Operators.Concat(Features))})"),
         };
     }
@@ -100,14 +104,14 @@ internal sealed class MatchCompiler(NodeReader read)
         var ofNode = Find(map, "of");
         var minNode = Find(map, "min");
         var maxNode = Find(map, "max");
-        if (ofNode is null) { Errors.Add(map, "'count' needs 'of': an import, export or section feature"); ok = false; }
+        if (ofNode is null) { Errors.Add(map, "'count' needs 'of': an import, export, section, string, call or instruction feature"); ok = false; }
         if (minNode is null && maxNode is null) { Errors.Add(map, "'count' needs 'min', 'max' or both"); ok = false; }
         long? min = minNode is null ? 0 : read.Integer(minNode, "'min'", 0, 1_000_000);
         long? max = maxNode is null ? int.MaxValue : read.Integer(maxNode, "'max'", 0, 1_000_000);
         Predicate? of = ofNode is null ? null : Compile(ofNode);
         if (of is not null and not ItemFeature)
         {
-            Errors.Add(ofNode!, "'count' counts the items of one import, export or section feature, not a logic node or an image-wide feature");
+            Errors.Add(ofNode!, "'count' counts the items of one import, export, section, string, call or instruction feature, not a logic node or an image-wide feature");
             ok = false;
         }
         if (!ok || min is null || max is null || of is null) return null;

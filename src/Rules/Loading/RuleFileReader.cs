@@ -24,7 +24,7 @@ internal static partial class RuleFileReader
     private static readonly string[] AllKeys = [.. Required, .. Optional];
 
     /// <summary>Returns a draft when the file is valid on its own; otherwise null (errors are in <paramref name="errors"/>).</summary>
-    public static RuleDraft? Read(RuleSource source, ErrorSink errors, out string? declaredId)
+    public static RuleDraft? Read(RuleSource source, ErrorSink errors, ListResolver lists, out string? declaredId)
     {
         declaredId = null;
         var root = YamlTreeReader.Read(source.Text, errors);
@@ -57,7 +57,7 @@ internal static partial class RuleFileReader
         var (matchExamples, noMatchExamples) = Field("examples") is { } exNode ? Examples(read, exNode) : ([], []);
         RuleReport report = Field("report") is { } reportNode ? Enum(read, reportNode, "'report'", ReportNames) ?? RuleReport.PerAnchor : RuleReport.PerAnchor;
 
-        var compiler = new MatchCompiler(read);
+        var compiler = new MatchCompiler(read, lists);
         var match = Field("match") is { } matchNode ? compiler.Compile(matchNode) : null;
 
         MessageTemplate? message = null;

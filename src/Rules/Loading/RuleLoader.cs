@@ -9,8 +9,9 @@ namespace DriverAudit.Rules.Loading;
 /// </summary>
 internal static class RuleLoader
 {
-    public static IReadOnlyList<CompiledRule> Load(IEnumerable<RuleSource> sources)
+    public static IReadOnlyList<CompiledRule> Load(IEnumerable<RuleSource> sources, RuleLoadOptions? options, out IReadOnlyList<RuleWarning> warnings)
     {
+        var lists = new ListResolver(options);
         ArgumentNullException.ThrowIfNull(sources);
         var sinks = new List<ErrorSink>();
         var drafts = new List<RuleDraft>();
@@ -20,7 +21,7 @@ internal static class RuleLoader
             ArgumentNullException.ThrowIfNull(source);
             var sink = new ErrorSink(source.Path);
             sinks.Add(sink);
-            var draft = RuleFileReader.Read(source, sink, out var declaredId);
+            var draft = RuleFileReader.Read(source, sink, lists, out var declaredId);
             if (draft is not null) drafts.Add(draft);
             else if (declaredId is not null) idsOfBrokenFiles.Add(declaredId);
         }
@@ -48,6 +49,7 @@ internal static class RuleLoader
         var ordered = compiled.Values.OrderBy(c => c.Rule.Id, StringComparer.Ordinal).ToList();
         for (int i = 0; i < ordered.Count; i++) ordered[i].Index = i;
         foreach (var rule in ordered) rule.Match.Prepare();
+        warnings = [.. lists.Warnings.OrderBy(w => w.File, StringComparer.Ordinal).ThenBy(w => w.Line).ThenBy(w => w.Column)];
         return ordered;
     }
 

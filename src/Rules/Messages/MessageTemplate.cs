@@ -10,21 +10,23 @@ namespace DriverAudit.Rules.Messages;
 /// </summary>
 internal sealed class MessageTemplate
 {
-    /// <summary>Placeholder → the anchor kinds that provide it (None: always available).</summary>
+    /// <summary>Placeholder → the anchor kinds that provide it (None: always available; null: reserved, refused).</summary>
     private static readonly Dictionary<string, AnchorKinds?> Known = new(StringComparer.Ordinal)
     {
         ["artifact"] = AnchorKinds.None,
         ["value"] = AnchorKinds.None,
-        ["module"] = AnchorKinds.Import,
-        ["import"] = AnchorKinds.Import,
+        ["module"] = AnchorKinds.Import | AnchorKinds.Call,
+        ["import"] = AnchorKinds.Import | AnchorKinds.Call,
         ["export"] = AnchorKinds.Export,
-        ["section"] = AnchorKinds.Section,
-        // Named by the language spec for features this version does not have yet (call sites, signatures).
-        ["tag"] = null,
-        ["pool-type"] = null,
-        ["site"] = null,
-        ["function"] = null,
-        ["signer"] = null,
+        ["section"] = AnchorKinds.Section | AnchorKinds.String,
+        ["api"] = AnchorKinds.Call,
+        ["tag"] = AnchorKinds.Call,
+        ["pool-type"] = AnchorKinds.Call,
+        ["site"] = AnchorKinds.Call | AnchorKinds.Instruction,
+        ["function"] = AnchorKinds.Call | AnchorKinds.Instruction,
+        ["mnemonic"] = AnchorKinds.Instruction,
+        ["string"] = AnchorKinds.String,
+        ["signer"] = AnchorKinds.Signature,
     };
 
     public static IEnumerable<string> KnownNames => Known.Keys;

@@ -17,15 +17,19 @@ internal abstract class NamePattern
     /// <summary>The pattern as written, for diagnostics.</summary>
     public abstract string Text { get; }
 
+    /// <summary>The exact, case-sensitive name this pattern accepts; null for wildcards, regexes and ignore-case patterns (used by the import index).</summary>
+    public virtual string? ExactName => null;
+
     public static bool LooksLikeRegex(string text) => text.StartsWith('/');
 
     /// <summary>Parses <paramref name="text"/>; on failure returns null and sets <paramref name="error"/>.</summary>
-    public static NamePattern? Parse(string text, bool ignoreCase, out string? error)
+    /// <param name="allowWhitespace">Paths, strings and version values may contain spaces; symbol names never do.</param>
+    public static NamePattern? Parse(string text, bool ignoreCase, out string? error, bool allowWhitespace = false)
     {
         error = null;
         if (text.Length == 0) { error = "the pattern is empty"; return null; }
         if (LooksLikeRegex(text)) return ParseRegex(text, ignoreCase, out error);
-        if (text.AsSpan().IndexOfAny(" \t\r\n") >= 0) { error = $"'{text}' contains whitespace; names never do"; return null; }
+        if (!allowWhitespace && text.AsSpan().IndexOfAny(" \t\r\n") >= 0) { error = $"'{text}' contains whitespace; names never do"; return null; }
         return Wildcard.HasWildcards(text) ? new WildcardPattern(text, ignoreCase) : new ExactPattern(text, ignoreCase);
     }
 
@@ -74,6 +78,7 @@ internal abstract class NamePattern
         private readonly StringComparison _comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         public override string Text => text;
         public override bool IsMatch(ReadOnlySpan<char> value) => value.Equals(text, _comparison);
+        public override string? ExactName => ignoreCase ? null : text;
     }
 
     private sealed class WildcardPattern(string text, bool ignoreCase) : NamePattern

@@ -10,6 +10,11 @@ internal enum AnchorKinds : byte
     Section = 4,
     /// <summary>The whole image: reported when no item-level evidence exists.</summary>
     Image = 8,
+    Call = 16,
+    Instruction = 32,
+    String = 64,
+    /// <summary>The image anchor carrying a signer (<c>signature:</c> with signer constraints): kind "image", with {signer}.</summary>
+    Signature = 128,
 }
 
 /// <summary>

@@ -4,10 +4,15 @@ using DriverAudit.Rules.Patterns;
 
 namespace DriverAudit.Rules.Predicates;
 
-/// <summary>Relative costs: header and characteristic read one cached value; imports one list; others later.</summary>
+/// <summary>
+/// Relative costs: header, characteristic and module read one cached value; imports one list; exports,
+/// sections and version info a little more; the signature needs the certificate table parsed; hashes read
+/// the whole file; strings scan every non-code section; calls and instructions disassemble the code.
+/// </summary>
 internal static class Costs
 {
-    public const int Header = 1, Characteristic = 1, Import = 2, Export = 3, Section = 3;
+    public const int Header = 1, Characteristic = 1, Module = 1, Import = 2, Export = 3, Section = 3, VersionInfo = 3;
+    public const int Signature = 5, Hash = 8, String = 10, Call = 20, Instruction = 20;
 }
 
 /// <summary>A feature over a list of items (imports, exports, sections): each matching item is an anchor.</summary>
@@ -24,6 +29,8 @@ internal sealed class ImportFeature(NamePattern? name, ModulePattern? module, in
 {
     public override int Cost => Costs.Import;
     public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.Import);
+
+    public override IReadOnlyCollection<string>? RequiredImports() => name?.ExactName is { } exact ? [exact] : null;
 
     public bool Matches(ImportFact import)
     {

@@ -39,6 +39,15 @@ internal sealed class AllNode(Predicate[] children) : ListNode(children)
         return result;
     }
 
+    /// <summary>Every child must be true, so any child's prerequisite is the node's: take the most selective.</summary>
+    public override IReadOnlyCollection<string>? RequiredImports()
+    {
+        IReadOnlyCollection<string>? best = null;
+        foreach (var child in SourceOrder)
+            if (child.RequiredImports() is { } r && (best is null || r.Count < best.Count)) best = r;
+        return best;
+    }
+
     /// <summary>The first child (as written) that leaves evidence is the primary one; the others only qualify it.</summary>
     public override void Collect(EvalContext ctx, List<Anchor> sink)
     {
@@ -88,6 +97,17 @@ internal sealed class AnyNode(Predicate[] children) : ListNode(children)
             if (child.Test(ctx) == Tri.True) child.Collect(ctx, sink);
     }
 
+    public override IReadOnlyCollection<string>? RequiredImports() => UnionOfRequirements(SourceOrder);
+
+    /// <summary>Some child must be true: a prerequisite only when every child has one (their union).</summary>
+    internal static IReadOnlyCollection<string>? UnionOfRequirements(Predicate[] children)
+    {
+        var union = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var child in children)
+            if (child.RequiredImports() is { } r) union.UnionWith(r); else return null;
+        return union;
+    }
+
     public override EvidenceShape Shape => Union(SourceOrder);
 
     internal static EvidenceShape Union(IEnumerable<Predicate> children)
@@ -130,6 +150,8 @@ internal sealed class AtLeastNode(int n, Predicate[] children) : ListNode(childr
     }
 
     public override EvidenceShape Shape => AnyNode.Union(SourceOrder);
+
+    public override IReadOnlyCollection<string>? RequiredImports() => AnyNode.UnionOfRequirements(SourceOrder);
 }
 
 /// <summary><c>not:</c> Kleene negation (not unknown = unknown). Leaves no evidence: absence has no location.</summary>
@@ -156,6 +178,7 @@ internal sealed class CountNode(ItemFeature of, int min, int max) : Predicate
     public override void Collect(EvalContext ctx, List<Anchor> sink) => of.Collect(ctx, sink);
     public override int Cost => of.Cost;
     public override EvidenceShape Shape => new(of.Shape.Kinds, min == 0);
+    public override IReadOnlyCollection<string>? RequiredImports() => min > 0 ? of.RequiredImports() : null;
     public override IEnumerable<Predicate> Children => [of];
 }
 
@@ -178,6 +201,7 @@ internal sealed class RuleRefNode(string targetId) : Predicate
     public override void Collect(EvalContext ctx, List<Anchor> sink) => ctx.MatchOf(Target.Index).Collect(ctx, sink);
     public override int Cost => Target.Match.Cost;
     public override EvidenceShape Shape => Target.Match.Shape;
+    public override IReadOnlyCollection<string>? RequiredImports() => Target.Match.RequiredImports();
 
     // The target is prepared as a rule of its own; Children stays empty so trees remain trees.
     public override void Prepare() { }

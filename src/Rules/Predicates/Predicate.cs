@@ -26,6 +26,12 @@ internal abstract class Predicate
 
     public virtual IEnumerable<Predicate> Children => [];
 
+    /// <summary>
+    /// Exact import names of which the image must import at least one for this node to be true (null: no
+    /// such prerequisite). Lets <see cref="RuleSet"/> skip a rule after one pass over the imports.
+    /// </summary>
+    public virtual IReadOnlyCollection<string>? RequiredImports() => null;
+
     /// <summary>Called once after binding: lets logic nodes order their children by cost.</summary>
     public virtual void Prepare()
     {

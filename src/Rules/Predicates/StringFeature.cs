@@ -1,0 +1,52 @@
+using DriverAudit.Rules.Engine;
+using DriverAudit.Rules.Facts;
+using DriverAudit.Rules.Patterns;
+
+namespace DriverAudit.Rules.Predicates;
+
+/// <summary>Which encodings a <c>string:</c> feature looks at.</summary>
+[Flags]
+internal enum StringEncodings : byte { Ascii = 1, Utf16 = 2, Any = Ascii | Utf16 }
+
+/// <summary>
+/// <c>string:</c> strings found outside code. A literal matches as a <b>substring</b> (or the whole string
+/// with <c>whole: true</c>), case-sensitive unless <c>ignore-case: true</c>; a regex is searched. Each
+/// distinct string is one anchor (key: the value, plus <c>#utf16</c> for UTF-16 strings).
+/// </summary>
+internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole, NamePattern? regex, StringEncodings encodings) : ItemFeature
+{
+    private readonly StringComparison _comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+
+    public override int Cost => Costs.String;
+    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.String);
+
+    public bool Matches(StringFact s)
+    {
+        if ((encodings & (s.Utf16 ? StringEncodings.Utf16 : StringEncodings.Ascii)) == 0) return false;
+        if (regex is not null) return regex.IsMatch(s.Value);
+        return whole ? s.Value.Equals(literal, _comparison) : s.Value.Contains(literal!, _comparison);
+    }
+
+    public override int CountMatches(EvalContext ctx, int limit)
+    {
+        if (limit <= 0) return 0;
+        var items = ctx.Facts.Strings;
+        int n = 0;
+        for (int i = 0; i < items.Count; i++)
+            if (Matches(items[i]) && ++n >= limit) break;
+        return n;
+    }
+
+    public override void Collect(EvalContext ctx, List<Anchor> sink)
+    {
+        foreach (var s in ctx.Facts.Strings)
+        {
+            if (!Matches(s)) continue;
+            var values = ctx.Values(3);
+            values["string"] = s.Value;
+            values["section"] = s.Section;
+            values["value"] = s.Value;
+            sink.Add(new Anchor("string", s.Utf16 ? s.Value + "#utf16" : s.Value, values));
+        }
+    }
+}
