@@ -33,10 +33,9 @@ public static class ScanCommand
         var exclude = new Option<string[]>("--exclude") { Description = "Glob of files to skip inside folders (repeatable)." };
         var rules = new Option<string[]>("--rules") { Description = "Extra rule file or folder of *.yaml rules (repeatable)." };
         var noDefault = new Option<bool>("--no-default-rules") { Description = "Do not load the rule pack embedded in driveraudit." };
-        var failOn = new Option<string>("--fail-on")
+        var failOn = new Option<string?>("--fail-on")
         {
-            Description = "Lowest finding level that makes the exit code 1: error, warning, note or none.",
-            DefaultValueFactory = _ => "error",
+            Description = "Lowest finding level that makes the exit code 1: error, warning, note or none. Default: error.",
         };
         failOn.AcceptOnlyFromAmong("error", "warning", "note", "none");
         var failOnError = new Option<bool>("--fail-on-error") { Description = "Exit with 3 when some inputs could not be analysed." };
@@ -59,27 +58,65 @@ public static class ScanCommand
             DefaultValueFactory = _ => "driveraudit/",
         };
         var noProgress = new Option<bool>("--no-progress") { Description = "Never show the progress display." };
+        var only = new Option<string[]>("--only")
+        {
+            Description = "Run only the rules matching these ids or names; * and ? are wildcards, comma lists allowed (repeatable). " +
+                          "Replaces the config file's 'only' and 'disable'.",
+        };
+        var disable = new Option<string[]>("--disable")
+        {
+            Description = "Do not run the rules matching these ids or names (wildcards, comma lists; repeatable).",
+        };
+        var level = new Option<string[]>("--level")
+        {
+            Description = "Report rules at another level: RULE=note|warning|error, RULE an id or name with wildcards (repeatable; the last match wins).",
+        };
+        var config = new Option<string?>("--config")
+        {
+            Description = $"Read settings from this YAML file. Default: {ConfigFile.DefaultName} in the source root, when present. " +
+                          "Keys: only, disable, level, include, exclude, rules, fail-on, hash-lists; command-line options win.",
+        };
 
         var command = new Command("scan", "Scan driver files and folders; report findings as text, SARIF or JSON.")
         {
-            paths, output, format, include, exclude, rules, noDefault, failOn, failOnError, jobs, sourceRoot, category, noProgress,
+            paths, output, format, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError, jobs, sourceRoot,
+            category, noProgress,
         };
 
         command.SetAction(parse =>
         {
-            var ruleSet = LoadRules(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
-            if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
-
             var root = new SourceRoot(parse.GetValue(sourceRoot) ?? io.WorkingDirectory);
+            ConfigFile settings;
+            try
+            {
+                var explicitConfig = parse.GetValue(config) is { } c ? Path.GetFullPath(Path.Combine(io.WorkingDirectory, c)) : null;
+                settings = ConfigFile.Discover(explicitConfig, root.FullPath);
+            }
+            catch (ConfigException e)
+            {
+                foreach (var error in e.Errors) io.Error.WriteLine(error.ToString());
+                io.Error.WriteLine($"driveraudit: {e.Errors.Count} configuration error(s); nothing was scanned.");
+                return ExitCodes.UsageOrConfiguration;
+            }
+            var levels = RuleSelector.ParseLevelOptions(parse.GetValue(level) ?? [], io.Error);
+            if (levels is null) return ExitCodes.UsageOrConfiguration;
+            var commandLine = new SelectionLayer(
+                Patterns(parse.GetValue(only), "--only"), Patterns(parse.GetValue(disable), "--disable"), levels);
+
+            var loaded = LoadRules([.. settings.Rules, .. parse.GetValue(rules) ?? []], !parse.GetValue(noDefault), io);
+            if (loaded is null) return ExitCodes.UsageOrConfiguration;
+            var ruleSet = RuleSelector.Apply(loaded, [settings.Selection, commandLine], io.Error);
+
             var outPath = parse.GetValue(output);
             var fmt = parse.GetValue(format) ?? (outPath is null && io.Interactive ? "text" : "sarif");
             var options = new ScanOptions(
                 parse.GetValue(jobs),
-                parse.GetValue(failOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
+                (parse.GetValue(failOn) ?? settings.FailOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
                 parse.GetValue(failOnError),
                 ComputeHashes: fmt == "sarif");
 
-            var crawler = new InputCrawler(new CrawlOptions(parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []), root);
+            var crawler = new InputCrawler(new CrawlOptions(
+                OrConfig(parse.GetValue(include), settings.Include), OrConfig(parse.GetValue(exclude), settings.Exclude)), root);
             var items = crawler.Enumerate((parse.GetValue(paths) ?? []).Select(p => Path.IsPathRooted(p) ? p : Path.Combine(io.WorkingDirectory, p)));
 
             IScanSink sink;
@@ -121,6 +158,13 @@ public static class ScanCommand
         });
         return command;
     }
+
+    private static IReadOnlyList<RulePattern> Patterns(string[]? values, string origin) =>
+        [.. (values ?? []).SelectMany(v => RulePattern.Split(v, origin))];
+
+    /// <summary>A list option given on the command line replaces the config file's list.</summary>
+    private static IReadOnlyList<string> OrConfig(string[]? commandLine, IReadOnlyList<string> config) =>
+        commandLine is { Length: > 0 } ? commandLine : config;
 
     /// <summary>
     /// A path argument swallows any token, so an unknown option such as <c>--fial-on</c> would be taken for a
