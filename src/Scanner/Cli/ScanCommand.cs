@@ -74,7 +74,8 @@ public static class ScanCommand
         var config = new Option<string?>("--config")
         {
             Description = $"Read settings from this YAML file. Default: {ConfigFile.DefaultName} in the source root, when present. " +
-                          "Keys: only, disable, level, include, exclude, rules, fail-on, hash-lists; command-line options win.",
+                          "Keys: only, disable, level, include, exclude, rules, fail-on, hash-lists. Command-line options win: " +
+                          "their lists replace the file's, --level overrides merge (the command line's last), rule paths add up.",
         };
 
         var command = new Command("scan", "Scan driver files and folders; report findings as text, SARIF or JSON.")

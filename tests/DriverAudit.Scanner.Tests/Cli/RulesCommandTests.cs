@@ -31,6 +31,20 @@ public sealed class RulesCommandTests
     }
 
     [Fact]
+    public void List_on_a_terminal_is_a_table()
+    {
+        using var stdout = new MemoryStream();
+        var text = new StringWriter();
+        var exit = DriverAudit.Scanner.Cli.DriverAuditCli.Run(["rules", "list"],
+            new DriverAudit.Scanner.Cli.CliIo(stdout, text, new StringWriter(), Interactive: true, RepoPaths.Root));
+        Assert.Equal(0, exit);
+        var table = text.ToString();
+        Assert.Contains("│", table); // box drawing: Spectre's table, not the plain listing
+        // Off a real console Spectre assumes 80 columns and wraps long cells, so check the short ones.
+        Assert.All(PackIds(), id => Assert.Contains(id, table));
+    }
+
+    [Fact]
     public void List_as_json_carries_the_metadata()
     {
         var r = Run("rules", "list", "--format", "json");
