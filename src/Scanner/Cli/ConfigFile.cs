@@ -1,4 +1,3 @@
-using DriverAudit.Rules.Engine;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
