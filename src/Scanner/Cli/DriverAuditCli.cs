@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace DriverAudit.Scanner.Cli;
 
-/// <summary>The command line: <c>driveraudit scan|inspect ...</c>. Usage errors exit with 2.</summary>
+/// <summary>The command line: <c>driveraudit scan|inspect|rules ...</c>. Usage errors exit with 2.</summary>
 public static class DriverAuditCli
 {
     public static int Run(string[] args, CliIo io)
@@ -15,6 +15,7 @@ public static class DriverAuditCli
         root.Subcommands.Add(ScanCommand.Create(io));
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(TagsCommand.Create(io));
+        root.Subcommands.Add(RulesCommand.Create(io));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -33,10 +33,9 @@ public static class ScanCommand
         var exclude = new Option<string[]>("--exclude") { Description = "Glob of files to skip inside folders (repeatable)." };
         var rules = new Option<string[]>("--rules") { Description = "Extra rule file or folder of *.yaml rules (repeatable)." };
         var noDefault = new Option<bool>("--no-default-rules") { Description = "Do not load the rule pack embedded in driveraudit." };
-        var failOn = new Option<string>("--fail-on")
+        var failOn = new Option<string?>("--fail-on")
         {
-            Description = "Lowest finding level that makes the exit code 1: error, warning, note or none.",
-            DefaultValueFactory = _ => "error",
+            Description = "Lowest finding level that makes the exit code 1: error, warning, note or none. Default: error.",
         };
         failOn.AcceptOnlyFromAmong("error", "warning", "note", "none");
         var failOnError = new Option<bool>("--fail-on-error") { Description = "Exit with 3 when some inputs could not be analysed." };
@@ -63,18 +62,71 @@ public static class ScanCommand
         {
             Description = "A previous SARIF log: results get baselineState new/unchanged/absent, and only new results gate the exit code.",
         };
+        var only = new Option<string[]>("--only")
+        {
+            Description = "Run only the rules matching these ids or names; * and ? are wildcards, comma lists allowed (repeatable). " +
+                          "Replaces the config file's 'only' and 'disable'.",
+        };
+        var disable = new Option<string[]>("--disable")
+        {
+            Description = "Do not run the rules matching these ids or names (wildcards, comma lists; repeatable).",
+        };
+        var level = new Option<string[]>("--level")
+        {
+            Description = "Report rules at another level: RULE=note|warning|error, RULE an id or name with wildcards (repeatable; the last match wins).",
+        };
+        var hashList = new Option<string[]>("--hash-list")
+        {
+            Description = "NAME=FILE: a hash list for rules that name '@NAME' (DA6001 reads '@known-vulnerable'): a plain list of " +
+                          "SHA-256/SHA-1 hashes, or LOLDrivers' drivers.csv / drivers.json (repeatable; wins over the config's hash-lists).",
+        };
+        var config = new Option<string?>("--config")
+        {
+            Description = $"Read settings from this YAML file. Default: {ConfigFile.DefaultName} in the source root, when present. " +
+                          "Keys: only, disable, level, include, exclude, rules, fail-on, hash-lists. Command-line options win: " +
+                          "their lists replace the file's, --level overrides merge (the command line's last), rule paths add up.",
+        };
 
         var command = new Command("scan", "Scan driver files and folders; report findings as text, SARIF or JSON.")
         {
-            paths, output, format, include, exclude, rules, noDefault, failOn, failOnError, jobs, sourceRoot, category, baseline, noProgress,
+            paths, output, format, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError, jobs, sourceRoot,
+            hashList, category, baseline, noProgress,
         };
 
         command.SetAction(parse =>
         {
-            var ruleSet = LoadRules(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
-            if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
-
             var root = new SourceRoot(Resolve(parse.GetValue(sourceRoot), io) ?? io.WorkingDirectory);
+            ConfigFile settings;
+            try
+            {
+                settings = ConfigFile.Discover(Resolve(parse.GetValue(config), io), root.FullPath);
+            }
+            catch (ConfigException e)
+            {
+                foreach (var error in e.Errors) io.Error.WriteLine(error.ToString());
+                io.Error.WriteLine($"driveraudit: {e.Errors.Count} configuration error(s); nothing was scanned.");
+                return ExitCodes.UsageOrConfiguration;
+            }
+            var levels = RuleSelector.ParseLevelOptions(parse.GetValue(level) ?? [], io.Error);
+            if (levels is null) return ExitCodes.UsageOrConfiguration;
+            var commandLine = new SelectionLayer(
+                Patterns(parse.GetValue(only), "--only"), Patterns(parse.GetValue(disable), "--disable"), levels);
+
+            var lists = new Dictionary<string, string>(settings.HashLists, StringComparer.Ordinal);
+            foreach (var entry in parse.GetValue(hashList) ?? [])
+            {
+                var eq = entry.IndexOf('=');
+                if (eq <= 0 || eq == entry.Length - 1)
+                {
+                    io.Error.WriteLine($"driveraudit: --hash-list expects NAME=FILE, got '{entry}'.");
+                    return ExitCodes.UsageOrConfiguration;
+                }
+                lists[entry[..eq]] = Resolve(entry[(eq + 1)..], io)!;
+            }
+            var loaded = LoadRules([.. settings.Rules, .. parse.GetValue(rules) ?? []], !parse.GetValue(noDefault), io, lists);
+            if (loaded is null) return ExitCodes.UsageOrConfiguration;
+            var ruleSet = RuleSelector.Apply(loaded, [settings.Selection, commandLine], io.Error);
+
             var outPath = Resolve(parse.GetValue(output), io);
             Baseline? previous = null;
             if (Resolve(parse.GetValue(baseline), io) is { } baselinePath)
@@ -89,11 +141,12 @@ public static class ScanCommand
             var fmt = parse.GetValue(format) ?? (outPath is null && io.Interactive ? "text" : "sarif");
             var options = new ScanOptions(
                 parse.GetValue(jobs),
-                parse.GetValue(failOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
+                (parse.GetValue(failOn) ?? settings.FailOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
                 parse.GetValue(failOnError),
                 ComputeHashes: fmt == "sarif");
 
-            var crawler = new InputCrawler(new CrawlOptions(parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []), root);
+            var crawler = new InputCrawler(new CrawlOptions(
+                OrConfig(parse.GetValue(include), settings.Include), OrConfig(parse.GetValue(exclude), settings.Exclude)), root);
             var items = crawler.Enumerate((parse.GetValue(paths) ?? []).Select(p => Path.IsPathRooted(p) ? p : Path.Combine(io.WorkingDirectory, p)));
 
             IScanSink sink;
@@ -136,9 +189,34 @@ public static class ScanCommand
         return command;
     }
 
+    /// <summary>
+    /// A hash list for a rule: <c>@name</c> from --hash-list / the config's hash-lists, else a path relative to the
+    /// rule file (to the working directory for embedded rules). Null when it does not exist.
+    /// </summary>
+    private static ListContent? ReadList(string reference, string ruleFile, IReadOnlyDictionary<string, string> named, CliIo io)
+    {
+        string? path;
+        if (reference.StartsWith('@'))
+            path = named.TryGetValue(reference[1..], out var file) ? file : null;
+        else
+        {
+            var baseDir = ruleFile.StartsWith("embedded:", StringComparison.Ordinal) ? io.WorkingDirectory : Path.GetDirectoryName(Path.GetFullPath(ruleFile))!;
+            path = Path.GetFullPath(Path.Combine(baseDir, reference));
+        }
+        if (path is null || !File.Exists(path)) return null;
+        return new ListContent(File.ReadAllText(path), path);
+    }
+
     /// <summary>Options name paths relative to the working directory the CLI was given (tests run it in-process).</summary>
     internal static string? Resolve(string? path, CliIo io) =>
         path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(io.WorkingDirectory, path));
+
+    private static IReadOnlyList<RulePattern> Patterns(string[]? values, string origin) =>
+        [.. (values ?? []).SelectMany(v => RulePattern.Split(v, origin))];
+
+    /// <summary>A list option given on the command line replaces the config file's list.</summary>
+    private static IReadOnlyList<string> OrConfig(string[]? commandLine, IReadOnlyList<string> config) =>
+        commandLine is { Length: > 0 } ? commandLine : config;
 
     /// <summary>
     /// A path argument swallows any token, so an unknown option such as <c>--fial-on</c> would be taken for a
@@ -152,9 +230,12 @@ public static class ScanCommand
     }
 
     /// <summary>Loads and compiles the rules; prints every error as file:line:column and returns null on failure.</summary>
-    internal static RuleSet? LoadRules(IReadOnlyList<string> extra, bool includeDefault, CliIo io)
+    internal static RuleSet? LoadRules(IReadOnlyList<string> extra, bool includeDefault, CliIo io, IReadOnlyDictionary<string, string>? hashLists = null)
     {
         var errors = new List<RuleError>();
+        var lists = hashLists ?? new Dictionary<string, string>();
+        foreach (var (name, file) in lists)
+            if (!File.Exists(file)) errors.Add(new RuleError(file, 1, 1, $"hash list '{name}' does not exist"));
         var sources = new List<RuleSource>();
         if (includeDefault) sources.AddRange(RuleSources.Embedded());
         foreach (var path in extra)
@@ -166,7 +247,10 @@ public static class ScanCommand
         {
             try
             {
-                return RuleSet.Load(sources);
+                var set = RuleSet.Load(sources, new RuleLoadOptions { ResolveList = (reference, ruleFile) => ReadList(reference, ruleFile, lists, io) });
+                // The embedded pack's named lists are optional by design (DA6001 is silent without one): no noise.
+                foreach (var w in set.Warnings.Where(w => !w.File.StartsWith("embedded:", StringComparison.Ordinal))) io.Error.WriteLine(w.ToString());
+                return set;
             }
             catch (RuleLoadException e)
             {

@@ -1,0 +1,146 @@
+using DriverAudit.Rules.Engine;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+using YamlDotNet.RepresentationModel;
+
+namespace DriverAudit.Scanner.Cli;
+
+/// <summary>
+/// A loaded rule set together with the texts it came from, for the commands that show rules as written
+/// (<c>rules show</c>, <c>rules docs</c>) or test the rules of particular files (<c>rules test</c>).
+/// </summary>
+public sealed class RuleCatalog
+{
+    private readonly IReadOnlyDictionary<string, string> _textByPath;
+
+    private RuleCatalog(RuleSet set, IReadOnlyDictionary<string, string> textByPath, IReadOnlySet<string> focus)
+    {
+        Set = set;
+        _textByPath = textByPath;
+        Focus = focus;
+    }
+
+    public RuleSet Set { get; }
+
+    /// <summary>Source paths of the files the command is about (the <c>PATH</c> of validate/test); others only resolve references.</summary>
+    public IReadOnlySet<string> Focus { get; }
+
+    /// <summary>The rules of the focus files, or every rule when there is no focus.</summary>
+    public IEnumerable<Rule> FocusRules => Focus.Count == 0 ? Set.Rules : Set.Rules.Where(r => Focus.Contains(r.SourcePath));
+
+    public string? TextOf(Rule rule) => _textByPath.GetValueOrDefault(rule.SourcePath);
+
+    /// <summary>
+    /// The embedded pack (unless <paramref name="includeDefault"/> is false) plus <paramref name="extra"/>.
+    /// Returns null after printing every error as file:line:column.
+    /// </summary>
+    public static RuleCatalog? Load(IReadOnlyList<string> extra, bool includeDefault, CliIo io) =>
+        Load(extra, includeDefault, io, focusOnExtra: false);
+
+    /// <summary>
+    /// The rules of <paramref name="paths"/>, with the embedded pack loaded beside them so <c>rule:</c>
+    /// references to it resolve, as in a scan. An embedded rule whose id a given file also defines is left
+    /// out: that file is its new version (validating or testing an edited copy of the pack).
+    /// </summary>
+    public static RuleCatalog? LoadFocused(IReadOnlyList<string> paths, bool includeDefault, CliIo io) =>
+        Load(paths, includeDefault, io, focusOnExtra: true);
+
+    private static RuleCatalog? Load(IReadOnlyList<string> extra, bool includeDefault, CliIo io, bool focusOnExtra)
+    {
+        var errors = new List<RuleError>();
+        var given = new List<RuleSource>();
+        foreach (var path in extra)
+            given.AddRange(RuleSources.FromPath(Path.IsPathRooted(path) ? path : Path.Combine(io.WorkingDirectory, path), errors));
+        var sources = new List<RuleSource>();
+        if (includeDefault)
+        {
+            var redefined = focusOnExtra ? given.Select(s => DeclaredId(s.Text)).OfType<string>().ToHashSet(StringComparer.Ordinal) : [];
+            sources.AddRange(RuleSources.Embedded().Where(s => DeclaredId(s.Text) is not { } id || !redefined.Contains(id)));
+        }
+        sources.AddRange(given);
+        if (sources.Count == 0 && errors.Count == 0)
+            errors.Add(new RuleError("(command line)", 1, 1, "no rules: --no-default-rules was given without rules"));
+
+        if (errors.Count == 0)
+        {
+            try
+            {
+                var set = RuleSet.Load(sources);
+                var texts = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var s in sources) texts.TryAdd(s.Path, s.Text);
+                var focus = focusOnExtra ? given.Select(s => s.Path).ToHashSet(StringComparer.Ordinal) : new HashSet<string>();
+                return new RuleCatalog(set, texts, focus);
+            }
+            catch (RuleLoadException e)
+            {
+                errors.AddRange(e.Errors);
+            }
+        }
+        foreach (var e in errors) io.Error.WriteLine($"{e}");
+        io.Error.WriteLine($"driveraudit: {errors.Count} rule error(s).");
+        return null;
+    }
+
+    /// <summary>
+    /// The top-level <c>id:</c> of a rule text, or null when the text cannot be read that far (the loader
+    /// will say why). Event-level, so a hostile file costs no recursion before the loader's own limits.
+    /// </summary>
+    internal static string? DeclaredId(string text)
+    {
+        try
+        {
+            var parser = new Parser(new StringReader(text));
+            parser.Consume<StreamStart>();
+            if (!parser.TryConsume<DocumentStart>(out _) || !parser.TryConsume<MappingStart>(out _)) return null;
+            while (parser.TryConsume<Scalar>(out var key))
+            {
+                if (key.Value == "id") return parser.TryConsume<Scalar>(out var id) ? id.Value : null;
+                parser.SkipThisAndNestedEvents();
+            }
+            return null;
+        }
+        catch (Exception e) when (e is YamlException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The <c>match:</c> entry of a rule exactly as written (key included, comments kept, indentation as in
+    /// the file), or null when the text is unavailable.
+    /// </summary>
+    public string? MatchSource(Rule rule) => TextOf(rule) is { } text ? MatchSource(text) : null;
+
+    internal static string? MatchSource(string text)
+    {
+        try
+        {
+            if (RootMapping(text) is not { } map) return null;
+            var keys = map.Children.Keys.ToList();
+            for (int i = 0; i < keys.Count; i++)
+            {
+                if (keys[i] is not YamlScalarNode { Value: "match" }) continue;
+                // The entry runs to the next top-level key (node end marks of block collections are not
+                // reliable), minus the blank and comment lines that belong to what follows.
+                int from = checked((int)keys[i].Start.Index);
+                int to = i + 1 < keys.Count ? checked((int)keys[i + 1].Start.Index) : text.Length;
+                var lines = text[from..Math.Min(to, text.Length)].Replace("\r\n", "\n").TrimEnd().Split('\n');
+                int last = lines.Length - 1;
+                while (last > 0 && (lines[last].TrimStart().StartsWith('#') || lines[last].Trim().Length == 0)) last--;
+                return string.Join("\n", lines.Take(last + 1)).TrimEnd();
+            }
+            return null;
+        }
+        catch (Exception e) when (e is YamlException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
+        {
+            return null;
+        }
+    }
+
+    private static YamlMappingNode? RootMapping(string text)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(text));
+        return stream.Documents.Count > 0 ? stream.Documents[0].RootNode as YamlMappingNode : null;
+    }
+}

@@ -1,0 +1,132 @@
+using DriverAudit.Rules.Engine;
+
+namespace DriverAudit.Scanner.Cli;
+
+/// <summary>A rule pattern as the user wrote it, and where (for warnings that point back at it).</summary>
+/// <param name="Text">An id or name, with <c>*</c> and <c>?</c> wildcards; compared ignoring case.</param>
+/// <param name="Origin">"--only", or "driveraudit.yaml:3:9: only".</param>
+public sealed record RulePattern(string Text, string Origin)
+{
+    public bool Matches(Rule rule) => Wildcard.IsMatch(Text, rule.Id) || Wildcard.IsMatch(Text, rule.Name);
+
+    /// <summary>Splits comma lists ("DA1*,DA2001") of one option value or config entry.</summary>
+    public static IEnumerable<RulePattern> Split(string value, string origin) =>
+        value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(p => new RulePattern(p, origin));
+}
+
+/// <summary>A level override: rules matching <see cref="Pattern"/> report at <see cref="Level"/>.</summary>
+public sealed record LevelOverride(RulePattern Pattern, RuleLevel Level);
+
+/// <summary>One layer of selection: the config file's, then the command line's on top.</summary>
+public sealed record SelectionLayer(IReadOnlyList<RulePattern> Only, IReadOnlyList<RulePattern> Disable, IReadOnlyList<LevelOverride> Levels)
+{
+    public static SelectionLayer Empty { get; } = new([], [], []);
+}
+
+/// <summary>
+/// Applies <c>--only</c>, <c>--disable</c> and <c>--level</c> over a loaded rule set, layered: the config
+/// file first, then the command line, which wins. A command-line <c>--only</c> starts again from every
+/// rule (so it can bring back a rule the config disabled); <c>--disable</c> removes more; level overrides
+/// apply in order, the last one matching a rule wins.
+/// </summary>
+public static class RuleSelector
+{
+    public static bool TryParseLevel(string text, out RuleLevel level)
+    {
+        switch (text.Trim().ToLowerInvariant())
+        {
+            case "note": level = RuleLevel.Note; return true;
+            case "warning": level = RuleLevel.Warning; return true;
+            case "error": level = RuleLevel.Error; return true;
+            default: level = default; return false;
+        }
+    }
+
+    /// <summary>Parses <c>--level ID=LEVEL</c> values (comma lists allowed); returns null after printing the problem.</summary>
+    public static IReadOnlyList<LevelOverride>? ParseLevelOptions(IEnumerable<string> values, TextWriter error)
+    {
+        var list = new List<LevelOverride>();
+        foreach (var value in values)
+        {
+            foreach (var item in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                int eq = item.IndexOf('=');
+                if (eq <= 0 || eq == item.Length - 1)
+                {
+                    error.WriteLine($"driveraudit: --level '{item}': expected RULE=LEVEL, e.g. DA1003=error");
+                    return null;
+                }
+                if (!TryParseLevel(item[(eq + 1)..], out var level))
+                {
+                    error.WriteLine($"driveraudit: --level '{item}': level must be note, warning or error");
+                    return null;
+                }
+                list.Add(new LevelOverride(new RulePattern(item[..eq].Trim(), "--level"), level));
+            }
+        }
+        return list;
+    }
+
+    /// <summary>The selected, re-levelled set. Patterns that select no loaded rule are warned about, not refused.</summary>
+    public static RuleSet Apply(RuleSet rules, IReadOnlyList<SelectionLayer> layers, TextWriter warnings)
+    {
+        var all = rules.Rules;
+        foreach (var layer in layers)
+        {
+            var unused = layer.Only.Concat(layer.Disable).Concat(layer.Levels.Select(l => l.Pattern))
+                .Where(p => !all.Any(p.Matches));
+            foreach (var p in unused)
+                warnings.WriteLine($"driveraudit: warning: {p.Origin} '{p.Text}' matches no rule (rule ids and names: see 'driveraudit rules list')");
+        }
+
+        var kept = new HashSet<string>(all.Select(r => r.Id), StringComparer.Ordinal);
+        var levels = new Dictionary<string, RuleLevel>(StringComparer.Ordinal);
+        foreach (var layer in layers)
+        {
+            if (layer.Only.Count > 0)
+                kept = new HashSet<string>(all.Where(r => layer.Only.Any(p => p.Matches(r))).Select(r => r.Id), StringComparer.Ordinal);
+            foreach (var r in all)
+                if (layer.Disable.Any(p => p.Matches(r))) kept.Remove(r.Id);
+            foreach (var o in layer.Levels)
+                foreach (var r in all.Where(o.Pattern.Matches))
+                    levels[r.Id] = o.Level;
+        }
+
+        if (kept.Count == all.Count && levels.Count == 0) return rules;
+        if (kept.Count == 0 && all.Count > 0) warnings.WriteLine("driveraudit: warning: the selection leaves no rule to run");
+        return rules.Select(r => kept.Contains(r.Id), levels);
+    }
+}
+
+/// <summary><c>*</c> (any run) and <c>?</c> (one character) matching, ignoring case; linear in practice.</summary>
+internal static class Wildcard
+{
+    public static bool IsMatch(string pattern, string text)
+    {
+        int p = 0, t = 0, star = -1, resume = 0;
+        while (t < text.Length)
+        {
+            if (p < pattern.Length && (pattern[p] == '?' || char.ToUpperInvariant(pattern[p]) == char.ToUpperInvariant(text[t])))
+            {
+                p++;
+                t++;
+            }
+            else if (p < pattern.Length && pattern[p] == '*')
+            {
+                star = p++;
+                resume = t;
+            }
+            else if (star >= 0)
+            {
+                p = star + 1;
+                t = ++resume;
+            }
+            else
+            {
+                return false;
+            }
+        }
+        while (p < pattern.Length && pattern[p] == '*') p++;
+        return p == pattern.Length;
+    }
+}

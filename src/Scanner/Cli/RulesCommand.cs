@@ -1,0 +1,226 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Engine;
+using DriverAudit.Scanner.Reporting.Sarif;
+using Spectre.Console;
+using Rule = DriverAudit.Rules.Engine.Rule;
+
+namespace DriverAudit.Scanner.Cli;
+
+/// <summary><c>driveraudit rules list|show|validate|test|docs</c>: the rule pack for people, CI and docs.</summary>
+public static class RulesCommand
+{
+    public static Command Create(CliIo io)
+    {
+        var command = new Command("rules", "List, show, validate and test rules; generate their documentation.");
+        command.Subcommands.Add(List(io));
+        command.Subcommands.Add(Show(io));
+        command.Subcommands.Add(Validate(io));
+        command.Subcommands.Add(Test(io));
+        command.Subcommands.Add(Docs(io));
+        return command;
+    }
+
+    private static Option<string[]> RulesOption() => new("--rules") { Description = "Extra rule file or folder of *.yaml rules (repeatable)." };
+
+    private static Option<bool> NoDefaultOption() => new("--no-default-rules") { Description = "Leave out the rule pack embedded in driveraudit." };
+
+    private static Command List(CliIo io)
+    {
+        var rules = RulesOption();
+        var noDefault = NoDefaultOption();
+        var format = new Option<string>("--format", "-f") { Description = "text (a table on a terminal) or json.", DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
+        var command = new Command("list", "List the rules: the embedded pack plus --rules additions.") { format, rules, noDefault };
+        command.SetAction(parse =>
+        {
+            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
+            if (catalog is null) return ExitCodes.UsageOrConfiguration;
+            var list = catalog.Set.Rules;
+            if (parse.GetValue(format) == "json") WriteJson(list, io);
+            else if (io.Interactive) WriteTable(list, io);
+            else WritePlain(list, io.Out);
+            return ExitCodes.Clean;
+        });
+        return command;
+    }
+
+    private static Command Show(CliIo io)
+    {
+        var id = new Argument<string>("id") { Description = "Rule id or name (ignoring case)." };
+        var rules = RulesOption();
+        var noDefault = NoDefaultOption();
+        var command = new Command("show", "Show a rule: metadata, description, help and its match tree as written.") { id, rules, noDefault };
+        command.SetAction(parse =>
+        {
+            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
+            if (catalog is null) return ExitCodes.UsageOrConfiguration;
+            var wanted = parse.GetValue(id) ?? "";
+            var rule = catalog.Set.Rules.FirstOrDefault(r =>
+                string.Equals(r.Id, wanted, StringComparison.OrdinalIgnoreCase) || string.Equals(r.Name, wanted, StringComparison.OrdinalIgnoreCase));
+            if (rule is null)
+            {
+                io.Error.WriteLine($"driveraudit: no rule '{wanted}' (see 'driveraudit rules list').");
+                return ExitCodes.UsageOrConfiguration;
+            }
+            WriteRule(rule, catalog.MatchSource(rule), io.Out);
+            return ExitCodes.Clean;
+        });
+        return command;
+    }
+
+    private static Command Validate(CliIo io)
+    {
+        var paths = new Argument<string[]>("paths") { Description = "Rule files or folders.", Arity = ArgumentArity.OneOrMore };
+        paths.Validators.Add(ScanCommand.RejectUnknownOptions);
+        var noDefault = NoDefaultOption();
+        var command = new Command("validate",
+            "Check rule files: syntax, keys, features, patterns, ids and references (to each other and to the embedded pack). " +
+            "Exit 0 when valid, 2 with file:line:column errors otherwise.") { paths, noDefault };
+        command.SetAction(parse =>
+        {
+            var catalog = RuleCatalog.LoadFocused(parse.GetValue(paths) ?? [], !parse.GetValue(noDefault), io);
+            if (catalog is null) return ExitCodes.UsageOrConfiguration;
+            io.Out.WriteLine($"{catalog.FocusRules.Count()} rule(s) valid.");
+            return ExitCodes.Clean;
+        });
+        return command;
+    }
+
+    private static Command Test(CliIo io)
+    {
+        var paths = new Argument<string[]>("paths") { Description = "Rule files or folders.", Arity = ArgumentArity.OneOrMore };
+        paths.Validators.Add(ScanCommand.RejectUnknownOptions);
+        var noDefault = NoDefaultOption();
+        var command = new Command("test",
+            "Run each rule's examples (match and no-match files, relative to the rule file's repository or the current folder) " +
+            "through the analyzer. Exit 1 when an example does not behave, 2 on rule errors.") { paths, noDefault };
+        command.SetAction(parse =>
+        {
+            var catalog = RuleCatalog.LoadFocused(parse.GetValue(paths) ?? [], !parse.GetValue(noDefault), io);
+            if (catalog is null) return ExitCodes.UsageOrConfiguration;
+            var results = RuleExamples.Run(catalog, io.WorkingDirectory);
+            RuleExamples.Print(results, io.Out);
+            return results.Failures.Count > 0 ? ExitCodes.Findings : ExitCodes.Clean;
+        });
+        return command;
+    }
+
+    private static Command Docs(CliIo io)
+    {
+        var output = new Option<string>("--out") { Description = "Folder for one <id>.md page per rule.", Required = true };
+        var readme = new Option<string?>("--readme") { Description = $"Also write the rule table into this file, at {RuleDocs.ReadmeMarker} or over the table generated before." };
+        var rules = RulesOption();
+        var noDefault = NoDefaultOption();
+        var command = new Command("docs", "Generate the rule documentation pages (deterministic; commit them).") { output, readme, rules, noDefault };
+        command.SetAction(parse =>
+        {
+            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
+            if (catalog is null) return ExitCodes.UsageOrConfiguration;
+            var outDir = Path.GetFullPath(Path.Combine(io.WorkingDirectory, parse.GetValue(output)!));
+            string? readmePath = parse.GetValue(readme) is { } r ? Path.GetFullPath(Path.Combine(io.WorkingDirectory, r)) : null;
+            string? newReadme = null;
+            if (readmePath is not null)
+            {
+                if (!File.Exists(readmePath))
+                {
+                    io.Error.WriteLine($"driveraudit: no such file '{readmePath}'.");
+                    return ExitCodes.UsageOrConfiguration;
+                }
+                var link = Path.GetRelativePath(Path.GetDirectoryName(readmePath)!, outDir).Replace(Path.DirectorySeparatorChar, '/');
+                newReadme = RuleDocs.ReplaceTable(File.ReadAllText(readmePath), RuleDocs.Table(catalog.Set.Rules, link));
+                if (newReadme is null)
+                {
+                    io.Error.WriteLine($"driveraudit: {readmePath} has neither {RuleDocs.ReadmeMarker} nor a {RuleDocs.ReadmeBegin} … {RuleDocs.ReadmeEnd} block.");
+                    return ExitCodes.UsageOrConfiguration;
+                }
+            }
+            try
+            {
+                var pages = RuleDocs.Pages(catalog);
+                RuleDocs.Write(outDir, pages);
+                if (readmePath is not null && newReadme != File.ReadAllText(readmePath)) File.WriteAllText(readmePath, newReadme);
+                io.Out.WriteLine($"{pages.Count} page(s) in {outDir}{(readmePath is null ? "" : $"; rule table in {readmePath}")}.");
+                return ExitCodes.Clean;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                io.Error.WriteLine($"driveraudit: cannot write the documentation: {e.Message}");
+                return ExitCodes.UsageOrConfiguration;
+            }
+        });
+        return command;
+    }
+
+    private static string Severity(Rule r) => r.SecuritySeverity is double s ? s.ToString("0.0", CultureInfo.InvariantCulture) : "-";
+
+    private static void WritePlain(IReadOnlyList<Rule> rules, TextWriter o)
+    {
+        string[] header = ["ID", "NAME", "LEVEL", "PRECISION", "SEVERITY", "TITLE"];
+        var rows = rules.Select(r => new[] { r.Id, r.Name, SarifRules.LevelName(r.Level), r.Precision, Severity(r), r.Title }).ToList();
+        var widths = Enumerable.Range(0, header.Length - 1).Select(i => rows.Select(x => x[i].Length).Append(header[i].Length).Max()).ToArray();
+        foreach (var row in rows.Prepend(header))
+            o.WriteLine(string.Join("  ", row.Select((cell, i) => i < widths.Length ? cell.PadRight(widths[i]) : cell)));
+    }
+
+    private static void WriteTable(IReadOnlyList<Rule> rules, CliIo io)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(io.Out) });
+        var table = new Table().AddColumns("ID", "Name", "Level", "Precision", "Severity", "Title");
+        foreach (var r in rules)
+            table.AddRow(Markup.Escape(r.Id), Markup.Escape(r.Name), Markup.Escape(SarifRules.LevelName(r.Level)), Markup.Escape(r.Precision), Severity(r), Markup.Escape(r.Title));
+        console.Write(table);
+    }
+
+    private static void WriteJson(IReadOnlyList<Rule> rules, CliIo io)
+    {
+        using (var w = new Utf8JsonWriter(io.StdoutStream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartArray();
+            foreach (var r in rules)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", r.Id);
+                w.WriteString("name", r.Name);
+                w.WriteString("level", SarifRules.LevelName(r.Level));
+                w.WriteString("precision", r.Precision);
+                if (r.SecuritySeverity is double s) w.WriteString("security-severity", s.ToString("0.0", CultureInfo.InvariantCulture));
+                else w.WriteNull("security-severity");
+                w.WriteString("title", r.Title);
+                w.WriteString("source", r.SourcePath);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        io.StdoutStream.WriteByte((byte)'\n');
+        io.StdoutStream.Flush();
+    }
+
+    private static void WriteRule(Rule r, string? matchSource, TextWriter o)
+    {
+        o.WriteLine($"{r.Id} {r.Name}: {r.Title}");
+        o.WriteLine($"  level:             {SarifRules.LevelName(r.Level)}");
+        o.WriteLine($"  precision:         {r.Precision}");
+        o.WriteLine($"  security-severity: {Severity(r)}");
+        o.WriteLine($"  tags:              {(r.Tags.Count > 0 ? string.Join(", ", r.Tags) : "-")}");
+        o.WriteLine($"  cwe:               {(r.Cwe.Count > 0 ? string.Join(", ", r.Cwe.Select(c => "CWE-" + c.ToString(CultureInfo.InvariantCulture))) : "-")}");
+        o.WriteLine($"  report:            {(r.Report == RuleReport.PerImage ? "per-image" : "per-anchor")}");
+        o.WriteLine($"  message:           {r.MessageTemplate}");
+        o.WriteLine($"  source:            {r.SourcePath}");
+        if (SarifRules.HelpUri(r) is { } uri) o.WriteLine($"  documentation:     {uri}");
+        foreach (var reference in r.References) o.WriteLine($"  reference:         {reference}");
+        foreach (var e in r.MatchExamples) o.WriteLine($"  example (match):   {e}");
+        foreach (var e in r.NoMatchExamples) o.WriteLine($"  example (no-match): {e}");
+        o.WriteLine();
+        o.WriteLine("Description:");
+        o.WriteLine(r.Description.Trim());
+        o.WriteLine();
+        o.WriteLine("Help:");
+        o.WriteLine(r.Help.Trim());
+        o.WriteLine();
+        o.WriteLine("Match:");
+        o.WriteLine(matchSource ?? "(not available)");
+    }
+}
