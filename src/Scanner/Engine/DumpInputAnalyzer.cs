@@ -24,10 +24,17 @@ public sealed class DumpInputAnalyzer(RuleSet rules)
         {
             using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             var n = RandomAccess.Read(handle, head, 0);
-            if (n >= 8 && (head.SequenceEqual("PAGEDU64"u8) || head.SequenceEqual("PAGEDUMP"u8))) return InputKind.KernelDump;
-            if (n >= 4 && (head[..4].SequenceEqual("MDMP"u8) || head[..4].SequenceEqual("USER"u8))) return InputKind.UserDump;
+            return Classify(head[..n]);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return InputKind.Other;
+    }
+
+    /// <summary>What the first bytes of a file say it is.</summary>
+    public static InputKind Classify(ReadOnlySpan<byte> head)
+    {
+        if (head.Length >= 8 && (head[..8].SequenceEqual("PAGEDU64"u8) || head[..8].SequenceEqual("PAGEDUMP"u8))) return InputKind.KernelDump;
+        if (head.Length >= 4 && (head[..4].SequenceEqual("MDMP"u8) || head[..4].SequenceEqual("USER"u8))) return InputKind.UserDump;
         return InputKind.Other;
     }
 

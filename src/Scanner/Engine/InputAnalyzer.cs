@@ -39,13 +39,6 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 
     private InputReport AnalyzeFile(InputFile file)
     {
-        // Content decides, not the name: a dump is never opened as a PE (nor hashed whole).
-        switch (DumpInputAnalyzer.Sniff(file.FullPath))
-        {
-            case InputKind.KernelDump: return _dumps.Analyze(file);
-            case InputKind.UserDump: return DumpInputAnalyzer.UserDump(file);
-        }
-
         FileImageSource source;
         try
         {
@@ -55,6 +48,18 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
         {
             return InputReport.Problem(new Notification(NotificationCodes.FileUnreadable, NotificationLevel.Error,
                 $"Cannot read '{file.DisplayPath}': {e.Message}", file.Uri));
+        }
+
+        // Content decides, not the name: a dump is never opened as a PE (nor hashed whole). One open per file.
+        Span<byte> head = stackalloc byte[8];
+        switch (DumpInputAnalyzer.Classify(head[..source.Read(0, head)]))
+        {
+            case InputKind.KernelDump:
+                source.Dispose();
+                return _dumps.Analyze(file);
+            case InputKind.UserDump:
+                source.Dispose();
+                return DumpInputAnalyzer.UserDump(file);
         }
 
         using (source)
