@@ -4,7 +4,7 @@ namespace DriverAudit.Rules.Patterns;
 /// Glob matching with <c>*</c> (any run, possibly empty) and <c>?</c> (exactly one character).
 /// Greedy with a single backtrack point: O(pattern × text) worst case, no recursion, no allocation.
 /// </summary>
-internal static class Wildcard
+public static class Wildcard
 {
     public static bool HasWildcards(string pattern) => pattern.AsSpan().IndexOfAny('*', '?') >= 0;
 

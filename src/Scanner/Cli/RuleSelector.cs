@@ -1,4 +1,5 @@
 using DriverAudit.Rules.Engine;
+using DriverAudit.Rules.Patterns;
 
 namespace DriverAudit.Scanner.Cli;
 
@@ -7,7 +8,7 @@ namespace DriverAudit.Scanner.Cli;
 /// <param name="Origin">"--only", or "driveraudit.yaml:3:9: only".</param>
 public sealed record RulePattern(string Text, string Origin)
 {
-    public bool Matches(Rule rule) => Wildcard.IsMatch(Text, rule.Id) || Wildcard.IsMatch(Text, rule.Name);
+    public bool Matches(Rule rule) => Wildcard.IsMatch(Text, rule.Id, ignoreCase: true) || Wildcard.IsMatch(Text, rule.Name, ignoreCase: true);
 
     /// <summary>Splits comma lists ("DA1*,DA2001") of one option value or config entry.</summary>
     public static IEnumerable<RulePattern> Split(string value, string origin) =>
@@ -95,38 +96,5 @@ public static class RuleSelector
         if (kept.Count == all.Count && levels.Count == 0) return rules;
         if (kept.Count == 0 && all.Count > 0) warnings.WriteLine("driveraudit: warning: the selection leaves no rule to run");
         return rules.Select(r => kept.Contains(r.Id), levels);
-    }
-}
-
-/// <summary><c>*</c> (any run) and <c>?</c> (one character) matching, ignoring case; linear in practice.</summary>
-internal static class Wildcard
-{
-    public static bool IsMatch(string pattern, string text)
-    {
-        int p = 0, t = 0, star = -1, resume = 0;
-        while (t < text.Length)
-        {
-            if (p < pattern.Length && (pattern[p] == '?' || char.ToUpperInvariant(pattern[p]) == char.ToUpperInvariant(text[t])))
-            {
-                p++;
-                t++;
-            }
-            else if (p < pattern.Length && pattern[p] == '*')
-            {
-                star = p++;
-                resume = t;
-            }
-            else if (star >= 0)
-            {
-                p = star + 1;
-                t = ++resume;
-            }
-            else
-            {
-                return false;
-            }
-        }
-        while (p < pattern.Length && pattern[p] == '*') p++;
-        return p == pattern.Length;
     }
 }
