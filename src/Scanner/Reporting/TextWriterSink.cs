@@ -1,5 +1,7 @@
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Engine;
+using Spectre.Console;
+using Rule = DriverAudit.Rules.Engine.Rule;
 
 namespace DriverAudit.Scanner.Reporting;
 
@@ -55,14 +57,31 @@ public sealed class TextWriterSink : IScanSink
 
     public void Complete(ScanSummary summary)
     {
-        if (_byRule.Count > 0)
+        var byRule = _byRule.OrderBy(k => k.Key, StringComparer.Ordinal).ToList();
+        if (_color)
         {
-            _out.WriteLine();
-            foreach (var (id, (rule, level, count)) in _byRule.OrderBy(k => k.Key, StringComparer.Ordinal))
-                _out.WriteLine($"  {id,-8} {rule.Name,-32} {level.ToString().ToLowerInvariant(),-8} {count,6}");
+            // A person at a terminal: a table (plain text everywhere else, so logs and CI stay greppable).
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(_out) });
+            if (byRule.Count > 0)
+            {
+                var table = new Table().Border(TableBorder.Rounded).AddColumn("rule").AddColumn("name").AddColumn("level").AddColumn(new TableColumn("results").RightAligned());
+                foreach (var (id, (rule, level, count)) in byRule)
+                    table.AddRow(Markup.Escape(id), Markup.Escape(rule.Name), LevelMarkup(level), count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                console.Write(table);
+            }
+            console.WriteLine(SummaryLine(summary));
         }
-        _out.WriteLine();
-        _out.WriteLine(SummaryLine(summary));
+        else
+        {
+            if (byRule.Count > 0)
+            {
+                _out.WriteLine();
+                foreach (var (id, (rule, level, count)) in byRule)
+                    _out.WriteLine($"  {id,-8} {rule.Name,-32} {level.ToString().ToLowerInvariant(),-8} {count,6}");
+            }
+            _out.WriteLine();
+            _out.WriteLine(SummaryLine(summary));
+        }
         _out.Flush();
         if (_file is not null)
         {
@@ -78,6 +97,13 @@ public sealed class TextWriterSink : IScanSink
         return $"Scanned {s.Inputs} input(s), analysed {s.Analyzed} image(s){failed}: " +
                $"{Count(RuleLevel.Error)} error(s), {Count(RuleLevel.Warning)} warning(s), {Count(RuleLevel.Note)} note(s).";
     }
+
+    private static string LevelMarkup(RuleLevel level) => level switch
+    {
+        RuleLevel.Error => "[red]error[/]",
+        RuleLevel.Warning => "[yellow]warning[/]",
+        _ => "[cyan]note[/]",
+    };
 
     private string Level(RuleLevel level)
     {

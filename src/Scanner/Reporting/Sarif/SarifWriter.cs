@@ -47,7 +47,8 @@ public sealed class SarifWriter : IScanSink
         }
         _category = category;
         _maxResults = maxResults;
-        _json = new Utf8JsonWriter(_out, new JsonWriterOptions { Indented = true });
+        // Relaxed escaping: apostrophes and non-ASCII names stay readable; the log is never embedded in HTML.
+        _json = new Utf8JsonWriter(_out, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
     public void Begin(ScanContext context)
@@ -313,7 +314,7 @@ public sealed class SarifWriter : IScanSink
             if (_stream is null)
             {
                 _stream = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
-                _writer = new Utf8JsonWriter(_stream);
+                _writer = new Utf8JsonWriter(_stream, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
             }
             JsonSerializer.Serialize(_writer!, value, type);
             _writer!.Flush();
@@ -328,7 +329,12 @@ public sealed class SarifWriter : IScanSink
             _stream.Position = 0;
             using var reader = new StreamReader(_stream, Encoding.UTF8, false, 1 << 16, leaveOpen: true);
             while (reader.ReadLine() is { } line)
-                if (line.Length > 0) json.WriteRawValue(line, skipInputValidation: true);
+            {
+                if (line.Length == 0) continue;
+                // Re-emitted through the log's writer so the whole file has one indentation style.
+                using var doc = JsonDocument.Parse(line);
+                doc.WriteTo(json);
+            }
         }
 
         public void Dispose()
