@@ -109,4 +109,18 @@ public sealed class DefaultPackTests
         Assert.All(results.Where(x => x.GetProperty("ruleId").GetString()!.StartsWith("DA100", StringComparison.Ordinal)),
             x => Assert.Matches(@"^ntoskrnl\.exe!\w+@(fn_0x[0-9a-f]+|nofn)#\d+$", x.GetProperty("anchor").GetString()));
     }
+
+    [Fact]
+    public void Call_site_results_carry_their_address_in_sarif()
+    {
+        using var t = new TempDir();
+        var sarif = System.IO.Path.Combine(t.Path, "calls.sarif");
+        CliRunner.Run(RepoPaths.Root, "scan", "tests/fixtures/bin/x64/pool_legacy.sys", "--only", "DA1004", "-o", sarif);
+        var text = File.ReadAllText(sarif);
+        SarifSchema.AssertValid(text);
+        using var doc = JsonDocument.Parse(text);
+        var location = doc.RootElement.GetProperty("runs")[0].GetProperty("results")[0].GetProperty("locations")[0].GetProperty("physicalLocation");
+        Assert.Equal(0x1056, location.GetProperty("address").GetProperty("relativeAddress").GetInt64()); // the call (objdump: pool_legacy x64)
+        Assert.Equal(1, location.GetProperty("region").GetProperty("startLine").GetInt32());
+    }
 }

@@ -42,10 +42,18 @@ public sealed record SarifArtifactLocation
 
 public sealed record SarifRegion([property: JsonPropertyName("startLine")] int StartLine);
 
+/// <summary>The exact place in the binary: the RVA of the call or instruction (relative to the image base).</summary>
+public sealed record SarifAddress
+{
+    [JsonPropertyName("relativeAddress")] public required long RelativeAddress { get; init; }
+    [JsonPropertyName("kind")] public string? Kind { get; init; }
+}
+
 public sealed record SarifPhysicalLocation
 {
     [JsonPropertyName("artifactLocation")] public required SarifArtifactLocation ArtifactLocation { get; init; }
     [JsonPropertyName("region")] public SarifRegion? Region { get; init; }
+    [JsonPropertyName("address")] public SarifAddress? Address { get; init; }
 }
 
 public sealed record SarifLogicalLocation

@@ -176,6 +176,7 @@ public sealed class SarifWriter : IScanSink
                         ArtifactLocation = Location(artifact.Uri, artifactIndex),
                         // Binaries have no lines; GitHub needs a region to display the alert.
                         Region = new SarifRegion(1),
+                        Address = SiteAddress(finding),
                     },
                     LogicalLocations = logical,
                 },
@@ -271,6 +272,13 @@ public sealed class SarifWriter : IScanSink
             }
         }
     }
+
+    /// <summary>Call and instruction findings know their RVA; the region stays the display anchor.</summary>
+    private static SarifAddress? SiteAddress(Finding finding) =>
+        finding.Anchor.Values.TryGetValue("site", out var hex) && hex.StartsWith("0x", StringComparison.Ordinal)
+        && long.TryParse(hex.AsSpan(2), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var rva)
+            ? new SarifAddress { RelativeAddress = rva, Kind = "instruction" }
+            : null;
 
     private static int IndexOfNotification(string code)
     {
