@@ -1,3 +1,4 @@
+using System.Buffers;
 using Iced.Intel;
 
 namespace DriverAudit.Scanner.Code;
@@ -10,33 +11,87 @@ namespace DriverAudit.Scanner.Code;
 /// </summary>
 internal static class ArgumentRecovery
 {
-    /// <param name="calleeOf">The API an earlier call in the window reaches, when known (its stack cleanup on x86).</param>
-    public static ArgValue[] Recover(CodeRegion region, int siteIndex, bool is64, bool tailCall, ApiSignature? signature,
-        Func<uint, ApiSignature?> calleeOf)
+    /// <summary>One call site whose arguments are wanted: the region and index of its instruction.</summary>
+    public readonly record struct Request(CodeRegion Region, int Index, bool TailCall, ApiSignature? Signature);
+
+    /// <summary>
+    /// The arguments of every request, in request order. Requests are taken region by region in address order:
+    /// one forward scan of each region finds every site's straight-line run (<see cref="SegmentStart"/>), and
+    /// sites that share a run are simulated in one pass (the state at a later site is the state at an earlier one
+    /// stepped further), so a run with many calls costs its length once rather than once per call.
+    /// </summary>
+    /// <param name="calleeOf">The API an earlier call in the run reaches, when known (its stack cleanup on x86).</param>
+    public static ArgValue[][] RecoverAll(ReadOnlySpan<Request> requests, bool is64, Func<uint, ApiSignature?> calleeOf)
     {
-        var start = SegmentStart(region, siteIndex);
-        var state = new MachineState(is64, StackEscapes(region));
-        for (var k = start; k < siteIndex; k++) state.Step(region[k], calleeOf);
-        return state.Arguments(signature, tailCall);
+        var results = new ArgValue[requests.Length][];
+        if (requests.IsEmpty) return results;
+        var regionIds = new Dictionary<CodeRegion, int>(ReferenceEqualityComparer.Instance);
+        var keys = ArrayPool<ulong>.Shared.Rent(requests.Length);
+        var order = ArrayPool<int>.Shared.Rent(requests.Length);
+        try
+        {
+            for (var r = 0; r < requests.Length; r++)
+            {
+                var q = requests[r];
+                if (!regionIds.TryGetValue(q.Region, out var id)) regionIds[q.Region] = id = regionIds.Count;
+                keys[r] = ((ulong)(uint)id << 32) | (uint)q.Index;
+                order[r] = r;
+            }
+            Array.Sort(keys, order, 0, requests.Length);
+            var state = new MachineState(is64, new InstructionInfoFactory());
+            CodeRegion? region = null;
+            int scanned = 0, segment = 0, stateStart = -1, stepped = 0;
+            for (var n = 0; n < requests.Length; n++)
+            {
+                var q = requests[order[n]];
+                if (!ReferenceEquals(q.Region, region))
+                {
+                    region = q.Region;
+                    scanned = segment = stepped = 0;
+                    stateStart = -1;
+                }
+                for (; scanned < q.Index; scanned++)
+                    if (StartsSegment(region, scanned + 1)) segment = scanned + 1;
+                if (segment != stateStart)
+                {
+                    state.Reset(region.StackEscapes);
+                    stateStart = stepped = segment;
+                }
+                for (; stepped < q.Index; stepped++) state.Step(region[stepped], calleeOf);
+                results[order[n]] = state.Arguments(q.Signature, q.TailCall);
+            }
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(keys);
+            ArrayPool<int>.Shared.Return(order);
+        }
+        return results;
     }
 
     /// <summary>First index of the straight-line run that ends at <paramref name="siteIndex"/>.</summary>
     internal static int SegmentStart(CodeRegion region, int siteIndex)
     {
         for (var k = siteIndex; k > 0; k--)
-        {
-            if (region.IsLabel((uint)region[k].IP)) return k; // reachable from elsewhere, with other values
-            switch (region[k - 1].FlowControl)
-            {
-                case FlowControl.UnconditionalBranch:
-                case FlowControl.IndirectBranch:
-                case FlowControl.Return:
-                case FlowControl.Interrupt:
-                case FlowControl.Exception:
-                    return k;
-            }
-        }
+            if (StartsSegment(region, k)) return k;
         return 0;
+    }
+
+    /// <summary>Instruction k (k &gt; 0) cannot be reasoned about from the one before it.</summary>
+    private static bool StartsSegment(CodeRegion region, int k)
+    {
+        if (region.IsLabelAt(k)) return true; // reachable from elsewhere, with other values
+        switch (region[k - 1].FlowControl)
+        {
+            case FlowControl.UnconditionalBranch:
+            case FlowControl.IndirectBranch:
+            case FlowControl.Return:
+            case FlowControl.Interrupt:
+            case FlowControl.Exception:
+                return true;
+            default:
+                return false;
+        }
     }
 
     /// <summary>
@@ -61,7 +116,8 @@ internal static class ArgumentRecovery
 }
 
 /// <summary>Constant-propagation state: 16 general registers, the stack pointer and frame pointer as positions in
-/// abstract stack spaces, and the stack slots known to hold constants.</summary>
+/// abstract stack spaces, and the stack slots known to hold constants. Reused from one straight-line run to the
+/// next (<see cref="Reset"/>), so simulating a run allocates nothing but the arguments it reports.</summary>
 internal sealed class MachineState
 {
     private const int X64HomeSpace = 0x20;
@@ -70,10 +126,11 @@ internal sealed class MachineState
     private static readonly Register[] X86Volatile = [Register.RAX, Register.RCX, Register.RDX];
 
     private readonly bool _is64;
-    private readonly bool _stackEscapes;
+    private bool _stackEscapes;
     private readonly ulong?[] _regs = new ulong?[16];
-    private readonly List<Slot> _slots = [];
-    private readonly InstructionInfoFactory _info = new();
+    private Slot[] _slots = new Slot[16];
+    private int _slotCount;
+    private readonly InstructionInfoFactory _info;
     // A "space" is a stack position reference: two positions in one space differ by a known amount; two spaces
     // have an unknown relation (after a call whose stack cleanup is unknown, or rbp's value at the start).
     private int _spSpace, _nextSpace = 2;
@@ -81,12 +138,25 @@ internal sealed class MachineState
     private (int Space, long Offset)? _bp = (1, 0);
     private int _callGeneration;
 
-    private sealed record Slot(int Space, long Offset, int Size, ulong Value, bool ViaSp, int Generation);
+    private readonly record struct Slot(int Space, long Offset, int Size, ulong Value, bool ViaSp, int Generation);
 
-    public MachineState(bool is64, bool stackEscapes)
+    public MachineState(bool is64, InstructionInfoFactory info)
     {
         _is64 = is64;
+        _info = info;
+    }
+
+    /// <summary>Back to the state at the start of a run: nothing known, the stack and frame in fresh spaces.</summary>
+    public void Reset(bool stackEscapes)
+    {
         _stackEscapes = stackEscapes;
+        Array.Clear(_regs);
+        _slotCount = 0;
+        _spSpace = 0;
+        _nextSpace = 2;
+        _sp = 0;
+        _bp = (1, 0);
+        _callGeneration = 0;
     }
 
     private int WordSize => _is64 ? 8 : 4;
@@ -227,14 +297,21 @@ internal sealed class MachineState
     private void Call(in Instruction i, ApiSignature? callee)
     {
         // The callee owns its arguments: x64 the 32-byte home space and its stack arguments; x86 its pushed arguments.
-        var argBytes = callee is null ? -1 : _is64 ? Math.Max(X64HomeSpace, 8 * callee.ArgCount) : callee.ArgSizes.Sum();
-        if (_stackEscapes) _slots.Clear();
-        else if (_is64)
-            _slots.RemoveAll(s => s.Space == _spSpace && s.Offset + s.Size > _sp
-                && (s.Offset < _sp + (argBytes < 0 ? X64HomeSpace : argBytes) || (argBytes < 0 && s.ViaSp && s.Generation == _callGeneration)));
+        var argBytes = callee is null ? -1 : _is64 ? Math.Max(X64HomeSpace, 8 * callee.ArgCount) : Sum(callee.ArgSizes);
+        if (_stackEscapes) _slotCount = 0;
         else
-            _slots.RemoveAll(s => s.Space == _spSpace && s.Offset + s.Size > _sp
-                && (argBytes < 0 ? s.ViaSp : s.Offset < _sp + argBytes));
+        {
+            var kept = 0;
+            for (var n = 0; n < _slotCount; n++)
+            {
+                var s = _slots[n];
+                var dies = s.Space == _spSpace && s.Offset + s.Size > _sp && (_is64
+                    ? s.Offset < _sp + (argBytes < 0 ? X64HomeSpace : argBytes) || (argBytes < 0 && s.ViaSp && s.Generation == _callGeneration)
+                    : argBytes < 0 ? s.ViaSp : s.Offset < _sp + argBytes);
+                if (!dies) _slots[kept++] = s;
+            }
+            _slotCount = kept;
+        }
         _callGeneration++;
         foreach (var r in _is64 ? X64Volatile : X86Volatile) _regs[r - Register.RAX] = null;
         if (!_is64)
@@ -363,29 +440,51 @@ internal sealed class MachineState
         if (baseReg is Register.RIP or Register.EIP || (baseReg == Register.None && index == Register.None))
             return; // a global: not tracked, and not the stack
         if (StackLocation(baseReg, index, displacement) is { } a) { Kill(a.Space, a.Offset, Math.Max(size, 1)); return; }
-        if (baseReg.GetFullRegister() is Register.RSP or Register.RBP || _stackEscapes) _slots.Clear();
+        if (baseReg.GetFullRegister() is Register.RSP or Register.RBP || _stackEscapes) _slotCount = 0;
     }
 
     private void Store(int space, long offset, int size, ulong? value, bool viaSp)
     {
         Kill(space, offset, size);
-        if (value is { } v && size is 1 or 2 or 4 or 8) _slots.Add(new Slot(space, offset, size, Mask(v, size), viaSp, _callGeneration));
+        if (value is { } v && size is 1 or 2 or 4 or 8)
+        {
+            if (_slotCount == _slots.Length) Array.Resize(ref _slots, _slots.Length * 2);
+            _slots[_slotCount++] = new Slot(space, offset, size, Mask(v, size), viaSp, _callGeneration);
+        }
     }
 
     /// <summary>A write may alias anything in another space (unknown relation) and what it overlaps in its own.</summary>
-    private void Kill(int space, long offset, int size) =>
-        _slots.RemoveAll(s => s.Space != space || (s.Offset < offset + size && offset < s.Offset + s.Size));
+    private void Kill(int space, long offset, int size)
+    {
+        var kept = 0;
+        for (var n = 0; n < _slotCount; n++)
+        {
+            var s = _slots[n];
+            if (!(s.Space != space || (s.Offset < offset + size && offset < s.Offset + s.Size))) _slots[kept++] = s;
+        }
+        _slotCount = kept;
+    }
 
     private ulong? Read(int space, long offset, int size)
     {
-        foreach (var s in _slots)
+        for (var n = 0; n < _slotCount; n++)
+        {
+            var s = _slots[n];
             if (s.Space == space && s.Offset == offset && s.Size >= size) return Mask(s.Value, size);
+        }
         return null;
+    }
+
+    private static int Sum(int[] sizes)
+    {
+        var sum = 0;
+        foreach (var n in sizes) sum += n;
+        return sum;
     }
 
     // ---------------------------------------------------------------- arithmetic
 
-    private static bool IsWrite(OpAccess a) => a is OpAccess.Write or OpAccess.CondWrite or OpAccess.ReadWrite or OpAccess.ReadCondWrite;
+    private static bool IsWrite(OpAccess a) => CodeRegion.IsWrite(a);
 
     private static ulong Mask(ulong v, int size) => size >= 8 ? v : v & ((1UL << (size * 8)) - 1);
 

@@ -19,6 +19,14 @@ internal sealed class CallSiteFinder
     private readonly CodeImage _code;
     private readonly RegionDecoder _decoder;
     private readonly Dictionary<uint, CodeImport> _slots = [];
+    private readonly Dictionary<CodeImport, ImportInfo> _imports = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<string, int> _keyIds = new(StringComparer.Ordinal);
+    private readonly List<string> _keyNames = [];
+    // Forward register tracking, reused from one load to the next: visited[k] == _visitMark means seen this time.
+    private readonly InstructionInfoFactory _info = new();
+    private readonly Stack<int> _work = new();
+    private int[] _visited = [];
+    private int _visitMark;
 
     public CallSiteFinder(CodeImage code, RegionDecoder decoder, IReadOnlyList<CodeImport> imports)
     {
@@ -31,8 +39,20 @@ internal sealed class CallSiteFinder
 
     public List<CallSite> FindAll()
     {
-        var pending = new List<Pending>();
         if (_slots.Count == 0) return [];
+        try
+        {
+            return Find();
+        }
+        finally
+        {
+            _decoder.Release(); // the regions die here: nothing found refers to them
+        }
+    }
+
+    private List<CallSite> Find()
+    {
+        using var pending = new PooledList<Pending>(256);
         var thunkJumps = new Dictionary<uint, (CodeImport Api, CodeRegion Region, int Index)>();
         var seen = new HashSet<uint>();
         foreach (var section in _code.Sections)
@@ -56,22 +76,55 @@ internal sealed class CallSiteFinder
         ResolveJumps(thunkJumps, pending);
 
         // Arguments need to know which earlier calls reach which API (x86 stack cleanup).
-        var apiAt = new Dictionary<uint, ApiSignature?>();
-        foreach (var p in pending) apiAt.TryAdd(p.Rva, PoolApis.Find(p.Api));
+        var apiAt = new Dictionary<uint, ApiSignature?>(pending.Count);
+        foreach (ref readonly var p in pending.AsSpan()) apiAt.TryAdd(p.Rva, Import(p.Api).Signature);
         ApiSignature? CalleeOf(uint rva) => apiAt.TryGetValue(rva, out var s) ? s : null;
 
-        var sites = new List<CallSite>(pending.Count);
-        var unique = new HashSet<(uint, string)>();
-        foreach (var p in pending)
+        // One site per (RVA, API key); the first one found wins.
+        using var kept = new PooledList<(Pending Site, int KeyId)>(pending.Count);
+        using var requests = new PooledList<ArgumentRecovery.Request>(pending.Count);
+        var unique = new HashSet<ulong>(pending.Count);
+        foreach (ref readonly var p in pending.AsSpan())
         {
-            if (!unique.Add((p.Rva, p.Api.Key))) continue;
-            var tail = (p.Shape & CallSiteShape.TailCall) != 0;
-            var args = ArgumentRecovery.Recover(p.Region, p.Index, _code.Is64, tail, PoolApis.Find(p.Api), CalleeOf);
-            var function = p.Region.FunctionStart ?? _code.Functions.Find(p.Rva)?.Begin;
-            sites.Add(new CallSite(p.Api, p.Rva, function, args, p.Shape));
+            var import = Import(p.Api);
+            if (!unique.Add(((ulong)p.Rva << 32) | (uint)import.KeyId)) continue;
+            kept.Add((p, import.KeyId));
+            requests.Add(new ArgumentRecovery.Request(p.Region, p.Index, (p.Shape & CallSiteShape.TailCall) != 0, import.Signature));
         }
-        sites.Sort((a, b) => a.SiteRva != b.SiteRva ? a.SiteRva.CompareTo(b.SiteRva) : string.CompareOrdinal(a.Api.Key, b.Api.Key));
+        var args = ArgumentRecovery.RecoverAll(requests.AsSpan(), _code.Is64, CalleeOf);
+
+        // By RVA, then by key (ordinal): the rank of each distinct key stands in for the string.
+        var keyRank = new int[_keyNames.Count];
+        var byName = Enumerable.Range(0, _keyNames.Count).ToArray();
+        Array.Sort(byName, (a, b) => string.CompareOrdinal(_keyNames[a], _keyNames[b]));
+        for (var r = 0; r < byName.Length; r++) keyRank[byName[r]] = r;
+        var order = new (uint Rva, int Rank, int N)[kept.Count];
+        for (var n = 0; n < kept.Count; n++) order[n] = (kept[n].Site.Rva, keyRank[kept[n].KeyId], n);
+        Array.Sort(order);
+
+        var sites = new List<CallSite>(kept.Count);
+        foreach (var (_, _, n) in order)
+        {
+            var p = kept[n].Site;
+            var function = p.Region.FunctionStart ?? _code.Functions.Find(p.Rva)?.Begin;
+            sites.Add(new CallSite(p.Api, p.Rva, function, args[n], p.Shape));
+        }
         return sites;
+    }
+
+    private readonly record struct ImportInfo(int KeyId, ApiSignature? Signature);
+
+    // Per import, not per site: the key builds a string, the signature lower-cases the module name.
+    private ImportInfo Import(CodeImport api)
+    {
+        if (_imports.TryGetValue(api, out var info)) return info;
+        var key = api.Key;
+        if (!_keyIds.TryGetValue(key, out var keyId))
+        {
+            _keyIds[key] = keyId = _keyNames.Count;
+            _keyNames.Add(key);
+        }
+        return _imports[api] = new ImportInfo(keyId, PoolApis.Find(api));
     }
 
     /// <summary>
@@ -139,7 +192,7 @@ internal sealed class CallSiteFinder
     /// From <c>mov reg, [slot]</c>, every <c>call reg</c> / <c>jmp reg</c> reachable along paths that do not
     /// overwrite the register (direct branches inside the function are followed; a call clobbers volatile ones).
     /// </summary>
-    private void FollowRegister(uint loadRva, Register reg, CodeImport api, List<Pending> pending)
+    private void FollowRegister(uint loadRva, Register reg, CodeImport api, PooledList<Pending> pending)
     {
         var region = _decoder.Forward(loadRva, RegisterFollowBytes);
         if (region is null) return;
@@ -147,16 +200,19 @@ internal sealed class CallSiteFinder
         if (loadIndex < 0) return;
         var isVolatile = reg is Register.RAX or Register.RCX or Register.RDX
             || (_code.Is64 && reg is Register.R8 or Register.R9 or Register.R10 or Register.R11);
-        var info = new InstructionInfoFactory();
-        var visited = new HashSet<int>();
-        var work = new Stack<int>();
+        if (_visited.Length < region.Count) _visited = new int[Math.Max(region.Count, 2 * _visited.Length)];
+        var visited = _visited;
+        var mark = ++_visitMark;
+        var work = _work;
+        work.Clear();
         work.Push(loadIndex + 1);
         var follows = 0;
         while (work.Count > 0 && follows++ < MaxBranchFollows)
         {
             var k = work.Pop();
-            for (; k < region.Count && visited.Add(k); k++)
+            for (; k < region.Count && visited[k] != mark; k++)
             {
+                visited[k] = mark;
                 ref readonly var i = ref region[k];
                 var target = i.Op0Kind == OpKind.Register && i.Op0Register.GetFullRegister() == reg;
                 if (i.Mnemonic == Mnemonic.Call)
@@ -170,13 +226,13 @@ internal sealed class CallSiteFinder
                     AddSite(region, k, api, CallSiteShape.ViaRegister | CallSiteShape.TailCall, pending);
                     break;
                 }
-                if (Writes(info, i, reg)) break;
+                if (region.WritesGpr(k, reg, _info)) break;
                 var flow = i.FlowControl;
                 if (flow is FlowControl.Return or FlowControl.IndirectBranch or FlowControl.Interrupt or FlowControl.Exception) break;
                 if (flow is FlowControl.UnconditionalBranch or FlowControl.ConditionalBranch && CodeRegion.IsDirectBranch(i))
                 {
                     var t = region.IndexOf((uint)i.NearBranchTarget);
-                    if (t >= 0 && !visited.Contains(t)) work.Push(t);
+                    if (t >= 0 && visited[t] != mark) work.Push(t);
                     if (flow == FlowControl.UnconditionalBranch) break;
                 }
             }
@@ -185,7 +241,7 @@ internal sealed class CallSiteFinder
 
     // A region decoded forward from the load starts at the load: for the arguments, the code before it matters
     // too, so without a known function the site gets its own window.
-    private void AddSite(CodeRegion region, int index, CodeImport api, CallSiteShape shape, List<Pending> pending)
+    private void AddSite(CodeRegion region, int index, CodeImport api, CallSiteShape shape, PooledList<Pending> pending)
     {
         var rva = (uint)region[index].IP;
         if (region.FunctionStart is null && _decoder.RegionFor(rva) is { } own && own.IndexOf(rva) is var at and >= 0)
@@ -202,20 +258,11 @@ internal sealed class CallSiteFinder
         return true;
     }
 
-    private static bool Writes(InstructionInfoFactory factory, in Instruction i, Register full)
-    {
-        var info = factory.GetInfo(i);
-        foreach (var r in info.GetUsedRegisters())
-            if (r.Register.GetFullRegister() == full && r.Access is OpAccess.Write or OpAccess.CondWrite or OpAccess.ReadWrite or OpAccess.ReadCondWrite)
-                return true;
-        return false;
-    }
-
     /// <summary>
     /// A <c>jmp [slot]</c> with direct callers (<c>call rel32</c> / <c>jmp rel32</c> targeting it) is an import
     /// thunk: each caller is a site. Without callers it is a tail call in a function: the jump is the site.
     /// </summary>
-    private void ResolveJumps(Dictionary<uint, (CodeImport Api, CodeRegion Region, int Index)> jumps, List<Pending> pending)
+    private void ResolveJumps(Dictionary<uint, (CodeImport Api, CodeRegion Region, int Index)> jumps, PooledList<Pending> pending)
     {
         if (jumps.Count == 0) return;
         var callers = new Dictionary<uint, List<Pending>>();
@@ -241,7 +288,8 @@ internal sealed class CallSiteFinder
         }
         foreach (var (rva, jump) in jumps)
         {
-            if (callers.TryGetValue(rva, out var list)) pending.AddRange(list);
+            if (callers.TryGetValue(rva, out var list))
+                foreach (var caller in list) pending.Add(caller);
             else if (!IsThunkShaped(jump.Region, jump.Index)) pending.Add(new Pending(rva, jump.Api, CallSiteShape.TailCall, jump.Region, jump.Index));
             // else: an import thunk nothing calls directly (linkers emit one per import): not a call site.
         }
