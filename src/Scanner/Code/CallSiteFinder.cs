@@ -54,12 +54,17 @@ internal sealed class CallSiteFinder
     {
         using var pending = new PooledList<Pending>(256);
         var thunkJumps = new Dictionary<uint, (CodeImport Api, CodeRegion Region, int Index)>();
-        var seen = new HashSet<uint>();
+        // Candidates come in increasing order within a section, so a repeat is possible only after a decrease
+        // (overlapping sections): only then is a set of the starts seen needed.
+        HashSet<uint>? seen = null;
+        uint? last = null;
         foreach (var section in _code.Sections)
         {
             foreach (var (start, _) in SlotCandidates(section))
             {
-                if (!seen.Add(start)) continue;
+                if (seen is null && start <= last) seen = SeenSoFar(start);
+                last = start;
+                if (seen is not null && !seen.Add(start)) continue;
                 var region = _decoder.RegionFor(start);
                 if (region is null) continue;
                 var index = region.IndexOf(start);
@@ -75,41 +80,83 @@ internal sealed class CallSiteFinder
         }
         ResolveJumps(thunkJumps, pending);
 
-        // Arguments need to know which earlier calls reach which API (x86 stack cleanup).
-        var apiAt = new Dictionary<uint, ApiSignature?>(pending.Count);
-        foreach (ref readonly var p in pending.AsSpan()) apiAt.TryAdd(p.Rva, Import(p.Api).Signature);
-        ApiSignature? CalleeOf(uint rva) => apiAt.TryGetValue(rva, out var s) ? s : null;
+        return BuildSites(pending.AsSpan());
+    }
 
-        // One site per (RVA, API key); the first one found wins.
-        using var kept = new PooledList<(Pending Site, int KeyId)>(pending.Count);
-        using var requests = new PooledList<ArgumentRecovery.Request>(pending.Count);
-        var unique = new HashSet<ulong>(pending.Count);
-        foreach (ref readonly var p in pending.AsSpan())
-        {
-            var import = Import(p.Api);
-            if (!unique.Add(((ulong)p.Rva << 32) | (uint)import.KeyId)) continue;
-            kept.Add((p, import.KeyId));
-            requests.Add(new ArgumentRecovery.Request(p.Region, p.Index, (p.Shape & CallSiteShape.TailCall) != 0, import.Signature));
-        }
-        var args = ArgumentRecovery.RecoverAll(requests.AsSpan(), _code.Is64, CalleeOf);
-
-        // By RVA, then by key (ordinal): the rank of each distinct key stands in for the string.
+    /// <summary>
+    /// One site per (RVA, API key), the first found winning, with its arguments, ordered by RVA then key. One sort
+    /// of the pending sites does the deduplication, the ordering and the "which API does the call at this RVA
+    /// reach" table that argument recovery needs for x86 stack cleanup.
+    /// </summary>
+    private List<CallSite> BuildSites(ReadOnlySpan<Pending> pending)
+    {
+        var count = pending.Length;
+        var infos = new ImportInfo[count];
+        for (var n = 0; n < count; n++) infos[n] = Import(pending[n].Api);
+        // The rank of each distinct key (ordinal order) stands in for the string.
         var keyRank = new int[_keyNames.Count];
         var byName = Enumerable.Range(0, _keyNames.Count).ToArray();
         Array.Sort(byName, (a, b) => string.CompareOrdinal(_keyNames[a], _keyNames[b]));
         for (var r = 0; r < byName.Length; r++) keyRank[byName[r]] = r;
-        var order = new (uint Rva, int Rank, int N)[kept.Count];
-        for (var n = 0; n < kept.Count; n++) order[n] = (kept[n].Site.Rva, keyRank[kept[n].KeyId], n);
-        Array.Sort(order);
 
-        var sites = new List<CallSite>(kept.Count);
-        foreach (var (_, _, n) in order)
+        var keys = new ulong[count];
+        var order = new int[count];
+        for (var n = 0; n < count; n++)
         {
-            var p = kept[n].Site;
+            keys[n] = ((ulong)pending[n].Rva << 32) | (uint)keyRank[infos[n].KeyId];
+            order[n] = n;
+        }
+        Array.Sort(keys, order);
+
+        // Per RVA, the API of the first pending site there; per (RVA, key), the first pending site.
+        var calleeRvas = new uint[count];
+        var calleeSignatures = new ApiSignature?[count];
+        var rvaCount = 0;
+        using var kept = new PooledList<int>(count);
+        using var requests = new PooledList<ArgumentRecovery.Request>(count);
+        for (var g = 0; g < count;)
+        {
+            var rva = (uint)(keys[g] >> 32);
+            var firstAtRva = int.MaxValue;
+            for (; g < count && (uint)(keys[g] >> 32) == rva;)
+            {
+                var first = order[g];
+                for (var key = keys[g]; g < count && keys[g] == key; g++) first = Math.Min(first, order[g]);
+                firstAtRva = Math.Min(firstAtRva, first);
+                var p = pending[first];
+                kept.Add(first);
+                requests.Add(new ArgumentRecovery.Request(p.Region, p.Index, (p.Shape & CallSiteShape.TailCall) != 0, infos[first].Signature));
+            }
+            calleeRvas[rvaCount] = rva;
+            calleeSignatures[rvaCount++] = infos[firstAtRva].Signature;
+        }
+        ApiSignature? CalleeOf(uint rva) =>
+            Array.BinarySearch(calleeRvas, 0, rvaCount, rva) is var at and >= 0 ? calleeSignatures[at] : null;
+
+        var args = ArgumentRecovery.RecoverAll(requests.AsSpan(), _code.Is64, CalleeOf);
+        var sites = new List<CallSite>(kept.Count);
+        for (var n = 0; n < kept.Count; n++)
+        {
+            var p = pending[kept[n]];
             var function = p.Region.FunctionStart ?? _code.Functions.Find(p.Rva)?.Begin;
             sites.Add(new CallSite(p.Api, p.Rva, function, args[n], p.Shape));
         }
         return sites;
+    }
+
+    private HashSet<uint> SeenSoFar(uint stop)
+    {
+        // Replays the candidates up to the first repeat: everything yielded before it was processed once.
+        var seen = new HashSet<uint>();
+        uint? last = null;
+        foreach (var section in _code.Sections)
+            foreach (var (start, _) in SlotCandidates(section))
+            {
+                if (start <= last) return seen;
+                seen.Add(start);
+                last = start;
+            }
+        return seen;
     }
 
     private readonly record struct ImportInfo(int KeyId, ApiSignature? Signature);
@@ -271,7 +318,10 @@ internal sealed class CallSiteFinder
             var bytes = section.Bytes;
             for (var p = 0; p + 5 <= bytes.Length; p++)
             {
-                if (bytes[p] is not (0xE8 or 0xE9)) continue;
+                // Skip straight to the next E8/E9 byte (vectorised): most bytes are neither.
+                var next = bytes.AsSpan(p, bytes.Length - 4 - p).IndexOfAny((byte)0xE8, (byte)0xE9);
+                if (next < 0) break;
+                p += next;
                 var rva = section.Rva + (uint)p;
                 var target = (uint)(rva + 5 + BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(p + 1)));
                 if (!jumps.TryGetValue(target, out var thunk) || target == rva) continue;

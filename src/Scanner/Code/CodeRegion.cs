@@ -18,7 +18,9 @@ internal sealed class CodeRegion
     private readonly int _offset;
     private readonly ulong[] _labels; // bit k: instruction k is the target of a direct branch in the region
     private bool? _stackEscapes;
-    private int[]? _gprWrites; // per instruction: bit n = full GPR n (RAX + n) written; -1 = not computed yet
+    // Per instruction: bit n = full GPR n (RAX + n) written. 0xFFFF = not computed yet (no instruction writes all
+    // sixteen; if one did, it would only be recomputed).
+    private ushort[]? _gprWrites;
 
     public CodeRegion(Instruction[] instructions, uint? functionStart) : this(instructions, 0, instructions.Length, functionStart) { }
 
@@ -71,18 +73,20 @@ internal sealed class CodeRegion
         if ((uint)bit >= 16) return WritesRegister(factory, this[index], full);
         _gprWrites ??= NewUnknownMasks(Count);
         var mask = _gprWrites[index];
-        if (mask < 0) _gprWrites[index] = mask = GprWriteMask(factory, this[index]);
+        if (mask == NotComputed) _gprWrites[index] = mask = GprWriteMask(factory, this[index]);
         return (mask & (1 << bit)) != 0;
     }
 
-    private static int[] NewUnknownMasks(int n)
+    private const ushort NotComputed = 0xFFFF;
+
+    private static ushort[] NewUnknownMasks(int n)
     {
-        var masks = new int[n];
-        Array.Fill(masks, -1);
+        var masks = new ushort[n];
+        Array.Fill(masks, NotComputed);
         return masks;
     }
 
-    private static int GprWriteMask(InstructionInfoFactory factory, in Instruction i)
+    private static ushort GprWriteMask(InstructionInfoFactory factory, in Instruction i)
     {
         var mask = 0;
         var info = factory.GetInfo(i);
@@ -91,7 +95,7 @@ internal sealed class CodeRegion
             var bit = r.Register.GetFullRegister() - Register.RAX;
             if ((uint)bit < 16 && IsWrite(r.Access)) mask |= 1 << bit;
         }
-        return mask;
+        return (ushort)mask;
     }
 
     private static bool WritesRegister(InstructionInfoFactory factory, in Instruction i, Register full)
