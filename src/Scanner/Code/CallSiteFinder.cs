@@ -62,7 +62,7 @@ internal sealed class CallSiteFinder
         {
             foreach (var (start, _) in SlotCandidates(section))
             {
-                if (seen is null && start <= last) seen = SeenSoFar(start);
+                if (seen is null && start <= last) seen = SeenSoFar();
                 last = start;
                 if (seen is not null && !seen.Add(start)) continue;
                 var region = _decoder.RegionFor(start);
@@ -144,7 +144,7 @@ internal sealed class CallSiteFinder
         return sites;
     }
 
-    private HashSet<uint> SeenSoFar(uint stop)
+    private HashSet<uint> SeenSoFar()
     {
         // Replays the candidates up to the first repeat: everything yielded before it was processed once.
         var seen = new HashSet<uint>();
