@@ -85,26 +85,39 @@ public sealed class PeFacts : IImageFacts
     /// <summary>Maps call sites to facts; the ordinal numbers sites of one API within one function in address order.</summary>
     internal static IReadOnlyList<CallFact> BuildCalls(IReadOnlyList<CallSite> sites, IReadOnlyList<ImportFact> imports)
     {
-        var bySlot = new Dictionary<uint, ImportFact>();
+        // One import fact and one key string per slot, not per site (a large driver has thousands of sites).
+        var bySlot = new Dictionary<uint, (ImportFact Fact, string Key)>(imports.Count);
         foreach (var i in imports)
-            if (i.SlotRva is uint slot) bySlot.TryAdd(slot, i);
+            if (i.SlotRva is uint slot && !bySlot.ContainsKey(slot)) bySlot[slot] = (i, i.Key);
         var ordinals = new Dictionary<(string, uint?), int>();
         var result = new List<CallFact>(sites.Count);
-        foreach (var site in sites.OrderBy(s => s.SiteRva))
+        foreach (var site in InAddressOrder(sites))
         {
-            var api = bySlot.TryGetValue(site.Api.SlotRva, out var fact) ? fact : new ImportFact(site.Api.Module, site.Api.Name, site.Api.Ordinal, false, site.Api.SlotRva);
+            if (!bySlot.TryGetValue(site.Api.SlotRva, out var api))
+            {
+                var made = new ImportFact(site.Api.Module, site.Api.Name, site.Api.Ordinal, false, site.Api.SlotRva);
+                bySlot[site.Api.SlotRva] = api = (made, made.Key);
+            }
             var key = (api.Key, site.FunctionStartRva);
-            var ordinal = ordinals.TryGetValue(key, out var n) ? n : 0;
-            ordinals[key] = ordinal + 1;
+            ref var next = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(ordinals, key, out _);
+            var ordinal = next++;
             var args = new ulong?[CallSite.TrackedArgs];
             for (var a = 0; a < args.Length; a++) args[a] = site.Arg(a) is { IsKnown: true } v ? v.Value : null;
             var shape = (site.Shape & CallSiteShape.TailCall) != 0 ? CallShape.TailJump
                 : (site.Shape & CallSiteShape.ViaThunk) != 0 ? CallShape.Thunk
                 : (site.Shape & CallSiteShape.ViaRegister) != 0 ? CallShape.Register
                 : CallShape.Direct;
-            result.Add(new CallFact(api, site.SiteRva, site.FunctionStartRva, ordinal, args, shape));
+            result.Add(new CallFact(api.Fact, site.SiteRva, site.FunctionStartRva, ordinal, args, shape));
         }
         return result;
+    }
+
+    /// <summary>Ordinals count sites in address order; the finder already sorts, so this rarely copies.</summary>
+    private static IEnumerable<CallSite> InAddressOrder(IReadOnlyList<CallSite> sites)
+    {
+        for (var i = 1; i < sites.Count; i++)
+            if (sites[i - 1].SiteRva > sites[i].SiteRva) return sites.OrderBy(s => s.SiteRva);
+        return sites;
     }
 
     private SignatureFact? BuildSignature()
