@@ -8,7 +8,15 @@ internal static class Program
     {
         try
         {
-            return DriverAuditCli.Run(args, CliIo.FromConsole());
+            var io = CliIo.FromConsole();
+            try
+            {
+                return DriverAuditCli.Run(args, io);
+            }
+            finally
+            {
+                io.Flush();
+            }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
