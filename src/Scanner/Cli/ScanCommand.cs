@@ -167,7 +167,7 @@ public static class ScanCommand
 
             using (sink)
             {
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, Environment.GetCommandLineArgs(), DateTimeOffset.UtcNow, previous);
+                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, previous);
                 var engine = new ScanEngine(new InputAnalyzer(ruleSet, options), options);
                 // Progress only where a person watches and results do not go to the same screen.
                 var showProgress = io.Interactive && !parse.GetValue(noProgress) && (outPath is not null || fmt != "text") && !Console.IsErrorRedirected;

@@ -30,12 +30,15 @@ public sealed class DumpModuleFacts : IImageFacts
     private IReadOnlyList<CallFact>? _calls;
 
     /// <summary>Provenance: the loader's entry, never a file.</summary>
-    public ModuleFact Module => new("dump", DumpModule.Name, DumpModule.FullPath, DumpModule.Base);
+    public ModuleFact Module => _module ??= new("dump", DumpModule.Name, DumpModule.FullPath, DumpModule.Base);
+    private ModuleFact? _module;
+    private IReadOnlyList<InstructionFact>? _instructions;
 
     /// <summary>Call sites found through the resolved IAT slots (the import table itself may be gone).</summary>
     public CodeFacts Code => _code ??= new CodeFacts(_pe.Image, () => PeFacts.CodeImports(Imports));
     public IReadOnlyList<CallFact> Calls => _calls ??= PeFacts.BuildCalls(Code.CallSites, Imports);
-    public IReadOnlyList<InstructionFact> Instructions => _pe.Instructions;
+    // The same CodeFacts as the calls: the code is copied out of the dump once per module.
+    public IReadOnlyList<InstructionFact> Instructions => _instructions ??= PeFacts.BuildInstructions(Code);
     public IReadOnlyList<StringFact> Strings => _pe.Strings;
     public IReadOnlyDictionary<string, string> VersionInfo => _pe.VersionInfo;
     // A loaded image has no certificate table and is not a file: these answer null through PeFacts.

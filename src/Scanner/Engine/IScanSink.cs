@@ -6,7 +6,7 @@ namespace DriverAudit.Scanner.Engine;
 /// <param name="Rules">The active rules, ordered by id (SARIF rules[]).</param>
 /// <param name="SourceRoot">Absolute path URIs are relative to.</param>
 /// <param name="Baseline">A previous log to compare with (--baseline), or null.</param>
-public sealed record ScanContext(IReadOnlyList<Rule> Rules, string SourceRoot, string SourceRootUri, IReadOnlyList<string> CommandLine, DateTimeOffset StartTime, Baseline? Baseline = null);
+public sealed record ScanContext(IReadOnlyList<Rule> Rules, string SourceRoot, string SourceRootUri, DateTimeOffset StartTime, Baseline? Baseline = null);
 
 /// <summary>Totals, known when the scan ends.</summary>
 public sealed record ScanSummary(int Inputs, int Analyzed, int Failed, int Findings, IReadOnlyDictionary<RuleLevel, int> ByLevel, int ExitCode, DateTimeOffset EndTime);

@@ -7,10 +7,7 @@ namespace DriverAudit.Scanner.Engine;
 /// <param name="FailOn">Lowest finding level that makes the exit code 1; null = never.</param>
 /// <param name="FailOnInputError">Exit 3 when some inputs could not be analysed.</param>
 /// <param name="ComputeHashes">SHA-256 of each file, for SARIF artifacts (read only when a report needs it).</param>
-public sealed record ScanOptions(int Jobs, RuleLevel? FailOn, bool FailOnInputError, bool ComputeHashes)
-{
-    public static ScanOptions Default { get; } = new(Environment.ProcessorCount, RuleLevel.Error, false, true);
-}
+public sealed record ScanOptions(int Jobs, RuleLevel? FailOn, bool FailOnInputError, bool ComputeHashes);
 
 /// <summary>The exit codes DriverAudit promises (semgrep's convention).</summary>
 public static class ExitCodes

@@ -23,9 +23,6 @@ public sealed class MemoryImageSource : IImageSource
     public long Length => _bytes.Length;
     public ImageOrigin Origin { get; }
 
-    /// <summary>Number of missing pages (0 when all are present).</summary>
-    public int MissingPageCount => _missingPages?.Count(m => m) ?? 0;
-
     public int Read(long position, Span<byte> destination)
     {
         if (position < 0 || position >= _bytes.Length || destination.IsEmpty) return 0;

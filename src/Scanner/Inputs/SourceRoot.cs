@@ -16,9 +16,6 @@ public sealed class SourceRoot
     /// <summary>"file:///..." form of the root, ending with a slash (SARIF originalUriBaseIds).</summary>
     public string AsFileUri => new Uri(FullPath + Path.DirectorySeparatorChar).AbsoluteUri;
 
-    /// <summary>True when <paramref name="fullPath"/> lies under the root.</summary>
-    public bool Contains(string fullPath) => TryRelative(fullPath, out _);
-
     /// <summary>The URI to report for a file: relative when under the root, else an absolute file URI.</summary>
     public string UriFor(string fullPath) =>
         TryRelative(fullPath, out var relative) ? relative : new Uri(fullPath).AbsoluteUri;

@@ -71,8 +71,10 @@ public sealed class PeFacts : IImageFacts
 
     public IReadOnlyList<CallFact> Calls => _calls ??= BuildCalls(Code.CallSites, Imports);
 
-    public IReadOnlyList<InstructionFact> Instructions => _instructions ??=
-        Code.Instructions.Select(h => new InstructionFact(h.Rva, h.Mnemonic, h.ControlRegister, null)).ToList();
+    public IReadOnlyList<InstructionFact> Instructions => _instructions ??= BuildInstructions(Code);
+
+    internal static IReadOnlyList<InstructionFact> BuildInstructions(CodeFacts code) =>
+        code.Instructions.Select(h => new InstructionFact(h.Rva, h.Mnemonic, h.ControlRegister, null)).ToList();
 
     internal static IReadOnlyList<CodeImport> CodeImports(IReadOnlyList<ImportFact> imports)
     {

@@ -36,7 +36,7 @@ public sealed class SarifWriterTests
     }
 
     private static ScanContext Context(IReadOnlyList<Rule> rules, string root) =>
-        new(rules, root, new Uri(root + "/").AbsoluteUri, ["driveraudit", "scan"], DateTimeOffset.UnixEpoch);
+        new(rules, root, new Uri(root + "/").AbsoluteUri, DateTimeOffset.UnixEpoch);
 
     private static ScanSummary Summary(int exit) => new(1, 1, 0, 1, new Dictionary<RuleLevel, int>(), exit, DateTimeOffset.UnixEpoch);
 
