@@ -143,7 +143,7 @@ public sealed class ScanFixturesTests
     }
 
     private static string WithoutTimes(string sarif) =>
-        System.Text.RegularExpressions.Regex.Replace(sarif, "\"(start|end)TimeUtc\": \"[^\"]*\"", "");
+        System.Text.RegularExpressions.Regex.Replace(sarif, "\"(start|end)TimeUtc\":\\s*\"[^\"]*\"", "");
 
     [Fact]
     public void A_baseline_marks_results_new_unchanged_and_absent_and_only_new_results_gate()
