@@ -71,7 +71,7 @@ run_pair() { # run_pair DIR
   measure "driveraudit scan (json, default pack)" "$da" scan "$dir" --format json --fail-on none
   measure "driveraudit scan (json, DA1001 only)" "$da" scan "$dir" --format json --fail-on none --only DA1001
   measure "yara -r (pe.imports rule)" yara -r "$work/da1001.yar" "$dir"
-  echo "  driveraudit results: $(grep -c '"ruleId"' "$work/out.sarif")  yara matches: $(yara -r "$work/da1001.yar" "$dir" | wc -l)"
+  echo "  driveraudit results: $(grep -o '"ruleId"' "$work/out.sarif" | wc -l)  yara matches: $(yara -r "$work/da1001.yar" "$dir" | wc -l)"
 }
 
 if [ -n "$corpus" ]; then
