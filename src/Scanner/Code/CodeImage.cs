@@ -47,8 +47,9 @@ internal sealed class CodeImage
         var sections = new List<CodeSection>();
         foreach (var s in image.Sections)
         {
-            if (!s.Executable || s.MappedSize == 0) continue;
-            var size = (int)Math.Min(Math.Min(s.MappedSize, image.SizeOfImage > s.Rva ? image.SizeOfImage - s.Rva : s.MappedSize), MaxSectionBytes);
+            if (!s.Executable) continue;
+            // Sized by the data behind the section, never by its declared (possibly hostile) virtual size.
+            var size = (int)Math.Min(image.DataSize(s), MaxSectionBytes);
             if (size <= 0) continue;
             sections.Add(new CodeSection(s.Name, s.Rva, ReadPresent(image, s.Rva, size)));
         }

@@ -280,6 +280,19 @@ public sealed partial class PeImage
     }
 
     /// <summary>
+    /// How many bytes of <paramref name="section"/> hold data worth scanning: in a file, its raw data (the
+    /// zero-filled tail a loader would add carries nothing, and a hostile VirtualSize may claim gigabytes); in a
+    /// loaded image, its mapped range inside SizeOfImage. Work that reads whole sections is sized by this.
+    /// </summary>
+    public uint DataSize(PeSection section)
+    {
+        if (Layout == ImageLayout.Loaded)
+            return section.Rva >= SizeOfImage ? 0 : Math.Min(section.MappedSize, SizeOfImage - section.Rva);
+        var inFile = section.RawPointer >= Source.Length ? 0 : (ulong)Source.Length - section.RawPointer;
+        return (uint)Math.Min(Math.Min(section.MappedSize, section.RawSize), inFile);
+    }
+
+    /// <summary>
     /// Copies the bytes of the mapped image at <paramref name="rva"/> and returns how many were copied. Stops at
     /// the end of the image, at bytes no section maps, or (loaded layout) at the first missing page. A section's
     /// tail beyond its raw data reads as zeros, as in memory.

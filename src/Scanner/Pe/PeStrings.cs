@@ -23,7 +23,7 @@ public static class PeStrings
         foreach (var section in image.Sections)
         {
             if (section.Executable || section.Name == ".reloc" || section.Name == ".pdata") continue;
-            var size = (int)Math.Min(Math.Min(section.MappedSize, (uint)int.MaxValue), budget);
+            var size = (int)Math.Min(image.DataSize(section), budget);
             if (size <= 0) continue;
             budget -= size;
             var buffer = ArrayPool<byte>.Shared.Rent(size);

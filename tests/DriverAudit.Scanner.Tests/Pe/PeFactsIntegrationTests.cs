@@ -78,4 +78,29 @@ public sealed class PeFactsIntegrationTests
         using (source)
             Assert.Equal("DriverAudit Fixtures", facts.VersionInfo["CompanyName"]);
     }
+
+    [Fact]
+    public void A_hostile_virtual_size_does_not_size_the_work()
+    {
+        // primitives.sys with .text claiming ~4 GiB: code and string facts must follow the bytes behind the
+        // section, not its declared size (found by fuzzing: 4 s and 300 MB for one 4 KB file before).
+        var bytes = File.ReadAllBytes(RepoPaths.Fixture("x64", "primitives.sys"));
+        var lfanew = BitConverter.ToInt32(bytes, 0x3C);
+        var optionalSize = BitConverter.ToUInt16(bytes, lfanew + 20);
+        var firstSection = lfanew + 24 + optionalSize;
+        BitConverter.GetBytes(0xFFFF02F0u).CopyTo(bytes, firstSection + 8); // .text VirtualSize
+        BitConverter.GetBytes(0x0000FFFFu).CopyTo(bytes, firstSection + 12); // VirtualAddress past SizeOfImage
+        using var t = new TempDir();
+        using var source = FileImageSource.Open(t.File("huge.sys", bytes));
+        var facts = new PeFacts(PeImage.TryOpen(source).Image!);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var instructions = facts.Instructions;
+        _ = facts.Strings;
+        _ = facts.Calls;
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Contains(instructions, i => i.Mnemonic == "wrmsr");
+        Assert.InRange(allocated, 0, 4 << 20);
+    }
 }
