@@ -60,7 +60,10 @@ public static class IatResolver
             foreach (var (slot, import) in descriptors.OrderBy(d => d.Key))
                 if (_visited.Add(slot)) _slots.Add(Verify(slot, import, ReadSlot(slot)));
 
-            if (source == IatSource.None)
+            // A module that imports nothing has no IAT to miss: its headers declare no import table, or one whose
+            // size covers only the terminating descriptor (20 bytes; linkers round to 24). A table that was
+            // zeroed with INIT still declares its full size, so that case is reported.
+            if (source == IatSource.None && (image.GetDirectory(1).Size > 24 || image.GetDirectory(13).IsPresent))
                 _diagnostics.Add(new(DumpDiagnosticCodes.IatNotFound,
                     $"{module.Name}: no IAT found (no data directory 12, no readable import descriptors, no pointers to loaded exports in data sections)."));
 

@@ -229,4 +229,22 @@ public sealed class IatResolutionTests
         Assert.False(PeImage.TryOpen(dump.OpenModuleImage(dump.Modules[2])).Success);
         Assert.Equal(AddressResolutionStatus.ExportsUnavailable, catalog.ResolveAddress(s.Kernel.Base + 0x1050).Status);
     }
+
+    [Fact]
+    public void A_module_that_imports_nothing_has_no_IAT_to_miss_but_a_wiped_IAT_is_reported()
+    {
+        // GuidNoDir: directory 12 cleared and INIT (descriptors) zeroed; wiping .idata too leaves nothing to find.
+        var s = new FixtureDumpScenario(DumpArch.X64, sc => LoaderSim.ZeroSection(sc.Writer, sc.GuidNoDir, ".idata"));
+        using var file = new TempDumpFile(s.Write("full"));
+        var (dump, catalog) = Open(file);
+        using var owner = dump;
+
+        var kernel = Resolve(dump, catalog, "ntoskrnl.exe", out _); // the fixture kernel imports nothing
+        Assert.Equal(IatSource.None, kernel.Source);
+        Assert.Empty(kernel.Diagnostics);
+
+        var wiped = Resolve(dump, catalog, FixtureDumpScenario.GuidNoDirName, out _);
+        Assert.Equal(IatSource.None, wiped.Source);
+        Assert.Contains(wiped.Diagnostics, d => d.Code == DumpDiagnosticCodes.IatNotFound);
+    }
 }
