@@ -124,7 +124,7 @@ public sealed record AuthenticodeSigner(
 /// <param name="Thumbprint">SHA-1 of the DER certificate, uppercase hex (as certmgr and signtool show it).</param>
 /// <param name="NotBefore">UTC.</param>
 /// <param name="NotAfter">UTC.</param>
-/// <param name="SelfSigned">See <see cref="TestCertificatePolicy.IsSelfSigned"/>.</param>
+/// <param name="SelfSignedCheck">Computes <see cref="SelfSigned"/> (a signature verification) on first read.</param>
 public sealed record AuthenticodeCertificate(
     string Subject,
     string? SubjectCommonName,
@@ -134,4 +134,11 @@ public sealed record AuthenticodeCertificate(
     string Thumbprint,
     DateTimeOffset NotBefore,
     DateTimeOffset NotAfter,
-    bool SelfSigned);
+    Lazy<bool> SelfSignedCheck)
+{
+    /// <summary>
+    /// See <see cref="TestCertificatePolicy.IsSelfSigned"/>. Lazy: verifying a signature costs far more than
+    /// reading a certificate (and OpenSSL serialises it across threads), and most scans never ask.
+    /// </summary>
+    public bool SelfSigned => SelfSignedCheck.Value;
+}

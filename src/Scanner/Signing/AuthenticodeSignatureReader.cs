@@ -246,8 +246,8 @@ public static class AuthenticodeSignatureReader
             used[current] = true;
             var (certificate, model) = certificates[current];
             chain.Add(model);
-            if (model.SelfSigned) break;
             var issuer = certificate.IssuerName.RawData;
+            if (certificate.SubjectName.RawData.AsSpan().SequenceEqual(issuer)) break; // self-issued: the top of the chain
             current = certificates.FindIndex(c => c.Certificate.SubjectName.RawData.AsSpan().SequenceEqual(issuer));
         }
         return chain;
@@ -262,7 +262,21 @@ public static class AuthenticodeSignatureReader
         c.Thumbprint,
         new DateTimeOffset(c.NotBefore.ToUniversalTime(), TimeSpan.Zero),
         new DateTimeOffset(c.NotAfter.ToUniversalTime(), TimeSpan.Zero),
-        TestCertificatePolicy.IsSelfSigned(c));
+        SelfSignedLater(c.RawData));
+
+    /// <summary>The certificate objects are disposed after reading; the check re-loads the DER bytes if it is ever asked.</summary>
+    private static Lazy<bool> SelfSignedLater(byte[] der) => new(() =>
+    {
+        try
+        {
+            using var certificate = X509CertificateLoader.LoadCertificate(der);
+            return TestCertificatePolicy.IsSelfSigned(certificate);
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    });
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 }
