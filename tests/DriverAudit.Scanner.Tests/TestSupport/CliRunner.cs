@@ -3,7 +3,10 @@ using DriverAudit.Scanner.Cli;
 
 namespace DriverAudit.Scanner.Tests.TestSupport;
 
-/// <summary>Runs the real command line in-process and captures what it prints.</summary>
+/// <summary>
+/// Runs the real command line in-process and captures what it prints. Every SARIF log a test makes through
+/// it — to a file or to stdout — is validated against the official schema before the test sees it.
+/// </summary>
 public static class CliRunner
 {
     public sealed record Outcome(int ExitCode, string Stdout, string Stderr);
@@ -16,6 +19,30 @@ public static class CliRunner
         // Text written through the TextWriter and bytes through the stream both count as stdout.
         var exit = DriverAuditCli.Run(args, new CliIo(stdout, outText, err, Interactive: false, workingDirectory));
         var printed = outText.ToString() + Encoding.UTF8.GetString(stdout.ToArray());
+        ValidateSarif(workingDirectory, args, exit, printed);
         return new Outcome(exit, printed, err.ToString());
+    }
+
+    private static void ValidateSarif(string workingDirectory, string[] args, int exit, string stdout)
+    {
+        if (args.Length == 0 || args[0] != "scan" || exit == 2) return; // exit 2 writes no report
+        var format = ValueOf(args, "--format", "-f");
+        if (format is not (null or "sarif")) return;
+        if (ValueOf(args, "--output", "-o") is { } output)
+        {
+            var path = Path.IsPathRooted(output) ? output : Path.Combine(workingDirectory, output);
+            if (File.Exists(path)) SarifSchema.AssertValid(File.ReadAllText(path));
+        }
+        else if (!args.Contains("--help") && !args.Contains("-h"))
+        {
+            SarifSchema.AssertValid(stdout); // not a terminal: SARIF is the default
+        }
+    }
+
+    private static string? ValueOf(string[] args, string name, string shortName)
+    {
+        for (var i = 0; i + 1 < args.Length; i++)
+            if (args[i] == name || args[i] == shortName) return args[i + 1];
+        return null;
     }
 }
