@@ -59,7 +59,14 @@ internal abstract class NamePattern
         }
         try
         {
-            return new RegexPattern(text, new Regex(body, options));
+            // Syntax is checked now with the interpreter's parse (microseconds). The non-backtracking automaton
+            // costs tens of milliseconds cold, so it is built on first use — unless the pattern has a construct
+            // that engine may refuse (lookarounds, atomic groups, conditionals, backreferences), which must fail
+            // at load with its position, not in the middle of a scan.
+            _ = new Regex(body, options & ~RegexOptions.NonBacktracking);
+            if (MayNeedBacktracking(body)) _ = new Regex(body, options);
+            var final = options;
+            return new RegexPattern(text, new Lazy<Regex>(() => new Regex(body, final)));
         }
         catch (ArgumentException ex)
         {
@@ -87,9 +94,13 @@ internal abstract class NamePattern
         public override bool IsMatch(ReadOnlySpan<char> value) => Wildcard.IsMatch(text, value, ignoreCase);
     }
 
-    private sealed class RegexPattern(string text, Regex regex) : NamePattern
+    /// <summary>Conservative: true for anything that could be a construct the non-backtracking engine refuses.</summary>
+    private static bool MayNeedBacktracking(string body) =>
+        body.Contains("(?", StringComparison.Ordinal) || Regex.IsMatch(body, @"\\[1-9k]", RegexOptions.CultureInvariant);
+
+    private sealed class RegexPattern(string text, Lazy<Regex> regex) : NamePattern
     {
         public override string Text => text;
-        public override bool IsMatch(ReadOnlySpan<char> value) => regex.IsMatch(value);
+        public override bool IsMatch(ReadOnlySpan<char> value) => regex.Value.IsMatch(value);
     }
 }
