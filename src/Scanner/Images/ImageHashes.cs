@@ -6,9 +6,28 @@ namespace DriverAudit.Scanner.Images;
 /// <summary>Whole-source digests, streamed through a pooled buffer.</summary>
 public static class ImageHashes
 {
+    private const int OneShotLimit = 1 << 20;
+
     /// <summary>Lower-case hex SHA-256 of every byte of <paramref name="source"/>; null when a read falls short.</summary>
     public static string? Sha256(IImageSource source)
     {
+        // Most drivers are small: one read and a one-shot hash (no incremental-hash object to set up per file).
+        if (source.Length <= OneShotLimit)
+        {
+            var whole = ArrayPool<byte>.Shared.Rent((int)Math.Max(source.Length, 1));
+            try
+            {
+                var n = source.Read(0, whole.AsSpan(0, (int)source.Length));
+                if (n != source.Length) return null;
+                Span<byte> digest = stackalloc byte[32];
+                SHA256.HashData(whole.AsSpan(0, n), digest);
+                return Convert.ToHexStringLower(digest);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(whole);
+            }
+        }
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = ArrayPool<byte>.Shared.Rent(1 << 16);
         try
