@@ -13,8 +13,7 @@ public static class InspectCommand
 {
     public static Command Create(CliIo io)
     {
-        var paths = new Argument<string[]>("paths") { Description = "Images or folders to inspect.", Arity = ArgumentArity.OneOrMore };
-        paths.Validators.Add(ScanCommand.RejectUnknownOptions);
+        var paths = CliInputs.PathsArgument("Images, kernel dumps or folders to inspect.");
         var json = new Option<bool>("--json") { Description = "JSON Lines: one object per image." };
         var include = new Option<string[]>("--include") { Description = "Glob of files to inspect inside folders. Default: **/*.sys and **/*.dmp." };
         var module = new Option<string>("--module") { Description = "Kernel dumps: show this module's IAT (slot address, value, module!function), like the debugger's dps." };
@@ -24,11 +23,10 @@ public static class InspectCommand
         };
         command.SetAction(parse =>
         {
-            var crawler = new InputCrawler(new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory));
             var asJson = parse.GetValue(json);
             var failed = 0;
             using var writer = new Utf8JsonWriter(io.StdoutStream);
-            foreach (var item in crawler.Enumerate((parse.GetValue(paths) ?? []).Select(p => Path.IsPathRooted(p) ? p : Path.Combine(io.WorkingDirectory, p))))
+            foreach (var item in CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory)))
             {
                 var error = item is InputProblem problem ? problem.Message
                     : DumpInputAnalyzer.Sniff(item.FullPath) == InputKind.KernelDump
@@ -74,13 +72,7 @@ public static class InspectCommand
         }
     }
 
-    private static void EndLine(Utf8JsonWriter writer, CliIo io)
-    {
-        writer.Flush();
-        writer.Reset();
-        io.StdoutStream.WriteByte((byte)'\n');
-        io.StdoutStream.Flush();
-    }
+    private static void EndLine(Utf8JsonWriter writer, CliIo io) => CliInputs.EndJsonLine(writer, io);
 
     private static void WriteText(TextWriter o, string path, PeImage image)
     {

@@ -73,8 +73,7 @@ public static class RulesCommand
 
     private static Command Validate(CliIo io)
     {
-        var paths = new Argument<string[]>("paths") { Description = "Rule files or folders.", Arity = ArgumentArity.OneOrMore };
-        paths.Validators.Add(ScanCommand.RejectUnknownOptions);
+        var paths = CliInputs.PathsArgument("Rule files or folders.");
         var noDefault = NoDefaultOption();
         var command = new Command("validate",
             "Check rule files: syntax, keys, features, patterns, ids and references (to each other and to the embedded pack). " +
@@ -91,8 +90,7 @@ public static class RulesCommand
 
     private static Command Test(CliIo io)
     {
-        var paths = new Argument<string[]>("paths") { Description = "Rule files or folders.", Arity = ArgumentArity.OneOrMore };
-        paths.Validators.Add(ScanCommand.RejectUnknownOptions);
+        var paths = CliInputs.PathsArgument("Rule files or folders.");
         var noDefault = NoDefaultOption();
         var command = new Command("test",
             "Run each rule's examples (match and no-match files, relative to the rule file's repository or the current folder) " +

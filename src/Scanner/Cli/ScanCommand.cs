@@ -18,7 +18,7 @@ public static class ScanCommand
             Description = "Files and folders to scan. Folders are walked recursively; files named here are always scanned.",
             Arity = ArgumentArity.OneOrMore,
         };
-        paths.Validators.Add(RejectUnknownOptions);
+        paths.Validators.Add(CliInputs.RejectUnknownOptions);
         var output = new Option<string?>("--output", "-o") { Description = "Write the report to this file (atomically) instead of stdout." };
         var format = new Option<string?>("--format", "-f")
         {
@@ -95,11 +95,11 @@ public static class ScanCommand
 
         command.SetAction(parse =>
         {
-            var root = new SourceRoot(Resolve(parse.GetValue(sourceRoot), io) ?? io.WorkingDirectory);
+            var root = new SourceRoot(CliInputs.Resolve(parse.GetValue(sourceRoot), io) ?? io.WorkingDirectory);
             ConfigFile settings;
             try
             {
-                settings = ConfigFile.Discover(Resolve(parse.GetValue(config), io), root.FullPath);
+                settings = ConfigFile.Discover(CliInputs.Resolve(parse.GetValue(config), io), root.FullPath);
             }
             catch (ConfigException e)
             {
@@ -121,15 +121,15 @@ public static class ScanCommand
                     io.Error.WriteLine($"driveraudit: --hash-list expects NAME=FILE, got '{entry}'.");
                     return ExitCodes.UsageOrConfiguration;
                 }
-                lists[entry[..eq]] = Resolve(entry[(eq + 1)..], io)!;
+                lists[entry[..eq]] = CliInputs.Resolve(entry[(eq + 1)..], io)!;
             }
             var loaded = LoadRules([.. settings.Rules, .. parse.GetValue(rules) ?? []], !parse.GetValue(noDefault), io, lists);
             if (loaded is null) return ExitCodes.UsageOrConfiguration;
             var ruleSet = RuleSelector.Apply(loaded, [settings.Selection, commandLine], io.Error);
 
-            var outPath = Resolve(parse.GetValue(output), io);
+            var outPath = CliInputs.Resolve(parse.GetValue(output), io);
             Baseline? previous = null;
-            if (Resolve(parse.GetValue(baseline), io) is { } baselinePath)
+            if (CliInputs.Resolve(parse.GetValue(baseline), io) is { } baselinePath)
             {
                 try { previous = Baseline.Load(baselinePath); }
                 catch (InvalidDataException e)
@@ -145,9 +145,8 @@ public static class ScanCommand
                 parse.GetValue(failOnError),
                 ComputeHashes: fmt == "sarif");
 
-            var crawler = new InputCrawler(new CrawlOptions(
+            var items = CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(
                 OrConfig(parse.GetValue(include), settings.Include), OrConfig(parse.GetValue(exclude), settings.Exclude)), root);
-            var items = crawler.Enumerate((parse.GetValue(paths) ?? []).Select(p => Path.IsPathRooted(p) ? p : Path.Combine(io.WorkingDirectory, p)));
 
             IScanSink sink;
             try
@@ -207,27 +206,12 @@ public static class ScanCommand
         return new ListContent(File.ReadAllText(path), path);
     }
 
-    /// <summary>Options name paths relative to the working directory the CLI was given (tests run it in-process).</summary>
-    internal static string? Resolve(string? path, CliIo io) =>
-        path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(io.WorkingDirectory, path));
-
     private static IReadOnlyList<RulePattern> Patterns(string[]? values, string origin) =>
         [.. (values ?? []).SelectMany(v => RulePattern.Split(v, origin))];
 
     /// <summary>A list option given on the command line replaces the config file's list.</summary>
     private static IReadOnlyList<string> OrConfig(string[]? commandLine, IReadOnlyList<string> config) =>
         commandLine is { Length: > 0 } ? commandLine : config;
-
-    /// <summary>
-    /// A path argument swallows any token, so an unknown option such as <c>--fial-on</c> would be taken for a
-    /// file name. Refuse dash-words that name nothing on disk (a real file can still follow <c>--</c>).
-    /// </summary>
-    internal static void RejectUnknownOptions(System.CommandLine.Parsing.ArgumentResult result)
-    {
-        foreach (var token in result.Tokens)
-            if (token.Value.StartsWith('-') && token.Value.Length > 1 && !File.Exists(token.Value) && !Directory.Exists(token.Value))
-                result.AddError($"Unrecognized option '{token.Value}'.");
-    }
 
     /// <summary>Loads and compiles the rules; prints every error as file:line:column and returns null on failure.</summary>
     internal static RuleSet? LoadRules(IReadOnlyList<string> extra, bool includeDefault, CliIo io, IReadOnlyDictionary<string, string>? hashLists = null)

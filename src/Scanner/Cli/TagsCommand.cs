@@ -18,7 +18,7 @@ public static class TagsCommand
 {
     public static Command Create(CliIo io)
     {
-        var paths = new Argument<string[]>("paths") { Description = "Driver files or folders.", Arity = ArgumentArity.OneOrMore };
+        var paths = CliInputs.PathsArgument("Driver files, kernel dumps or folders.");
         var tag = new Option<string[]>("--tag")
         {
             Description = "Only drivers using a tag that matches (repeatable). Memory order as PoolMon prints it ('Thre', 'Ddk '); " +
@@ -30,7 +30,7 @@ public static class TagsCommand
             DefaultValueFactory = _ => "text",
         };
         format.AcceptOnlyFromAmong("text", "json", "pooltag");
-        var include = new Option<string[]>("--include") { Description = "Glob of files to read inside folders. Default: **/*.sys." };
+        var include = new Option<string[]>("--include") { Description = "Glob of files to read inside folders. Default: **/*.sys and **/*.dmp." };
         var command = new Command("tags", "List the pool tags drivers pass to ExAllocatePool*/ExFreePoolWithTag, or find the drivers using a tag.")
         {
             paths, tag, format, include,
@@ -48,10 +48,9 @@ public static class TagsCommand
                 patterns.Add(p);
             }
             var fmt = parse.GetValue(format) ?? "text";
-            var crawler = new InputCrawler(new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory));
             var failed = 0;
             using var writer = new Utf8JsonWriter(io.StdoutStream);
-            foreach (var item in crawler.Enumerate((parse.GetValue(paths) ?? []).Select(p => Path.IsPathRooted(p) ? p : Path.Combine(io.WorkingDirectory, p))))
+            foreach (var item in CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory)))
             {
                 var error = item is InputProblem problem ? problem.Message : Analyse(item, patterns, fmt, writer, io);
                 if (error is null) continue;
@@ -136,10 +135,7 @@ public static class TagsCommand
         w.WriteEndArray();
         w.WriteNumber("unknownTagSites", unknown);
         w.WriteEndObject();
-        w.Flush();
-        w.Reset();
-        io.StdoutStream.WriteByte((byte)'\n');
-        io.StdoutStream.Flush();
+        CliInputs.EndJsonLine(w, io);
     }
 
     // pooltag.txt: "Tag - binary - description", one line per distinct (tag, API) of the driver.

@@ -16,6 +16,17 @@ public sealed class CliUsageTests
         Assert.DoesNotContain("   at ", r.Stderr);
     }
 
+    [Theory]
+    [InlineData("inspect")]
+    [InlineData("tags")]
+    public void Every_command_that_takes_paths_refuses_a_mistyped_option(string command)
+    {
+        using var t = new TempDir();
+        var r = CliRunner.Run(t.Path, command, ".", "--fromat", "json");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--fromat", r.Stderr);
+    }
+
     [Fact]
     public void Bad_fail_on_value_is_a_usage_error()
     {

@@ -1,0 +1,46 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Text.Json;
+using DriverAudit.Scanner.Inputs;
+
+namespace DriverAudit.Scanner.Cli;
+
+/// <summary>What every command that reads inputs shares: the paths argument, the crawl, JSON Lines output.</summary>
+internal static class CliInputs
+{
+    /// <summary>A one-or-more paths argument that refuses unknown dash-words (see <see cref="RejectUnknownOptions"/>).</summary>
+    public static Argument<string[]> PathsArgument(string description)
+    {
+        var paths = new Argument<string[]>("paths") { Description = description, Arity = ArgumentArity.OneOrMore };
+        paths.Validators.Add(RejectUnknownOptions);
+        return paths;
+    }
+
+    /// <summary>
+    /// A path argument swallows any token, so an unknown option such as <c>--fial-on</c> would be taken for a
+    /// file name. Refuse dash-words that name nothing on disk (a real file can still follow <c>--</c>).
+    /// </summary>
+    public static void RejectUnknownOptions(ArgumentResult result)
+    {
+        foreach (var token in result.Tokens)
+            if (token.Value.StartsWith('-') && token.Value.Length > 1 && !File.Exists(token.Value) && !Directory.Exists(token.Value))
+                result.AddError($"Unrecognized option '{token.Value}'.");
+    }
+
+    /// <summary>Options name paths relative to the working directory the CLI was given (tests run it in-process).</summary>
+    public static string? Resolve(string? path, CliIo io) =>
+        path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(io.WorkingDirectory, path));
+
+    /// <summary>The crawl of the command line's paths, resolved against the working directory.</summary>
+    public static IEnumerable<InputItem> Crawl(CliIo io, string[]? paths, CrawlOptions options, SourceRoot root) =>
+        new InputCrawler(options, root).Enumerate((paths ?? []).Select(p => Resolve(p, io)!));
+
+    /// <summary>Ends one JSON Lines object: the writer is flushed and reset for the next root value.</summary>
+    public static void EndJsonLine(Utf8JsonWriter writer, CliIo io)
+    {
+        writer.Flush();
+        writer.Reset();
+        io.StdoutStream.WriteByte((byte)'\n');
+        io.StdoutStream.Flush();
+    }
+}
