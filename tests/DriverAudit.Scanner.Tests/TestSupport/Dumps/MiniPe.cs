@@ -21,7 +21,11 @@ public static class MiniPe
     private const uint SectionAlignment = 0x1000;
     private const uint SizeOfHeaders = 0x400;
 
-    public static byte[] Build(bool is64, uint timeDateStamp, uint checkSum, params MiniSection[] sections)
+    public static byte[] Build(bool is64, uint timeDateStamp, uint checkSum, params MiniSection[] sections) =>
+        Build(is64, imageBase: 0, timeDateStamp, checkSum, sections);
+
+    /// <param name="imageBase">The preferred base: x86 code holds absolute addresses against it.</param>
+    public static byte[] Build(bool is64, ulong imageBase, uint timeDateStamp, uint checkSum, MiniSection[] sections)
     {
         var optionalSize = is64 ? 0xF0 : 0xE0;
         uint sizeOfImage = SectionAlignment;
@@ -41,6 +45,8 @@ public static class MiniPe
         BinaryPrimitives.WriteUInt16LittleEndian(span[(fh + 18)..], is64 ? (ushort)0x22 : (ushort)0x102);
         var oh = fh + 20;
         BinaryPrimitives.WriteUInt16LittleEndian(span[oh..], is64 ? (ushort)0x20B : (ushort)0x10B);
+        if (is64) BinaryPrimitives.WriteUInt64LittleEndian(span[(oh + 24)..], imageBase);
+        else BinaryPrimitives.WriteUInt32LittleEndian(span[(oh + 28)..], (uint)imageBase);
         BinaryPrimitives.WriteUInt32LittleEndian(span[(oh + 32)..], SectionAlignment);
         BinaryPrimitives.WriteUInt32LittleEndian(span[(oh + 36)..], FileAlignment);
         BinaryPrimitives.WriteUInt32LittleEndian(span[(oh + 56)..], sizeOfImage);
