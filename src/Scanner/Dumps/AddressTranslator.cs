@@ -28,7 +28,7 @@ internal sealed class PhysicalReader(MappedDumpFile file, IPhysicalMemory memory
 }
 
 /// <summary>
-/// Virtual → physical translation by walking the dumped page tables (crash-dumps.md §4). Each walk reads at
+/// Virtual → physical translation by walking the dumped page tables (docs/crash-dumps.md §4). Each walk reads at
 /// most one entry per level, so it is bounded by construction. A page that is not present and not a usable
 /// transition page is simply missing.
 /// </summary>

@@ -2,7 +2,7 @@ namespace DriverAudit.Scanner.Dumps;
 
 /// <summary>
 /// Locates the bitmap of a bitmap or summary dump: the 'FDMP'/'SDMP' SUMMARY_DUMP block right after the
-/// header (crash-dumps.md §2), or, for old type-2 summary dumps, the legacy 32-bit-field layout.
+/// header (docs/crash-dumps.md §2), or, for old type-2 summary dumps, the legacy 32-bit-field layout.
 /// </summary>
 internal readonly record struct BitmapBlock(long BitmapOffset, ulong BitCount, long FirstPageOffset, ulong Pages)
 {

@@ -6,7 +6,7 @@ namespace DriverAudit.Scanner.Dumps;
 internal readonly record struct PhysicalRun(ulong BasePage, ulong PageCount);
 
 /// <summary>
-/// DUMP_HEADER64 ("PAGEDU64", 0x2000 bytes) or DUMP_HEADER32 ("PAGEDUMP", 0x1000 bytes), see crash-dumps.md §1.
+/// DUMP_HEADER64 ("PAGEDU64", 0x2000 bytes) or DUMP_HEADER32 ("PAGEDUMP", 0x1000 bytes), see docs/crash-dumps.md §1.
 /// Only fields DriverAudit uses are kept.
 /// </summary>
 internal sealed class DumpHeader

@@ -60,13 +60,19 @@ public static class DumpDiagnosticCodes
     public const string ModuleListLink = "DMP014";
     public const string ModuleName = "DMP015";
     public const string ModuleSize = "DMP016";
+    public const string ModuleBase = "DMP017";
     public const string Kdbg = "DMP020";
     public const string Triage = "DMP030";
+    public const string TriageDataBlocks = "DMP031";
+    public const string UnloadedDrivers = "DMP032";
+    public const string RangeBlock = "DMP035";
     public const string HeaderField = "DMP040";
     public const string IatNotFound = "DMP050";
     public const string IatUnresolved = "DMP051";
     public const string IatMismatch = "DMP052";
     public const string IatUnreadable = "DMP053";
+    public const string IatZeroOnly = "DMP054";
+    public const string IatShort = "DMP055";
 }
 
 /// <summary>The outcome of <see cref="KernelDump.TryOpen"/>: a dump, or an error and a message that says why.</summary>

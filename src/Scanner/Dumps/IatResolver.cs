@@ -29,6 +29,7 @@ public static class IatResolver
         private readonly List<DumpDiagnostic> _diagnostics = [];
         private readonly HashSet<uint> _visited = [];
         private readonly byte[] _page = new byte[PageSize];
+        private bool _iatPageMissing;
 
         public IatResolution Execute()
         {
@@ -67,8 +68,31 @@ public static class IatResolver
                 _diagnostics.Add(new(DumpDiagnosticCodes.IatNotFound,
                     $"{module.Name}: no IAT found (no data directory 12, no readable import descriptors, no pointers to loaded exports in data sections)."));
 
+            CheckCompleteness(source, iatRva, descriptors.Count);
             _slots.Sort((a, b) => a.Rva.CompareTo(b.Rva));
             return new IatResolution(source, iatRva, _slots, BuildImports(), _diagnostics);
+        }
+
+        /// <summary>
+        /// An IAT the loader filled holds addresses; one that holds only zeros (or fewer resolving slots than the
+        /// surviving import descriptors name) was wiped, never bound, or points at the wrong range.
+        /// </summary>
+        private void CheckCompleteness(IatSource source, uint? iatRva, int described)
+        {
+            if (_iatPageMissing) return; // already explained: the pages are not in the dump
+            if (source == IatSource.DataDirectory && _slots.Count == 0)
+            {
+                var dir = image.IatDirectory;
+                _diagnostics.Add(new(DumpDiagnosticCodes.IatZeroOnly,
+                    $"{module.Name}: the IAT (data directory 12, RVA 0x{iatRva:x}, 0x{dir.Size:x} bytes, {dir.Size / (uint)ptr} slots) holds only zeros; no import can be resolved."));
+                return;
+            }
+            if (described == 0) return;
+            var resolved = _slots.Count(s => s.Value is > 0 && s.Resolved);
+            var unreadable = _slots.Count(s => s.Value is null); // reported per slot already
+            if (resolved < described - unreadable)
+                _diagnostics.Add(new(DumpDiagnosticCodes.IatShort,
+                    $"{module.Name}: the surviving import descriptors name {described} imports but only {resolved} IAT slots resolve to the export they name."));
         }
 
         private List<ImportFact> BuildImports()
@@ -95,7 +119,7 @@ public static class IatResolver
                     if (descriptors.TryGetValue(rva, out var d) && _visited.Add(rva)) _slots.Add(Verify(rva, d, null));
                     else if (!missingReported)
                     {
-                        missingReported = true;
+                        missingReported = _iatPageMissing = true;
                         _diagnostics.Add(new(DumpDiagnosticCodes.IatUnreadable,
                             $"{module.Name}: IAT page at RVA 0x{rva & ~(uint)(PageSize - 1):x} is not in the dump; its slots cannot be resolved."));
                     }

@@ -32,7 +32,7 @@ public sealed class KernelDump : IDisposable
         }
         else
         {
-            Modules = ModuleListWalker.Walk(ReadVirtual, header.Is64, header.PsLoadedModuleList, diagnostics);
+            Modules = ModuleListWalker.Walk(ReadVirtual, header.Is64, header.PsLoadedModuleList, diagnostics, file.Length / (header.Is64 ? 0x7C : 0x44));
             CrossCheckKdbg();
         }
         _modulesByBase = Modules.OrderBy(m => m.Base).ThenBy(m => m.Index).ToArray();

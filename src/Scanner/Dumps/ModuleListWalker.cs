@@ -7,7 +7,7 @@ namespace DriverAudit.Scanner.Dumps;
 internal delegate int VirtualReader(ulong va, Span<byte> destination);
 
 /// <summary>
-/// Walks nt!PsLoadedModuleList (InLoadOrderLinks of KLDR_DATA_TABLE_ENTRY, crash-dumps.md §5) with a visited
+/// Walks nt!PsLoadedModuleList (InLoadOrderLinks of KLDR_DATA_TABLE_ENTRY, docs/crash-dumps.md §5) with a visited
 /// set and a count cap, so a cyclic or endless list ends with a diagnostic instead of a hang.
 /// </summary>
 internal static class ModuleListWalker
@@ -23,9 +23,13 @@ internal static class ModuleListWalker
     private static readonly Layout X64 = new(8, 0x30, 0x40, 0x48, 0x58, 0x78, 0x7C, 16);
     private static readonly Layout X86 = new(4, 0x18, 0x20, 0x24, 0x2C, 0x40, 0x44, 8);
 
-    public static List<DumpModule> Walk(VirtualReader read, bool is64, ulong head, DiagnosticBag diagnostics)
+    /// <param name="maxEntries">Entries the source can hold at most (its size over the entry size): a list
+    /// longer than that loops or is garbage, whatever the links say.</param>
+    public static List<DumpModule> Walk(VirtualReader read, bool is64, ulong head, DiagnosticBag diagnostics, long maxEntries = MaxModules)
     {
         var layout = is64 ? X64 : X86;
+        var cap = (int)Math.Clamp(maxEntries, 0, MaxModules);
+        var skipped = 0;
         var modules = new List<DumpModule>();
         Span<byte> entry = stackalloc byte[0x80];
         entry = entry[..layout.EntrySize];
@@ -44,9 +48,11 @@ internal static class ModuleListWalker
         var current = Pointer(headLinks, 0, layout.Pointer);
         while (current != head)
         {
-            if (modules.Count >= MaxModules)
+            if (modules.Count + skipped >= cap)
             {
-                diagnostics.Add(DumpDiagnosticCodes.ModuleListTooLong, $"The module list has more than {MaxModules} entries; the walk stopped there.");
+                diagnostics.Add(DumpDiagnosticCodes.ModuleListTooLong, cap == MaxModules
+                    ? $"The module list has more than {MaxModules} entries; the walk stopped there."
+                    : $"The module list has more entries than the dump can hold ({cap}); the walk stopped there.");
                 break;
             }
             if (!visited.Add(current))
@@ -64,7 +70,15 @@ internal static class ModuleListWalker
             if (blink != previous)
                 diagnostics.Add(DumpDiagnosticCodes.ModuleListLink, $"Module list entry 0x{current:X}: Blink is 0x{blink:X}, expected 0x{previous:X}.");
 
-            modules.Add(ReadModule(read, entry, current, modules.Count, layout, diagnostics));
+            var dllBase = Pointer(entry, layout.DllBase, layout.Pointer);
+            var size = BinaryPrimitives.ReadUInt32LittleEndian(entry[layout.SizeOfImage..]);
+            if (Implausible(dllBase, size, is64) is { } why)
+            {
+                // The links still lead on: skip the entry, keep walking.
+                skipped++;
+                diagnostics.Add(DumpDiagnosticCodes.ModuleBase, $"Module list entry 0x{current:X} skipped: {why}.");
+            }
+            else modules.Add(ReadModule(read, entry, current, modules.Count, layout, diagnostics));
             previous = current;
             current = flink;
         }
@@ -85,6 +99,20 @@ internal static class ModuleListWalker
         var (stamp, checksum) = ReadPeStamps(read, dllBase, size);
         checksum ??= BinaryPrimitives.ReadUInt32LittleEndian(entry[layout.CheckSum..]);
         return new DumpModule(index, name, fullPath, dllBase, size, stamp, checksum, ImageAvailable: true, entryVa);
+    }
+
+    /// <summary>
+    /// Why a (base, size) pair cannot be a loaded kernel module, or null when it can: kernel images sit in the
+    /// kernel half of a canonical address space (x64: 0xFFFF8000`00000000 and up, or 0xFF00… with 5-level
+    /// paging; x86: 0x80000000 and up), start on a page boundary and are not empty.
+    /// </summary>
+    internal static string? Implausible(ulong dllBase, uint size, bool is64)
+    {
+        var kernel = is64 ? dllBase >> 47 == 0x1FFFF || dllBase >> 56 == 0xFF : dllBase is >= 0x8000_0000 and <= 0xFFFF_FFFF;
+        if (!kernel) return $"base 0x{dllBase:X} is not a {(is64 ? "canonical x64" : "x86")} kernel address";
+        if ((dllBase & 0xFFF) != 0) return $"base 0x{dllBase:X} is not page aligned";
+        if (size == 0) return $"base 0x{dllBase:X} has SizeOfImage 0";
+        return null;
     }
 
     internal static uint CheckSize(ulong dllBase, uint size, string name, bool is64, DiagnosticBag diagnostics)

@@ -255,3 +255,58 @@ public sealed class HostileDumpTests
         }
     }
 }
+
+public sealed class DumpBoundsTests
+{
+    [Theory]
+    [InlineData(DumpArch.X64, false)]
+    [InlineData(DumpArch.X64, true)]
+    [InlineData(DumpArch.X86, true)]
+    public void A_huge_triage_driver_count_yields_the_real_modules_and_a_diagnostic(DumpArch arch, bool withoutPool)
+    {
+        var s = new DumpScenario(arch);
+        s.Writer.TriageDriverCountOverride = 3945;
+        s.Writer.TriageWithoutStringPool = withoutPool;
+        using var file = new TempDumpFile(s.Writer.WriteTriage());
+        using var dump = DumpScenario.Open(file);
+
+        Assert.Equal(s.Writer.Modules.Select(m => (m.Name, m.Base)), dump.Modules.Select(m => (m.Name, m.Base)));
+        Assert.Contains(dump.Diagnostics, d => d.Code == DumpDiagnosticCodes.FileTruncated && d.Message.Contains("claims 3945 entries"));
+    }
+
+    [Fact]
+    public void Garbage_past_the_real_triage_list_stops_after_a_run_of_implausible_entries()
+    {
+        var s = new DumpScenario(DumpArch.X64);
+        s.Writer.TriageDriverCountOverride = 3945;
+        s.Writer.TriageWithoutStringPool = true;
+        var bytes = s.Writer.WriteTriage();
+        // Append 64 KiB of UTF-16 text, as the string pool and data blocks of a real dump look to a runaway list.
+        var text = System.Text.Encoding.Unicode.GetBytes(string.Concat(Enumerable.Repeat(@"\SystemRoot\system32\drivers\nvlddmkm.sys ", 800)));
+        using var file = new TempDumpFile([.. bytes, .. text]);
+        using var dump = DumpScenario.Open(file);
+
+        Assert.Equal(3, dump.Modules.Count);
+        Assert.Contains(dump.Diagnostics, d => d.Code == DumpDiagnosticCodes.ModuleBase && d.Message.Contains("not a canonical x64 kernel address"));
+        Assert.Contains(dump.Diagnostics, d => d.Code == DumpDiagnosticCodes.Triage && d.Message.Contains("implausible entries in a row"));
+        Assert.True(dump.Diagnostics.Count < 20, string.Join("\n", dump.Diagnostics));
+    }
+
+    [Theory]
+    [InlineData(DumpArch.X64, 0x002E006C006E0072UL)]
+    [InlineData(DumpArch.X64, 0x00007FF600000000UL)]
+    [InlineData(DumpArch.X86Pae, 0x00400000UL)]
+    [InlineData(DumpArch.X86, 0x80001234UL)]
+    public void Implausible_module_bases_are_skipped_with_a_diagnostic_and_the_walk_goes_on(DumpArch arch, ulong listed)
+    {
+        var s = new DumpScenario(arch);
+        s.Hal.ListedBase = listed;
+        foreach (var kind in new[] { "full", "triage" })
+        {
+            using var file = new TempDumpFile(kind == "full" ? s.Writer.WriteFull() : s.Writer.WriteTriage());
+            using var dump = DumpScenario.Open(file);
+            Assert.Equal(["ntoskrnl.exe", s.Driver.Name], dump.Modules.Select(m => m.Name));
+            Assert.Contains(dump.Diagnostics, d => d.Code == DumpDiagnosticCodes.ModuleBase && d.Message.Contains($"0x{listed:X}"));
+        }
+    }
+}

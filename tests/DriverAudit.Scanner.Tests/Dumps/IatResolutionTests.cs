@@ -248,3 +248,53 @@ public sealed class IatResolutionTests
         Assert.Contains(wiped.Diagnostics, d => d.Code == DumpDiagnosticCodes.IatNotFound);
     }
 }
+
+public sealed class IatCompletenessTests
+{
+    private static IatResolution Resolve(KernelDump dump, string name)
+    {
+        var module = dump.Modules.Single(m => m.Name == name);
+        var image = PeImage.TryOpen(dump.OpenModuleImage(module)).Image ?? throw new InvalidOperationException("headers missing");
+        return IatResolver.Resolve(image, module, new DumpExportCatalog(dump), dump.Machine == DumpMachine.X64);
+    }
+
+    [Theory]
+    [InlineData(DumpArch.X64)]
+    [InlineData(DumpArch.X86Pae)]
+    public void An_IAT_of_zeros_is_a_diagnostic_not_zero_slots_in_silence(DumpArch arch)
+    {
+        var s = new FixtureDumpScenario(arch, sc =>
+        {
+            var dir = LoaderSim.Open(sc.Guid).IatDirectory;
+            sc.Writer.ZeroRange(sc.Guid, dir.VirtualAddress, (int)dir.Size); // wiped after binding
+        });
+        using var file = new TempDumpFile(s.Write("full"));
+        using var dump = DumpScenario.Open(file);
+
+        var iat = Resolve(dump, FixtureDumpScenario.GuidName);
+        Assert.Equal(IatSource.DataDirectory, iat.Source);
+        Assert.Empty(iat.Slots);
+        var d = Assert.Single(iat.Diagnostics);
+        Assert.Equal(DumpDiagnosticCodes.IatZeroOnly, d.Code);
+        Assert.Contains("holds only zeros", d.Message);
+        // The intact modules say nothing of the kind.
+        Assert.DoesNotContain(Resolve(dump, "pool_modern.sys").Diagnostics, x => x.Code is DumpDiagnosticCodes.IatZeroOnly or DumpDiagnosticCodes.IatShort);
+    }
+
+    [Fact]
+    public void Fewer_resolving_slots_than_the_descriptors_name_is_a_diagnostic()
+    {
+        var s = new FixtureDumpScenario(DumpArch.X64, sc =>
+        {
+            var import = LoaderSim.Open(sc.HalUser).Imports.Imports.Single(i => i.Name == "HalMakeBeep");
+            LoaderSim.WriteSlot(sc.Writer, sc.HalUser, import.SlotRva, 0); // one slot never bound
+        });
+        using var file = new TempDumpFile(s.Write("bitmap"));
+        using var dump = DumpScenario.Open(file);
+
+        var iat = Resolve(dump, "haluser.sys");
+        var d = Assert.Single(iat.Diagnostics, x => x.Code == DumpDiagnosticCodes.IatShort);
+        Assert.Contains("name 3 imports but only 2 IAT slots resolve", d.Message);
+        Assert.DoesNotContain(Resolve(dump, "haldesc.sys").Diagnostics, x => x.Code == DumpDiagnosticCodes.IatShort);
+    }
+}

@@ -30,10 +30,12 @@ public sealed class WrittenModule
     public ulong EntryAddress { get; internal set; }
     /// <summary>Hostile: overrides BaseDllName's (Length, MaximumLength).</summary>
     public (ushort Length, ushort Maximum)? BaseNameLengths { get; set; }
+    /// <summary>Hostile: the DllBase written in the loader entry / triage entry instead of <see cref="Base"/>.</summary>
+    public ulong? ListedBase { get; set; }
 }
 
 /// <summary>
-/// Writes real-format Windows kernel dumps (crash-dumps.md): x64 and x86 (PAE and non-PAE) page tables over a
+/// Writes real-format Windows kernel dumps (docs/crash-dumps.md): x64 and x86 (PAE and non-PAE) page tables over a
 /// sparse physical memory, PE images mapped in loaded layout, a PsLoadedModuleList of KLDR entries, and
 /// full (run table), bitmap ('SDMP'/'FDMP') or triage bodies. Knobs make pages missing and headers hostile.
 /// </summary>
@@ -92,6 +94,10 @@ public sealed class DumpWriter
     public uint? MachineOverride { get; set; }
     /// <summary>The last entry's Flink points at this module's entry instead of the list head.</summary>
     public int? CycleBackTo { get; set; }
+    /// <summary>Triage: DriverCount written instead of the real count.</summary>
+    public uint? TriageDriverCountOverride { get; set; }
+    /// <summary>Triage: leave StringPoolOffset/Size zero (the reader then cannot bound the list by the pool).</summary>
+    public bool TriageWithoutStringPool { get; set; }
     /// <summary>Write a KDBG block whose PsLoadedModuleList is this value (null: no KDBG).</summary>
     public ulong? KdbgModuleList { get; set; }
 
@@ -262,7 +268,7 @@ public sealed class DumpWriter
             var entry = new byte[Is64 ? 0xA0 : 0x5C];
             Ptr(entry, 0, flink);
             Ptr(entry, ptr, blink);
-            Ptr(entry, Is64 ? 0x30 : 0x18, m.Base);
+            Ptr(entry, Is64 ? 0x30 : 0x18, m.ListedBase ?? m.Base);
             Ptr(entry, Is64 ? 0x38 : 0x1C, m.Base + 0x1000);
             BinaryPrimitives.WriteUInt32LittleEndian(entry.AsSpan(Is64 ? 0x40 : 0x20), m.Size);
             var full = Encoding.Unicode.GetBytes(m.FullPath);
@@ -441,11 +447,11 @@ public sealed class DumpWriter
             var (stamp, sum) = Stamps(m.Loaded);
             if (Is64)
             {
-                W64(e, 0x38, m.Base); W32(e, 0x48, m.Size); W32(e, 0x80, sum); W32(e, 0x88, stamp);
+                W64(e, 0x38, m.ListedBase ?? m.Base); W32(e, 0x48, m.Size); W32(e, 0x80, sum); W32(e, 0x88, stamp);
             }
             else
             {
-                W32(e, 0x1C, (uint)m.Base); W32(e, 0x24, m.Size); W32(e, 0x44, sum); W32(e, 0x48, stamp);
+                W32(e, 0x1C, (uint)(m.ListedBase ?? m.Base)); W32(e, 0x24, m.Size); W32(e, 0x44, sum); W32(e, 0x48, stamp);
             }
         }
         var tgrdAt = poolAt + (int)pool.Length;
@@ -453,7 +459,8 @@ public sealed class DumpWriter
         var t = new byte[0x100];
         var ts = t.AsSpan();
         W32(ts, 0x04, (uint)sizeOfDump); W32(ts, 0x08, (uint)tgrdAt); W32(ts, 0x0C, Is64 ? 0x348u : 0x320u);
-        W32(ts, 0x30, (uint)listAt); W32(ts, 0x34, (uint)_modules.Count);
+        W32(ts, 0x30, (uint)listAt); W32(ts, 0x34, TriageDriverCountOverride ?? (uint)_modules.Count);
+        if (!TriageWithoutStringPool) { W32(ts, 0x38, (uint)poolAt); W32(ts, 0x3C, (uint)pool.Length); }
         W32(h, Is64 ? 0x1038 : 0xF8C, 0xCFF);
         using var file = new MemoryStream();
         file.Write(h);
