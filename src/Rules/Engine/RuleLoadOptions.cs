@@ -3,7 +3,9 @@ namespace DriverAudit.Rules.Engine;
 /// <summary>The text of a hash list the host read for a rule, and a name for messages (usually its path).</summary>
 /// <param name="Text">The whole list: a plain hash list, a LOLDrivers drivers.csv or drivers.json (detected from the content).</param>
 /// <param name="Name">Where it came from, e.g. "lists/vulnerable.txt"; used in error messages.</param>
-public sealed record ListContent(string Text, string Name);
+/// <param name="Error">Set when the host found the list but refused to read it ("is a FIFO (named pipe), not a
+/// regular file"); <paramref name="Text"/> is then empty and the reference is a load error.</param>
+public sealed record ListContent(string Text, string Name, string? Error = null);
 
 /// <summary>Options for <see cref="RuleSet.Load(IEnumerable{RuleSource}, RuleLoadOptions?)"/>.</summary>
 public sealed class RuleLoadOptions

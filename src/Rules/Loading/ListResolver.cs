@@ -28,6 +28,7 @@ internal sealed class ListResolver(RuleLoadOptions? options)
         {
             var content = options?.ResolveList?.Invoke(reference, errors.File);
             if (content is null) entry = (null, null, true);
+            else if (content.Error is not null) entry = (null, $"hash list {content.Name} {content.Error}", false);
             else
             {
                 var list = HashListParser.Parse(content.Text, out var error);

@@ -1,3 +1,4 @@
+using DriverAudit.Scanner.Inputs;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
@@ -55,11 +56,11 @@ public sealed record ConfigFile
     {
         if (explicitPath is not null)
         {
-            if (!File.Exists(explicitPath)) throw new ConfigException([new ConfigError(explicitPath, 1, 1, "no such config file")]);
+            if (FileKinds.Of(explicitPath) == FileKind.Missing) throw new ConfigException([new ConfigError(explicitPath, 1, 1, "no such config file")]);
             return Load(explicitPath);
         }
         var candidate = System.IO.Path.Combine(scanRoot, DefaultName);
-        return File.Exists(candidate) ? Load(candidate) : None;
+        return FileKinds.Of(candidate) == FileKind.Missing ? None : Load(candidate);
     }
 
     public static ConfigFile Load(string path)
@@ -68,11 +69,11 @@ public sealed record ConfigFile
         string text;
         try
         {
-            text = File.ReadAllText(full);
+            text = ArgumentFile.ReadAllText(full, ArgumentFile.MaxConfigBytes, "config file");
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (ArgumentFileException e)
         {
-            throw new ConfigException([new ConfigError(path, 1, 1, "cannot read: " + e.Message)]);
+            throw new ConfigException([new ConfigError(path, 1, 1, "the config file " + e.Reason)]);
         }
         return Parse(text, full);
     }

@@ -1,4 +1,5 @@
 using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Inputs;
 
 namespace DriverAudit.Scanner.Cli;
 
@@ -20,27 +21,31 @@ public static class RuleSources
         }
     }
 
-    /// <summary>A .yaml/.yml file, or every such file under a folder (sorted). Problems are returned, not thrown.</summary>
+    /// <summary>
+    /// A .yaml/.yml file, or every such file under a folder (sorted). Problems are returned, not thrown. Each
+    /// file is read by <see cref="ArgumentFile"/>: regular files only, at most <see cref="ArgumentFile.MaxRuleFileBytes"/>.
+    /// </summary>
     public static IReadOnlyList<RuleSource> FromPath(string path, List<RuleError> errors)
     {
         var list = new List<RuleSource>();
         try
         {
-            if (Directory.Exists(path))
+            var kind = FileKinds.Of(path);
+            if (kind == FileKind.Directory)
             {
                 var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
                     .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
                     .OrderBy(f => f, StringComparer.Ordinal);
-                foreach (var f in files) list.Add(new RuleSource(f, File.ReadAllText(f)));
-                if (list.Count == 0) errors.Add(new RuleError(path, 1, 1, "no rule files (*.yaml, *.yml) in this folder"));
+                foreach (var f in files) Read(f, list, errors);
+                if (list.Count == 0 && errors.Count == 0) errors.Add(new RuleError(path, 1, 1, "no rule files (*.yaml, *.yml) in this folder"));
             }
-            else if (File.Exists(path))
+            else if (kind == FileKind.Missing)
             {
-                list.Add(new RuleSource(path, File.ReadAllText(path)));
+                errors.Add(new RuleError(path, 1, 1, "no such rule file or folder"));
             }
             else
             {
-                errors.Add(new RuleError(path, 1, 1, "no such rule file or folder"));
+                Read(path, list, errors);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -48,5 +53,11 @@ public static class RuleSources
             errors.Add(new RuleError(path, 1, 1, "cannot read: " + e.Message));
         }
         return list;
+    }
+
+    private static void Read(string file, List<RuleSource> list, List<RuleError> errors)
+    {
+        try { list.Add(new RuleSource(file, ArgumentFile.ReadAllText(file, ArgumentFile.MaxRuleFileBytes, "rule file"))); }
+        catch (ArgumentFileException e) { errors.Add(new RuleError(file, 1, 1, "the rule file " + e.Reason)); }
     }
 }

@@ -202,8 +202,9 @@ public static class ScanCommand
             var baseDir = ruleFile.StartsWith("embedded:", StringComparison.Ordinal) ? io.WorkingDirectory : Path.GetDirectoryName(Path.GetFullPath(ruleFile))!;
             path = Path.GetFullPath(Path.Combine(baseDir, reference));
         }
-        if (path is null || !File.Exists(path)) return null;
-        return new ListContent(File.ReadAllText(path), path);
+        if (path is null || FileKinds.Of(path) == FileKind.Missing) return null;
+        try { return new ListContent(ArgumentFile.ReadAllText(path, ArgumentFile.MaxHashListBytes, "hash list"), path); }
+        catch (ArgumentFileException e) { return new ListContent("", path, e.Reason); }
     }
 
     private static IReadOnlyList<RulePattern> Patterns(string[]? values, string origin) =>
@@ -219,7 +220,7 @@ public static class ScanCommand
         var errors = new List<RuleError>();
         var lists = hashLists ?? new Dictionary<string, string>();
         foreach (var (name, file) in lists)
-            if (!File.Exists(file)) errors.Add(new RuleError(file, 1, 1, $"hash list '{name}' does not exist"));
+            if (ArgumentFile.Refusal(file) is { } why) errors.Add(new RuleError(file, 1, 1, $"hash list '{name}' {why}"));
         var sources = new List<RuleSource>();
         if (includeDefault) sources.AddRange(RuleSources.Embedded());
         foreach (var path in extra)

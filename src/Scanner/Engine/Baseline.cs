@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DriverAudit.Scanner.Inputs;
 
 namespace DriverAudit.Scanner.Engine;
 
@@ -31,8 +32,7 @@ public sealed class Baseline
     {
         try
         {
-            using var stream = File.OpenRead(path);
-            using var doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 128 });
+            using var doc = Parse(path);
             var fingerprints = new HashSet<string>(StringComparer.Ordinal);
             string? guid = null;
             if (!doc.RootElement.TryGetProperty("runs", out var runs) || runs.ValueKind != JsonValueKind.Array)
@@ -51,15 +51,22 @@ public sealed class Baseline
         {
             throw new InvalidDataException($"'{path}' is not a SARIF log: {e.Message}", e);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (ArgumentFileException e)
         {
-            throw new InvalidDataException($"cannot read baseline '{path}': {e.Message}", e);
+            throw new InvalidDataException(e.Message, e);
         }
         catch (InvalidDataException e) when (!e.Message.StartsWith('\''))
         {
             throw new InvalidDataException($"'{path}' is not a SARIF log: {e.Message}", e);
         }
     }
+
+    /// <summary>
+    /// The baseline as JSON, read through <see cref="ArgumentFile"/> (a regular file of at most
+    /// <see cref="ArgumentFile.MaxBaselineBytes"/>): a FIFO or <c>/dev/zero</c> is a clear error, not a hang.
+    /// </summary>
+    internal static JsonDocument Parse(string path) =>
+        JsonDocument.Parse(ArgumentFile.ReadAllBytes(path, ArgumentFile.MaxBaselineBytes, "baseline"), new JsonDocumentOptions { MaxDepth = 128 });
 
     internal static string? Fingerprint(JsonElement result) =>
         result.ValueKind == JsonValueKind.Object

@@ -19,7 +19,8 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
         switch (item)
         {
             case InputProblem p:
-                var level = p.Code == NotificationCodes.LinkLoop ? NotificationLevel.Warning : NotificationLevel.Error;
+                // Skipped on purpose (a loop, a FIFO or device): the scan did all it should.
+                var level = p.Code is NotificationCodes.LinkLoop or NotificationCodes.SpecialFile ? NotificationLevel.Warning : NotificationLevel.Error;
                 return InputReport.Problem(new Notification(p.Code, level, p.Message, p.Uri));
             case InputFile f:
                 try

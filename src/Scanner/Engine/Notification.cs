@@ -18,6 +18,7 @@ public static class NotificationCodes
     public const string DanglingLink = "DA0003";
     public const string LinkLoop = "DA0004";
     public const string DirectoryUnreadable = "DA0005";
+    public const string SpecialFile = "DA0006";
     public const string FileUnreadable = "DA0010";
     public const string NotPe = "DA0011";
     public const string MalformedPe = "DA0012";
@@ -40,6 +41,7 @@ public static class NotificationCodes
         (DanglingLink, "DanglingLink", "A symbolic link points to nothing."),
         (LinkLoop, "SymbolicLinkLoop", "A directory was reached twice through symbolic links; it was scanned once."),
         (DirectoryUnreadable, "DirectoryUnreadable", "A directory could not be listed."),
+        (SpecialFile, "SpecialFile", "A FIFO, socket or device was found where a file was expected; it was skipped without being opened."),
         (FileUnreadable, "FileUnreadable", "A file could not be opened or read."),
         (NotPe, "NotPortableExecutable", "A file selected for scanning is not a PE image (no MZ and PE signatures)."),
         (MalformedPe, "MalformedImage", "A PE image is truncated or its headers are malformed; it was not analysed."),

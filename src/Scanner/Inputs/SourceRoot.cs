@@ -17,15 +17,30 @@ public sealed class SourceRoot
     public string AsFileUri => new Uri(FullPath + Path.DirectorySeparatorChar).AbsoluteUri;
 
     /// <summary>The URI to report for a file: relative when under the root, else an absolute file URI.</summary>
-    public string UriFor(string fullPath) =>
-        TryRelative(fullPath, out var relative) ? relative : new Uri(fullPath).AbsoluteUri;
+    public string UriFor(string fullPath)
+    {
+        if (TryRelative(fullPath, out var relative)) return relative;
+        try { return new Uri(fullPath).AbsoluteUri; }
+        catch (UriFormatException) // longer than System.Uri accepts (65,519 characters): escape it ourselves
+        {
+            return "file://" + string.Join('/', fullPath.Replace(Path.DirectorySeparatorChar, '/').Split('/').Select(Uri.EscapeDataString));
+        }
+    }
 
+    /// <summary>
+    /// A prefix test on full paths (the crawler only produces normalised ones). Path.GetRelativePath is not used:
+    /// it throws on paths longer than the system's PATH_MAX, which a deep tree reaches.
+    /// </summary>
     private bool TryRelative(string fullPath, out string relative)
     {
-        relative = Path.GetRelativePath(FullPath, fullPath);
-        if (relative == "." || relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative))
+        var comparison = OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        var root = Path.EndsInDirectorySeparator(FullPath) ? FullPath : FullPath + Path.DirectorySeparatorChar;
+        if (!fullPath.StartsWith(root, comparison) || fullPath.Length == root.Length)
+        {
+            relative = "";
             return false;
-        relative = relative.Replace(Path.DirectorySeparatorChar, '/');
+        }
+        relative = fullPath[root.Length..].Replace(Path.DirectorySeparatorChar, '/');
         return true;
     }
 }

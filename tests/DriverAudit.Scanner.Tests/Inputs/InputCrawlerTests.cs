@@ -109,4 +109,85 @@ public sealed class InputCrawlerTests
         var items = Crawl(t, ["link"]);
         Assert.Equal(["link/a.sys"], items.Select(i => i.Uri));
     }
+
+    [Fact]
+    public void A_fifo_named_like_a_driver_is_skipped_without_being_opened()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        using var t = new TempDir();
+        t.File("a.sys", [1]);
+        UnixFiles.Fifo(System.IO.Path.Combine(t.Path, "pipe.sys"));
+        UnixFiles.Fifo(System.IO.Path.Combine(t.Path, "named.sys"));
+
+        // Opening either FIFO would block this test forever (no writer ever comes).
+        var items = Crawl(t, [".", "named.sys"]);
+
+        Assert.Equal(["a.sys"], items.OfType<InputFile>().Select(f => f.Uri));
+        var skipped = items.OfType<InputProblem>().ToList();
+        Assert.Equal(["named.sys", "pipe.sys"], skipped.Select(p => p.Uri).Order());
+        Assert.All(skipped, p => { Assert.Equal("DA0006", p.Code); Assert.Contains("FIFO", p.Message); });
+    }
+
+    [Fact]
+    public void A_device_named_on_the_command_line_is_skipped()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        using var t = new TempDir();
+        var items = new InputCrawler(new CrawlOptions([], []), new SourceRoot(t.Path)).Enumerate(["/dev/zero"]).ToList();
+        var problem = Assert.IsType<InputProblem>(Assert.Single(items));
+        Assert.Equal("DA0006", problem.Code);
+        Assert.Contains("character device", problem.Message);
+    }
+
+    [Fact]
+    public void A_link_to_the_file_system_root_is_a_loop_not_a_walk_of_the_machine()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        using var t = new TempDir();
+        t.File("top/a.sys", [1]);
+        Directory.CreateSymbolicLink(System.IO.Path.Combine(t.Path, "top", "root"), "/");
+        Directory.CreateSymbolicLink(System.IO.Path.Combine(t.Path, "top", "parent"), t.Path);
+
+        var items = Crawl(t, ["top"]);
+
+        Assert.Equal(["top/a.sys"], items.OfType<InputFile>().Select(f => f.Uri));
+        var loops = items.OfType<InputProblem>().ToList();
+        Assert.Equal(["top/parent", "top/root"], loops.Select(p => p.Uri));
+        Assert.All(loops, p => Assert.Equal("DA0004", p.Code));
+    }
+
+    [Fact]
+    public void A_tree_deeper_than_PATH_MAX_is_a_notification_and_the_walk_goes_on()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        using var t = new TempDir();
+        var name = new string('d', 200);
+        t.File("a.sys", [1]);
+        UnixFiles.DeepChain(t.Path, "deep", name, depth: 25, leaf: "bottom.sys"); // 25 × 201 characters > 4,096
+        t.File("deep/" + name + "/mid.sys", [1]);
+        t.File("z.sys", [1]);
+        try
+        {
+            var items = Crawl(t, ["."]);
+
+            Assert.Equal(["a.sys", "z.sys", "deep/" + name + "/mid.sys"], items.OfType<InputFile>().Select(f => f.Uri));
+            var problem = Assert.Single(items.OfType<InputProblem>());
+            Assert.Equal("DA0005", problem.Code);
+            Assert.True(problem.FullPath.Length > 4096 - 201, problem.FullPath.Length.ToString());
+        }
+        finally
+        {
+            UnixFiles.DeleteDeepChain(t.Path, "deep", name);
+        }
+    }
+
+    [Fact]
+    public void Uris_of_very_long_paths_are_still_made()
+    {
+        var root = new SourceRoot("/src");
+        var deep = "/src/" + string.Join('/', Enumerable.Repeat(new string('x', 250), 300)) + "/a.sys";
+        Assert.EndsWith("/a.sys", root.UriFor(deep));
+        Assert.False(root.UriFor(deep).StartsWith('/'));
+        Assert.StartsWith("file:///other/", root.UriFor("/other" + deep));
+    }
 }

@@ -252,8 +252,7 @@ public sealed class SarifWriter : IScanSink
     /// </summary>
     private void WriteAbsentResults(Baseline baseline)
     {
-        using var stream = File.OpenRead(baseline.Path);
-        using var doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 128 });
+        using var doc = Baseline.Parse(baseline.Path);
         foreach (var run in doc.RootElement.GetProperty("runs").EnumerateArray())
         {
             if (!run.TryGetProperty("results", out var results) || results.ValueKind != JsonValueKind.Array) continue;
