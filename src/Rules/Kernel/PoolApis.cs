@@ -2,7 +2,7 @@ using System.Text;
 
 namespace DriverAudit.Rules.Kernel;
 
-/// <summary>Which argument of a pool API holds what (see the kernel-pool spec). -1: the API has no such argument.</summary>
+/// <summary>Which argument of a pool API holds what (see docs/kernel-pool.md). -1: the API has no such argument.</summary>
 internal readonly record struct PoolSignature(int PoolType, int PoolFlags, int Tag);
 
 /// <summary>

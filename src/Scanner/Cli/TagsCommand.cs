@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Dumps;
@@ -6,13 +8,16 @@ using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
+using DriverAudit.Scanner.PoolUsage;
 
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary>
-/// <c>driveraudit tags PATH... [--tag PATTERN] [--format text|json|pooltag]</c>: the pool tags each driver passes
-/// to the kernel allocators, recovered from its call sites. With <c>--tag</c>, only drivers (and their uses) that
-/// match: "which driver allocates with this tag?".
+/// <c>driveraudit tags PATH... [--tag PATTERN] [--poolused FILE] [--format text|json|pooltag]</c>: the pool tags each
+/// driver passes to the kernel allocators (untagged allocators as <c>None</c>), recovered from its call sites and
+/// through its own wrapper functions. With <c>--tag</c>, only drivers (and their uses) that match: "which driver
+/// allocates with this tag?". With <c>--poolused</c>, the same question for every row of a <c>!poolused</c> or
+/// PoolMon listing.
 /// </summary>
 public static class TagsCommand
 {
@@ -21,143 +26,386 @@ public static class TagsCommand
         var paths = CliInputs.PathsArgument("Driver files, kernel dumps or folders.");
         var tag = new Option<string[]>("--tag")
         {
-            Description = "Only drivers using a tag that matches (repeatable). Memory order as PoolMon prints it ('Thre', 'Ddk '); " +
-                          "wildcards * and ?; \\xNN for a byte.",
+            Description = "Only drivers using a tag that matches (repeatable, or comma-separated). Memory order as !poolused prints it " +
+                          "('Thre', 'Ddk' or 'Ddk '; trailing spaces optional); None = untagged allocators; wildcards * and ?; \\xNN for a byte.",
+        };
+        var ignoreCase = new Option<bool>("--ignore-case", "-i") { Description = "Match --tag patterns without regard to ASCII case." };
+        var poolused = new Option<string?>("--poolused")
+        {
+            Description = "A text file holding WinDbg !poolused output or a PoolMon snapshot (poolmon -n): name the drivers that allocate each tag row.",
         };
         var format = new Option<string>("--format", "-f")
         {
-            Description = "text, json (JSON Lines, one object per image) or pooltag (pooltag.txt lines).",
+            Description = "text, json (JSON Lines: one object per image, or per tag row with --poolused) or pooltag (pooltag.txt lines).",
             DefaultValueFactory = _ => "text",
         };
         format.AcceptOnlyFromAmong("text", "json", "pooltag");
         var include = new Option<string[]>("--include") { Description = "Glob of files to read inside folders. Default: **/*.sys and **/*.dmp." };
-        var command = new Command("tags", "List the pool tags drivers pass to ExAllocatePool*/ExFreePoolWithTag, or find the drivers using a tag.")
+        var command = new Command("tags", "List the pool tags drivers pass to the kernel allocators and ExFreePoolWithTag, or find the drivers using a tag.")
         {
-            paths, tag, format, include,
+            paths, tag, ignoreCase, poolused, format, include,
         };
         command.SetAction(parse =>
         {
             var patterns = new List<TagPattern>();
-            foreach (var text in parse.GetValue(tag) ?? [])
+            foreach (var text in (parse.GetValue(tag) ?? []).SelectMany(SplitList))
             {
-                if (!PoolTag.TryParsePattern(text, out var p, out var error))
+                if (!PoolTag.TryParsePattern(text, parse.GetValue(ignoreCase), out var p, out var error))
                 {
                     io.Error.WriteLine($"driveraudit: {error}");
                     return 2;
                 }
                 patterns.Add(p);
             }
-            var fmt = parse.GetValue(format) ?? "text";
-            var failed = 0;
-            using var writer = new Utf8JsonWriter(io.StdoutStream);
-            foreach (var item in CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory)))
+            PoolUsageListing? listing = null;
+            if (parse.GetValue(poolused) is { } listingPath)
             {
-                var error = item is InputProblem problem ? problem.Message : Analyse(item, patterns, fmt, writer, io);
-                if (error is null) continue;
-                failed++;
-                io.Error.WriteLine($"driveraudit: {error}");
+                listing = ReadListing(CliInputs.Resolve(listingPath, io)!, listingPath, io);
+                if (listing is null) return 2;
+                if (parse.GetValue(format) == "pooltag")
+                {
+                    io.Error.WriteLine("driveraudit: --poolused writes text or json, not pooltag lines.");
+                    return 2;
+                }
             }
-            io.Out.Flush();
-            return failed > 0 ? 3 : 0;
+            return new Run(io, patterns, parse.GetValue(format) ?? "text", listing).Execute(
+                CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory)));
         });
         return command;
     }
 
-    private static string? Analyse(InputItem item, List<TagPattern> patterns, string format, Utf8JsonWriter writer, CliIo io)
-    {
-        if (DumpInputAnalyzer.Sniff(item.FullPath) == InputKind.KernelDump) return AnalyseDump(item, patterns, format, writer, io);
+    // "Ddk ,None" is two tags; a comma inside a tag is \x2C.
+    private static IEnumerable<string> SplitList(string text) => text.Split(',');
 
-        FileImageSource source;
-        try { source = FileImageSource.Open(item.FullPath); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot read '{item.DisplayPath}': {e.Message}"; }
-        using (source)
+    private static PoolUsageListing? ReadListing(string fullPath, string displayPath, CliIo io)
+    {
+        try
         {
-            var open = PeImage.TryOpen(source);
-            if (open.Image is not PeImage image) return $"'{item.DisplayPath}' is not analysable: {open.Reason}";
-            Report(item.DisplayPath, Path.GetFileName(item.FullPath), TagIndex.Build(image, CodeImport.FromImage(image)), patterns, format, writer, io);
+            var info = new FileInfo(fullPath);
+            if (!info.Exists) { io.Error.WriteLine($"driveraudit: --poolused: '{displayPath}' does not exist."); return null; }
+            if (info.Length > PoolUsageParser.MaxBytes) { io.Error.WriteLine($"driveraudit: --poolused: '{displayPath}' is larger than {PoolUsageParser.MaxBytes >> 20} MiB; it is not a pool listing."); return null; }
+            using var reader = new StreamReader(fullPath, Encoding.Latin1, detectEncodingFromByteOrderMarks: true);
+            var listing = PoolUsageParser.Parse(reader);
+            if (listing.Rows.Count == 0)
+            {
+                io.Error.WriteLine($"driveraudit: --poolused: '{displayPath}' holds no tag rows of !poolused or PoolMon output.");
+                return null;
+            }
+            return listing;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            io.Error.WriteLine($"driveraudit: --poolused: cannot read '{displayPath}': {e.Message}");
             return null;
         }
     }
 
-    /// <summary>Every loaded module of a kernel dump, with its imports resolved through the IAT (the import table is often gone).</summary>
-    private static string? AnalyseDump(InputItem item, List<TagPattern> patterns, string format, Utf8JsonWriter writer, CliIo io)
+    /// <summary>One analysed image: where it is, its base name, its tags.</summary>
+    private sealed record ImageResult(string Path, string Module, ImageTags Tags);
+
+    private sealed class Run(CliIo io, List<TagPattern> patterns, string format, PoolUsageListing? listing)
     {
-        var open = KernelDump.TryOpen(item.FullPath);
-        if (open.Dump is not KernelDump dump) return $"'{item.DisplayPath}' is not analysable: {open.Message}";
-        using (dump)
+        private readonly Utf8JsonWriter _json = new(io.StdoutStream);
+        // pooltag and --poolused answer once every image is read; text and json stream image by image.
+        private readonly List<ImageResult> _kept = [];
+        private readonly bool[] _patternMatched = new bool[patterns.Count];
+        private readonly HashSet<uint> _allTags = [];
+        private bool _anyOutput;
+        private int _images;
+
+        public int Execute(IEnumerable<InputItem> inputs)
         {
-            if (!dump.HasMemory) return $"'{item.DisplayPath}' is a triage dump: it holds no module images to search for tags.";
-            var catalog = new DumpExportCatalog(dump);
-            var is64 = dump.Machine == DumpMachine.X64;
-            foreach (var module in dump.Modules)
+            var failed = 0;
+            foreach (var item in inputs)
             {
-                if (PeImage.TryOpen(dump.OpenModuleImage(module)).Image is not PeImage image)
+                var error = item is InputProblem problem ? problem.Message : Analyse(item);
+                if (error is null) continue;
+                failed++;
+                io.Error.WriteLine($"driveraudit: {error}");
+            }
+            if (listing is not null) WriteListing(listing);
+            else if (format == "pooltag") WritePoolTag();
+            io.Out.Flush();
+            _json.Dispose();
+            var noMatch = ReportUnmatched();
+            return failed > 0 ? 3 : noMatch ? 1 : 0;
+        }
+
+        private string? Analyse(InputItem item)
+        {
+            if (DumpInputAnalyzer.Sniff(item.FullPath) == InputKind.KernelDump) return AnalyseDump(item);
+
+            FileImageSource source;
+            try { source = FileImageSource.Open(item.FullPath); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot read '{item.DisplayPath}': {e.Message}"; }
+            using (source)
+            {
+                var open = PeImage.TryOpen(source);
+                if (open.Image is not PeImage image) return $"'{item.DisplayPath}' is not analysable: {open.Reason}";
+                Add(new ImageResult(item.DisplayPath, Path.GetFileName(item.FullPath), TagIndex.Build(image, CodeImport.FromImage(image))));
+                return null;
+            }
+        }
+
+        /// <summary>Every loaded module of a kernel dump, with its imports resolved through the IAT (the import table is often gone).</summary>
+        private string? AnalyseDump(InputItem item)
+        {
+            var open = KernelDump.TryOpen(item.FullPath);
+            if (open.Dump is not KernelDump dump) return $"'{item.DisplayPath}' is not analysable: {open.Message}";
+            using (dump)
+            {
+                if (!dump.HasMemory) return $"'{item.DisplayPath}' is a triage dump: it holds no module images to search for tags.";
+                var catalog = new DumpExportCatalog(dump);
+                var is64 = dump.Machine == DumpMachine.X64;
+                foreach (var module in dump.Modules)
                 {
-                    io.Error.WriteLine($"driveraudit: '{item.DisplayPath}!{module.Name}' skipped: its headers are not in the dump.");
+                    if (PeImage.TryOpen(dump.OpenModuleImage(module)).Image is not PeImage image)
+                    {
+                        io.Error.WriteLine($"driveraudit: '{item.DisplayPath}!{module.Name}' skipped: its headers are not in the dump.");
+                        continue;
+                    }
+                    var facts = new DumpModuleFacts(image, module, catalog, is64, item.DisplayPath);
+                    Add(new ImageResult($"{item.DisplayPath}!{module.Name}", module.Name, TagIndex.Build(image, PeFacts.CodeImports(facts.Imports))));
+                }
+                return null;
+            }
+        }
+
+        private void Add(ImageResult image)
+        {
+            _images++;
+            foreach (var u in image.Tags.Tags) _allTags.Add(u.Value);
+            var uses = Select(image.Tags.Tags);
+            if (patterns.Count > 0 && uses.Count == 0) return;
+            var selected = image with { Tags = image.Tags with { Tags = uses } };
+            if (listing is not null || format == "pooltag") { _kept.Add(selected); return; }
+            _anyOutput = true;
+            if (format == "json") WriteJson(selected);
+            else WriteText(selected);
+        }
+
+        private List<TagUse> Select(IReadOnlyList<TagUse> uses)
+        {
+            if (patterns.Count == 0) return [.. uses];
+            var kept = new List<TagUse>();
+            foreach (var u in uses)
+            {
+                var any = false;
+                for (var p = 0; p < patterns.Count; p++)
+                    if (patterns[p].Matches(u.Value)) { any = true; _patternMatched[p] = true; }
+                if (any) kept.Add(u);
+            }
+            return kept;
+        }
+
+        /// <summary>grep's convention: exit 1 when nothing matched, and say which pattern found nothing.</summary>
+        private bool ReportUnmatched()
+        {
+            for (var p = 0; p < patterns.Count; p++)
+            {
+                if (_patternMatched[p]) continue;
+                var hint = "";
+                if (!patterns[p].IgnoreCase && PoolTag.TryParsePattern(patterns[p].Text, true, out var folded, out _))
+                    foreach (var other in _allTags.Order())
+                        if (folded.Matches(other)) { hint = $" ('{PoolTag.Format(other)}' matches with --ignore-case)"; break; }
+                io.Error.WriteLine($"driveraudit: no scanned driver uses a tag matching '{patterns[p].Text}'{hint}.");
+            }
+            if (listing is not null) return !_anyOutput;
+            return patterns.Count > 0 && !_anyOutput;
+        }
+
+        // ------------------------------------------------------------ per image
+
+        private void WriteJson(ImageResult image)
+        {
+            var w = _json;
+            w.WriteStartObject();
+            w.WriteString("path", image.Path);
+            w.WriteString("module", image.Module);
+            w.WriteStartArray("tags");
+            foreach (var u in image.Tags.Tags)
+            {
+                w.WriteStartObject();
+                w.WriteString("tag", u.Tag);
+                w.WriteString("value", $"0x{u.Value:x8}");
+                w.WriteString("api", u.Api);
+                if (u.ImportOnly)
+                {
+                    w.WriteNull("site");
+                    w.WriteString("iatSlot", $"0x{u.SiteRva:x}");
+                }
+                else w.WriteString("site", $"0x{u.SiteRva:x}");
+                if (u.Untagged) w.WriteBoolean("untagged", true);
+                if (u.PoolType is { } type) w.WriteString("poolType", $"0x{type:x}");
+                if (u.PoolFlags is { } flags) w.WriteString("poolFlags", $"0x{flags:x}");
+                if (u.ViaWrapper)
+                {
+                    w.WriteStartArray("via");
+                    foreach (var hop in u.Via)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("call", $"0x{hop.CallRva:x}");
+                        w.WriteString("wrapper", $"0x{hop.WrapperRva:x}");
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteNumber("unknownTagSites", image.Tags.UnknownTagSites);
+            w.WriteEndObject();
+            CliInputs.EndJsonLine(w, io);
+        }
+
+        private void WriteText(ImageResult image)
+        {
+            var o = io.Out;
+            o.WriteLine(image.Path);
+            foreach (var u in image.Tags.Tags)
+            {
+                var extra = u.PoolType is { } t ? $" pool-type 0x{t:x}" : u.PoolFlags is { } f ? $" pool-flags 0x{f:x}" : "";
+                var untagged = u.Untagged ? " (untagged)" : "";
+                if (u.ImportOnly)
+                {
+                    o.WriteLine($"  '{u.Tag}' 0x{u.Value:x8} {u.Api}{untagged} imported (IAT slot 0x{u.SiteRva:x}); no call site in the code at hand");
                     continue;
                 }
-                var facts = new DumpModuleFacts(image, module, catalog, is64, item.DisplayPath);
-                Report($"{item.DisplayPath}!{module.Name}", module.Name, TagIndex.Build(image, PeFacts.CodeImports(facts.Imports)), patterns, format, writer, io);
+                o.WriteLine($"  '{u.Tag}' 0x{u.Value:x8} {u.Api}{untagged} at 0x{u.SiteRva:x}{extra}{Chain(u)}");
             }
-            return null;
+            foreach (var site in image.Tags.UnknownSites)
+                o.WriteLine($"  tag unknown   {site.Api.Name} at 0x{site.SiteRva:x} (args {string.Join(", ", site.Args)}; {site.Shape})");
+            o.WriteLine();
         }
-    }
 
-    private static void Report(string path, string module, ImageTags tags, List<TagPattern> patterns, string format, Utf8JsonWriter writer, CliIo io)
-    {
-        var uses = patterns.Count == 0 ? tags.Tags : tags.Tags.Where(t => patterns.Any(p => p.Matches(t.Value))).ToList();
-        if (patterns.Count > 0 && uses.Count == 0) return;
-        switch (format)
+        /// <summary>" via call at 0x1050 → wrapper 0x1100 …": the constant's way from its caller into the allocator.</summary>
+        private static string Chain(TagUse u)
         {
-            case "json": WriteJson(writer, io, path, module, uses, tags.UnknownTagSites); break;
-            case "pooltag": WritePoolTag(io.Out, module, uses); break;
-            default: WriteText(io.Out, path, uses, tags); break;
+            if (!u.ViaWrapper) return "";
+            var sb = new StringBuilder(" via");
+            foreach (var hop in u.Via) sb.Append(CultureInfo.InvariantCulture, $" call at 0x{hop.CallRva:x} → wrapper 0x{hop.WrapperRva:x} →");
+            sb.Append(CultureInfo.InvariantCulture, $" {u.Api} at 0x{u.SiteRva:x}");
+            return sb.ToString();
         }
-    }
 
-    private static void WriteJson(Utf8JsonWriter w, CliIo io, string path, string module, IReadOnlyList<TagUse> uses, int unknown)
-    {
-        w.WriteStartObject();
-        w.WriteString("path", path);
-        w.WriteString("module", module);
-        w.WriteStartArray("tags");
-        foreach (var u in uses)
+        // ------------------------------------------------------------ pooltag.txt
+
+        /// <summary>
+        /// pooltag.txt lines, "Tag - binary - description": one per (tag, driver name) whatever the number of sites
+        /// and copies; when one name stands for several files (two usbd.sys), a <c>rem</c> line per file says which.
+        /// </summary>
+        private void WritePoolTag()
         {
+            var lines = new SortedDictionary<(string Tag, string Module), (SortedSet<string> Apis, SortedSet<string> Paths)>(
+                Comparer<(string Tag, string Module)>.Create((a, b) =>
+                    string.CompareOrdinal(a.Tag, b.Tag) is var c and not 0 ? c : string.Compare(a.Module, b.Module, StringComparison.OrdinalIgnoreCase)));
+            foreach (var image in _kept)
+                foreach (var u in image.Tags.Tags)
+                {
+                    var key = (u.Tag, image.Module);
+                    if (!lines.TryGetValue(key, out var entry)) lines[key] = entry = (new SortedSet<string>(StringComparer.Ordinal), new SortedSet<string>(StringComparer.Ordinal));
+                    entry.Apis.Add(u.ViaWrapper ? u.Api + " via wrapper" : u.Untagged ? u.Api + " (untagged)" : u.Api);
+                    entry.Paths.Add(image.Path);
+                }
+            var o = io.Out;
+            foreach (var ((tagText, module), (apis, paths)) in lines)
+            {
+                _anyOutput = true;
+                if (paths.Count > 1)
+                    foreach (var p in paths) o.WriteLine($"rem {tagText} - {module}: {p}");
+                o.WriteLine($"{tagText} - {module} - {string.Join(", ", apis)}");
+            }
+        }
+
+        // ------------------------------------------------------------ --poolused
+
+        private void WriteListing(PoolUsageListing usage)
+        {
+            // Per tag value: the drivers allocating with it, one entry per (image, how): direct, wrapper, import.
+            var owners = new Dictionary<uint, List<Owner>>();
+            foreach (var image in _kept)
+                foreach (var group in image.Tags.Tags.Where(u => u.Allocates).GroupBy(u => (u.Value, Via: Via(u))).OrderBy(g => g.Key.Via, StringComparer.Ordinal))
+                {
+                    if (!owners.TryGetValue(group.Key.Value, out var list)) owners[group.Key.Value] = list = [];
+                    list.Add(new Owner(image, group.Key.Via, group.Count(u => !u.ImportOnly)));
+                }
+            var rows = patterns.Count == 0 ? usage.Rows : usage.Rows.Where(r => patterns.Any(p => p.Matches(r.Tag))).ToList();
+            if (format == "json")
+            {
+                foreach (var row in rows) WriteRowJson(row, owners.GetValueOrDefault(row.Tag) ?? []);
+            }
+            else WriteRowsText(usage, rows, owners);
+            _anyOutput = rows.Any(r => owners.ContainsKey(r.Tag));
+            if (!_anyOutput) io.Error.WriteLine("driveraudit: no scanned driver allocates any tag of the listing.");
+        }
+
+        /// <summary>A driver owning a tag row: "direct" call sites, sites reached "wrapper"-through, or only an "import".</summary>
+        private sealed record Owner(ImageResult Image, string Via, int Sites);
+
+        private static string Via(TagUse u) => u.ImportOnly ? "import" : u.ViaWrapper ? "wrapper" : "direct";
+
+        private void WriteRowJson(PoolUsageRow row, List<Owner> drivers)
+        {
+            var w = _json;
             w.WriteStartObject();
-            w.WriteString("tag", u.Tag);
-            w.WriteString("value", $"0x{u.Value:x8}");
-            w.WriteString("api", u.Api);
-            w.WriteString("site", $"0x{u.SiteRva:x}");
-            if (u.PoolType is { } type) w.WriteString("poolType", $"0x{type:x}");
-            if (u.PoolFlags is { } flags) w.WriteString("poolFlags", $"0x{flags:x}");
+            w.WriteString("tag", row.Text);
+            w.WriteNumber("nonPagedAllocs", row.NonPagedAllocs);
+            w.WriteNumber("nonPagedBytes", row.NonPagedBytes);
+            w.WriteNumber("pagedAllocs", row.PagedAllocs);
+            w.WriteNumber("pagedBytes", row.PagedBytes);
+            if (row.Description is { } description) w.WriteString("description", description); else w.WriteNull("description");
+            w.WriteStartArray("drivers");
+            foreach (var d in drivers)
+            {
+                w.WriteStartObject();
+                w.WriteString("path", d.Image.Path);
+                w.WriteString("module", d.Image.Module);
+                w.WriteNumber("sites", d.Sites);
+                w.WriteString("via", d.Via);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
             w.WriteEndObject();
+            CliInputs.EndJsonLine(w, io);
         }
-        w.WriteEndArray();
-        w.WriteNumber("unknownTagSites", unknown);
-        w.WriteEndObject();
-        CliInputs.EndJsonLine(w, io);
-    }
 
-    // pooltag.txt: "Tag - binary - description", one line per distinct (tag, API) of the driver.
-    private static void WritePoolTag(TextWriter o, string module, IReadOnlyList<TagUse> uses)
-    {
-        foreach (var (tagText, api) in uses.Select(u => (u.Tag, u.Api)).Distinct().OrderBy(x => x.Tag, StringComparer.Ordinal).ThenBy(x => x.Api, StringComparer.Ordinal))
-            o.WriteLine($"{tagText} - {module} - {api}");
-    }
+        /// <summary>One line per owned tag row in the listing's order, then the tags nobody scanned owns, wrapped.</summary>
+        private void WriteRowsText(PoolUsageListing usage, IReadOnlyList<PoolUsageRow> rows, Dictionary<uint, List<Owner>> owners)
+        {
+            var o = io.Out;
+            var owned = rows.Where(r => owners.ContainsKey(r.Tag)).ToList();
+            var unknown = rows.Where(r => !owners.ContainsKey(r.Tag)).ToList();
+            o.WriteLine($"{"Tag",-6} {"NonPaged",14} {"Paged",14}  Drivers");
+            // One driver per line: the first on the tag's line, the others under it.
+            var indent = new string(' ', 6 + 1 + 14 + 1 + 14 + 2);
+            foreach (var row in owned)
+            {
+                var first = true;
+                foreach (var d in owners[row.Tag])
+                {
+                    var how = d.Via == "import" ? "imports it, no call site in the code at hand"
+                        : $"{d.Sites} site{(d.Sites == 1 ? "" : "s")}{(d.Via == "wrapper" ? " via wrapper" : "")}";
+                    o.WriteLine(first ? $"{row.Text,-6} {Bytes(row.NonPagedBytes),14} {Bytes(row.PagedBytes),14}  {d.Image.Path} ({how})" : $"{indent}{d.Image.Path} ({how})");
+                    first = false;
+                }
+            }
+            if (unknown.Count > 0)
+            {
+                o.WriteLine();
+                o.WriteLine($"Unknown owners ({unknown.Count} tag{(unknown.Count == 1 ? "" : "s")}: no scanned driver allocates them):");
+                var line = new StringBuilder("  ");
+                foreach (var row in unknown)
+                {
+                    var item = $"'{row.Text}'";
+                    if (line.Length + item.Length + 1 > 100) { o.WriteLine(line.ToString().TrimEnd()); line.Clear().Append("  "); }
+                    line.Append(item).Append(' ');
+                }
+                o.WriteLine(line.ToString().TrimEnd());
+            }
+            o.WriteLine();
+            o.WriteLine($"{usage.Rows.Count} tag row(s) in the {(usage.Format == "poolmon" ? "PoolMon snapshot" : "!poolused listing")}, {owned.Count} allocated by the {_images} scanned image(s), {unknown.Count} by none of them.");
+        }
 
-    private static void WriteText(TextWriter o, string path, IReadOnlyList<TagUse> uses, ImageTags all)
-    {
-        o.WriteLine(path);
-        foreach (var u in uses)
-        {
-            var extra = u.PoolType is { } t ? $" pool-type 0x{t:x}" : u.PoolFlags is { } f ? $" pool-flags 0x{f:x}" : "";
-            o.WriteLine($"  '{u.Tag}' 0x{u.Value:x8} {u.Api} at 0x{u.SiteRva:x}{extra}");
-        }
-        foreach (var site in all.Sites)
-        {
-            if (PoolApis.Find(site.Api) is not { } signature || site.Arg(signature.TagArg).IsKnown) continue;
-            o.WriteLine($"  tag unknown   {site.Api.Name} at 0x{site.SiteRva:x} (args {string.Join(", ", site.Args)}; {site.Shape})");
-        }
-        o.WriteLine();
+        private static string Bytes(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
     }
 }

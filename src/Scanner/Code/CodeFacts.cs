@@ -36,6 +36,11 @@ public sealed class CodeFacts
 
     public PeImage Image => _image;
 
+    private IReadOnlyList<CodeImport>? _importList;
+
+    /// <summary>The imports the call sites are found from.</summary>
+    public IReadOnlyList<CodeImport> Imports => _importList ??= _imports();
+
     /// <summary>False for machines the analysis does not decode (ARM64, ...): their code facts are empty.</summary>
     public bool Supported => _image.Machine is PeMachine.X64 or PeMachine.X86;
 
@@ -66,7 +71,7 @@ public sealed class CodeFacts
     {
         if (Code() is not { } code) return [];
         _decoder = new RegionDecoder(code);
-        return new CallSiteFinder(code, _decoder, _imports()).FindAll();
+        return new CallSiteFinder(code, _decoder, Imports).FindAll();
     }
 
     private IReadOnlyList<InstructionHit> SweepInstructions()

@@ -11,7 +11,7 @@ public sealed record ApiSignature(string Name, int[] ArgSizes, int PoolTypeArg, 
     public bool IsAllocator => PoolTypeArg >= 0 || PoolFlagsArg >= 0;
 }
 
-/// <summary>The kernel pool DDIs (specs/kernel-pool.md): which argument is the tag, the pool type, the flags.</summary>
+/// <summary>The kernel pool DDIs (docs/kernel-pool.md): which argument is the tag, the pool type, the flags.</summary>
 public static class PoolApis
 {
     // Sizes are what x86 pushes: pointers, SIZE_T, ULONG and enums are 4 bytes there; POOL_FLAGS is a ULONG64.

@@ -22,12 +22,23 @@ public static class PoolTag
     }
 
     /// <summary>
-    /// A tag pattern: characters match themselves (case-sensitive, as the kernel compares tags), <c>?</c> one byte,
-    /// <c>*</c> any run of bytes, <c>\xNN</c> one byte by value, <c>\\</c>, <c>\*</c>, <c>\?</c> the character.
-    /// Patterns shorter than four bytes are not padded: <c>Ddk</c> does not match <c>Ddk </c>, <c>Ddk*</c> does.
+    /// The tag the kernel charges for the untagged allocators (ExAllocatePool, ExAllocatePoolWithQuota):
+    /// <c>'enoN'</c>, shown as <c>None</c> by <c>!poolused</c> and PoolMon.
     /// </summary>
-    public static bool TryParsePattern(string pattern, out TagPattern result, out string? error)
+    public const uint None = 0x656E6F4E;
+
+    /// <summary>
+    /// A tag pattern as people type it: characters match themselves (case-sensitive, as the kernel compares tags,
+    /// unless <paramref name="ignoreCase"/>), <c>?</c> one byte, <c>*</c> any run of bytes, <c>\xNN</c> one byte by
+    /// value, <c>\\</c>, <c>\*</c>, <c>\?</c> the character. Trailing spaces are optional on both sides:
+    /// <c>Ddk</c>, <c>Ddk </c> and <c>Ddk   </c> (pasted from a table) all match the tag <c>Ddk </c>.
+    /// </summary>
+    public static bool TryParsePattern(string pattern, out TagPattern result, out string? error) =>
+        TryParsePattern(pattern, ignoreCase: false, out result, out error);
+
+    public static bool TryParsePattern(string pattern, bool ignoreCase, out TagPattern result, out string? error)
     {
+        result = default;
         var tokens = new List<int>(); // 0..255 byte, -1 '?', -2 '*'
         for (var k = 0; k < pattern.Length; k++)
         {
@@ -44,25 +55,45 @@ public static class PoolTag
                     k += 3;
                     continue;
                 }
-                result = default; error = $"bad escape in tag pattern '{pattern}' (use \\xNN, \\\\, \\* or \\?)"; return false;
+                error = $"bad escape in tag pattern '{pattern}' (use \\xNN, \\\\, \\* or \\?)";
+                return false;
             }
-            else if (c > 0xFF) { result = default; error = $"tag pattern '{pattern}' has a character outside Latin-1"; return false; }
+            else if (c > 0xFF) { error = $"tag pattern '{pattern}' has a character outside Latin-1"; return false; }
             else tokens.Add(c);
         }
-        result = new TagPattern(pattern, [.. tokens]);
+        // Trailing spaces are padding: drop them from the pattern, and match against the tag with and without its own.
+        var n = tokens.Count;
+        while (n > 0 && tokens[n - 1] == ' ') n--;
+        if (tokens.Count == 0) { error = "an empty tag pattern matches nothing"; return false; }
+        if (n == 0) n = tokens.Count; // only spaces: the all-space tag, taken literally
+        var bytes = 0;
+        for (var k = 0; k < n; k++) if (tokens[k] != -2) bytes++;
+        if (bytes > 4) { error = $"tag pattern '{pattern}' is longer than the 4 bytes of a pool tag"; return false; }
+        if (ignoreCase)
+            for (var k = 0; k < n; k++) tokens[k] = FoldCase(tokens[k]);
+        result = new TagPattern(pattern, [.. tokens.GetRange(0, n)], ignoreCase);
         error = null;
         return true;
     }
+
+    /// <summary>ASCII case folding (tags are bytes; nothing else has a case the kernel would know).</summary>
+    internal static int FoldCase(int b) => b is >= 'A' and <= 'Z' ? b + 32 : b;
 }
 
-/// <summary>A parsed tag pattern (see <see cref="PoolTag.TryParsePattern"/>).</summary>
-public readonly record struct TagPattern(string Text, int[] Tokens)
+/// <summary>A parsed tag pattern (see <see cref="PoolTag.TryParsePattern(string, bool, out TagPattern, out string?)"/>).</summary>
+public readonly record struct TagPattern(string Text, int[] Tokens, bool IgnoreCase = false)
 {
     public bool Matches(uint tag)
     {
         Span<byte> bytes = stackalloc byte[4];
-        for (var k = 0; k < 4; k++) bytes[k] = (byte)(tag >> (8 * k));
-        return Match(Tokens, 0, bytes, 0);
+        for (var k = 0; k < 4; k++)
+        {
+            var b = (byte)(tag >> (8 * k));
+            bytes[k] = IgnoreCase ? (byte)PoolTag.FoldCase(b) : b;
+        }
+        var trimmed = 4;
+        while (trimmed > 0 && bytes[trimmed - 1] == (byte)' ') trimmed--;
+        return Match(Tokens, 0, bytes, 0) || (trimmed < 4 && Match(Tokens, 0, bytes[..trimmed], 0));
     }
 
     private static bool Match(int[] p, int pi, ReadOnlySpan<byte> s, int si)

@@ -117,18 +117,21 @@ public class FixtureCodeTests
     [Theory]
     [InlineData("x64")]
     [InlineData("x86")]
-    public void Guid_driver_frees_with_tag_zero_and_its_untagged_allocation_is_no_tag_site(string arch)
+    public void Guid_driver_frees_with_tag_zero_and_its_untagged_allocation_is_tag_None(string arch)
     {
         var (image, source) = Open($"{arch}/{{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}}.sys");
         using (source)
         {
             var facts = new CodeFacts(image);
             var tags = TagIndex.Build(facts);
-            var use = Assert.Single(tags.Tags);
-            Assert.Equal(("ExFreePoolWithTag", 0u), (use.Api, use.Value));
-            // ExAllocatePool is still a call site (the None-tag culprit), just not a tag site.
             var alloc = Assert.Single(facts.CallSitesOf("ExAllocatePool"));
             Assert.Equal(0UL, alloc.Args[0].Value); // NonPagedPool
+            Assert.Equal(
+            [
+                ("ExAllocatePool", "None", true, alloc.SiteRva, (ulong?)0),
+                ("ExFreePoolWithTag", @"\x00\x00\x00\x00", false, facts.CallSitesOf("ExFreePoolWithTag").Single().SiteRva, null),
+            ], tags.Tags.Select(t => (t.Api, t.Tag, t.Untagged, t.SiteRva, t.PoolType)).OrderBy(t => t.Api, StringComparer.Ordinal));
+            Assert.DoesNotContain(tags.Tags, t => t.ImportOnly);
         }
     }
 }

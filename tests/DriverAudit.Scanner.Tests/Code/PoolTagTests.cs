@@ -18,14 +18,44 @@ public class PoolTagTests
     [InlineData("test", 0x74736554u, false)]
     [InlineData("Te*", 0x74736554u, true)]
     [InlineData("T??t", 0x74736554u, true)]
-    [InlineData("Ddk", 0x206B6444u, false)]
+    [InlineData("Ddk", 0x206B6444u, true)]    // trailing spaces are optional, as people type tags
     [InlineData("Ddk ", 0x206B6444u, true)]
+    [InlineData("Ddk   ", 0x206B6444u, true)] // pasted from a table
+    [InlineData("Ddk", 0x6B6B6444u, false)]   // 'Ddkk'
+    [InlineData("Dd", 0x206B6444u, false)]
+    [InlineData("Dd?", 0x206B6444u, true)]
+    [InlineData("Dd??", 0x206B6444u, true)]
+    [InlineData("Io", 0x20206F49u, true)]     // 'Io  '
+    [InlineData("None", 0x656E6F4Eu, true)]
     [InlineData(@"\x00*", 0u, true)]
     [InlineData("*", 0u, true)]
     public void Patterns_match_memory_order_bytes(string pattern, uint value, bool matches)
     {
         Assert.True(PoolTag.TryParsePattern(pattern, out var p, out _));
         Assert.Equal(matches, p.Matches(value));
+    }
+
+    [Theory]
+    [InlineData("ddk", 0x206B6444u, true)]
+    [InlineData("NONE", 0x656E6F4Eu, true)]
+    [InlineData("n?NE", 0x656E6F4Eu, true)]
+    [InlineData("none", 0x656E6F4Fu, false)]
+    public void Ignore_case_folds_ascii_letters(string pattern, uint value, bool matches)
+    {
+        Assert.True(PoolTag.TryParsePattern(pattern, ignoreCase: true, out var p, out _));
+        Assert.Equal(matches, p.Matches(value));
+        Assert.True(PoolTag.TryParsePattern(pattern, ignoreCase: false, out var exact, out _));
+        Assert.False(exact.Matches(value) && pattern != PoolTag.Format(value).TrimEnd());
+    }
+
+    [Theory]
+    [InlineData("Thread", "longer than the 4 bytes")]
+    [InlineData("", "empty")]
+    [InlineData(@"Ab\q", "bad escape")]
+    public void Bad_patterns_say_why(string pattern, string reason)
+    {
+        Assert.False(PoolTag.TryParsePattern(pattern, out _, out var error));
+        Assert.Contains(reason, error);
     }
 
     [Property]

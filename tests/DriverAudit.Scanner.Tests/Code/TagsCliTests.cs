@@ -52,13 +52,63 @@ public class TagsCliTests
         Assert.Equal("ExAllocatePoolWithTag", tag.GetProperty("api").GetString());
         Assert.Equal(1, first.GetProperty("unknownTagSites").GetInt32());
 
-        // 'Ddk' without the trailing space is another tag; a wildcard finds it.
-        Assert.Equal("", Run(dir.Path, "tags", ".", "--tag", "Ddk").Out);
+        // As people type it: without the trailing space, or with a wildcard.
+        Assert.Equal(output, Run(dir.Path, "tags", ".", "--tag", "Ddk", "--format", "json").Out);
         Assert.Contains("tags_O2.sys", Run(dir.Path, "tags", ".", "--tag", "Dd?*").Out);
-        // 'Modn' is used by pool_modern only (both architectures).
-        var modern = Run(dir.Path, "tags", ".", "--tag", "Modn", "--format", "pooltag").Out;
-        Assert.Equal(["Modn - pool_modern.sys - ExAllocatePool2", "Modn - pool_modern.sys - ExFreePoolWithTag"],
-            modern.Split('\n', StringSplitOptions.RemoveEmptyEntries).Distinct());
+        // 'Modn' is used by pool_modern only (both architectures): one pooltag line, a comment per file of that name.
+        var modern = Run(dir.Path, "tags", ".", "--tag", "Modn", "--format", "pooltag");
+        Assert.Equal(0, modern.Code);
+        Assert.Equal(
+        [
+            "rem Modn - pool_modern.sys: x64/pool_modern.sys",
+            "rem Modn - pool_modern.sys: x86/pool_modern.sys",
+            "Modn - pool_modern.sys - ExAllocatePool2, ExFreePoolWithTag",
+        ], modern.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void A_tag_that_matches_nothing_says_so_and_exits_1_like_grep()
+    {
+        using var dir = Corpus();
+        var none = Run(dir.Path, "tags", ".", "--tag", "Zzzz");
+        Assert.Equal(1, none.Code);
+        Assert.Equal("", none.Out);
+        Assert.Contains("no scanned driver uses a tag matching 'Zzzz'", none.Err);
+
+        // Case-sensitive by default, with a hint; --ignore-case matches.
+        var lower = Run(dir.Path, "tags", ".", "--tag", "ddk");
+        Assert.Equal(1, lower.Code);
+        Assert.Contains("'Ddk ' matches with --ignore-case", lower.Err);
+        var folded = Run(dir.Path, "tags", ".", "--tag", "ddk", "--ignore-case", "--format", "json");
+        Assert.Equal(0, folded.Code);
+        Assert.Equal(2, folded.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        // Several tags (repeated or comma-separated): 0 when one matched, and the other is named on stderr.
+        var several = Run(dir.Path, "tags", ".", "--tag", "Modn,Zzzz", "--tag", "Test", "--format", "json");
+        Assert.Equal(0, several.Code);
+        Assert.Contains("'Zzzz'", several.Err);
+        Assert.DoesNotContain("'Modn'", several.Err);
+        Assert.Equal(4, several.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // pool_modern (Modn) and tags_O2 (Test), x64 and x86
+
+        // A tag longer than four bytes is a usage error.
+        var bad = Run(dir.Path, "tags", ".", "--tag", "Thread");
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("longer than the 4 bytes", bad.Err);
+    }
+
+    [Fact]
+    public void Untagged_allocator_sites_are_tag_None_with_their_api_and_site()
+    {
+        using var dir = Corpus();
+        var (code, output, err) = Run(dir.Path, "tags", ".", "--tag", "None", "--format", "json");
+        Assert.True(code == 0, err);
+        var byPath = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone())
+            .ToDictionary(e => e.GetProperty("path").GetString()!,
+                e => e.GetProperty("tags").EnumerateArray().Select(t => $"{t.GetProperty("tag").GetString()} {t.GetProperty("api").GetString()} {t.GetProperty("untagged").GetBoolean()}").ToList());
+        Assert.Equal(["x64/pool_legacy.sys", "x64/{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", "x86/pool_legacy.sys", "x86/{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys"],
+            byPath.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["None ExAllocatePool True", "None ExAllocatePoolWithQuota True"], byPath["x64/pool_legacy.sys"]);
+        Assert.Equal(["None ExAllocatePool True"], byPath["x86/{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys"]);
     }
 
     [Fact]
@@ -70,8 +120,9 @@ public class TagsCliTests
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains("Ddk  - tags_O2.sys - ExAllocatePoolWithTag", lines);
         Assert.Contains(@"\x00\x00\x00\x00 - tags_O2.sys - ExAllocatePoolWithTag", lines);
-        Assert.Contains("Test - tags_O2.sys - ExFreePoolWithTag", lines);
-        Assert.Equal(9, lines.Length); // Help xReg Test(x2 APIs) Exec UnIn Poo2 Ddk 0
+        Assert.Contains("Test - tags_O2.sys - ExAllocatePoolWithTag, ExFreePoolWithTag", lines);
+        Assert.Equal(8, lines.Length); // Help xReg Test Exec UnIn Poo2 Ddk 0: one line per tag, its APIs together
+        Assert.Equal(lines.Length, lines.Distinct().Count());
     }
 
     [Fact]
