@@ -14,6 +14,7 @@ public static class DriverAuditCli
             "3 some inputs could not be analysed and --fail-on-error was given.");
         root.Subcommands.Add(ScanCommand.Create(io));
         root.Subcommands.Add(InspectCommand.Create(io));
+        root.Subcommands.Add(InventoryCommand.Create(io));
         root.Subcommands.Add(TagsCommand.Create(io));
         root.Subcommands.Add(RulesCommand.Create(io));
 

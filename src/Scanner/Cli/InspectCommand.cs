@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
+using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Engine;
+using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
@@ -14,16 +16,24 @@ public static class InspectCommand
     public static Command Create(CliIo io)
     {
         var paths = CliInputs.PathsArgument("Images, kernel dumps or folders to inspect.");
-        var json = new Option<bool>("--json") { Description = "JSON Lines: one object per image." };
+        var json = new Option<bool>("--json") { Description = "The same as --format json." };
+        var format = new Option<string?>("--format", "-f")
+        {
+            Description = "text or json (JSON Lines: one object per image, with an 'inventory' object of the fields 'driveraudit inventory' lists). Default: text.",
+        };
+        format.AcceptOnlyFromAmong("text", "json");
         var include = new Option<string[]>("--include") { Description = "Glob of files to inspect inside folders. Default: **/*.sys and **/*.dmp." };
         var module = new Option<string>("--module") { Description = "Kernel dumps: show this module's IAT (slot address, value, module!function), like the debugger's dps." };
         var command = new Command("inspect", "Show headers, sections, imports, exports, PDB, version and signature facts of images; the summary and module table of kernel dumps.")
         {
-            paths, json, include, module,
+            paths, format, json, include, module,
         };
         command.SetAction(parse =>
         {
-            var asJson = parse.GetValue(json);
+            var asJson = parse.GetValue(json) || parse.GetValue(format) == "json";
+            // The inventory's ruleIds need the embedded pack; text output does not.
+            var ruleSet = asJson ? ScanCommand.LoadRules([], includeDefault: true, io) : null;
+            if (asJson && ruleSet is null) return ExitCodes.UsageOrConfiguration;
             var failed = 0;
             using var writer = new Utf8JsonWriter(io.StdoutStream);
             foreach (var item in CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory)))
@@ -31,7 +41,7 @@ public static class InspectCommand
                 var error = item is InputProblem problem ? problem.Message
                     : DumpInputAnalyzer.Sniff(item.FullPath) == InputKind.KernelDump
                         ? DumpInspector.Inspect(item, parse.GetValue(module), asJson, writer, () => EndLine(writer, io), io.Out)
-                        : Inspect(item, asJson, writer, io);
+                        : Inspect(item, ruleSet, writer, io);
                 if (error is null) continue;
                 failed++;
                 if (asJson)
@@ -50,7 +60,7 @@ public static class InspectCommand
         return command;
     }
 
-    private static string? Inspect(InputItem item, bool asJson, Utf8JsonWriter writer, CliIo io)
+    private static string? Inspect(InputItem item, RuleSet? rules, Utf8JsonWriter writer, CliIo io)
     {
         FileImageSource source;
         try { source = FileImageSource.Open(item.FullPath); }
@@ -59,9 +69,21 @@ public static class InspectCommand
         {
             var open = PeImage.TryOpen(source);
             if (open.Image is not PeImage image) return $"'{item.DisplayPath}' is not analysable: {open.Reason}";
-            if (asJson)
+            if (rules is not null)
             {
-                ImageJson.Write(writer, item.DisplayPath, image);
+                var facts = new PeFacts(image, item.DisplayPath);
+                var ruleIds = rules.Evaluate(facts).Select(m => m.Rule.Id).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+                var record = ImageRecord.Describe(image, facts.Signing, facts.FileSha256);
+                ImageJson.Write(writer, item.DisplayPath, image, w =>
+                {
+                    w.WriteStartObject("inventory");
+                    InventorySink.WriteHead(w, host: null, item.DisplayPath, module: null, source.Length);
+                    record.WriteFields(w);
+                    w.WriteStartArray("ruleIds");
+                    foreach (var id in ruleIds) w.WriteStringValue(id);
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                });
                 EndLine(writer, io);
             }
             else

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Engine;
+using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Reporting;
 using DriverAudit.Scanner.Reporting.Sarif;
@@ -87,11 +88,14 @@ public static class ScanCommand
                           "their lists replace the file's, --level overrides merge (the command line's last), rule paths add up.",
         };
 
+        var host = HostLabel.CreateOption();
+
         var command = new Command("scan", "Scan driver files and folders; report findings as text, SARIF or JSON.")
         {
             paths, output, format, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError, jobs, sourceRoot,
             hashList, category, baseline, noProgress,
         };
+        command.Options.Add(host);
 
         command.SetAction(parse =>
         {
@@ -166,7 +170,8 @@ public static class ScanCommand
 
             using (sink)
             {
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, previous);
+                var hostLabel = HostLabel.Resolve(parse.GetValue(host), (parse.GetValue(paths) ?? []).Select(p => CliInputs.Resolve(p, io)!));
+                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, previous, hostLabel);
                 var engine = new ScanEngine(new InputAnalyzer(ruleSet, options), options);
                 // Progress only where a person watches and results do not go to the same screen.
                 var showProgress = io.Interactive && !parse.GetValue(noProgress) && (outPath is not null || fmt != "text") && !Console.IsErrorRedirected;

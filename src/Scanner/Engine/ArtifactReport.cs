@@ -26,6 +26,8 @@ public sealed record ArtifactReport
     /// <summary>True when the image was parsed and rules ran.</summary>
     public bool Analyzed { get; init; }
     public IReadOnlyList<Finding> Findings { get; init; } = [];
+    /// <summary>Inventory facts of an analysed image, when <see cref="ScanOptions.CollectInventory"/> asked for them.</summary>
+    public Fleet.ImageRecord? Image { get; init; }
     public IReadOnlyList<Notification> Notifications { get; init; } = [];
 }
 

@@ -14,7 +14,8 @@ public enum InputKind { Other, KernelDump, UserDump }
 /// nothing of one module is kept once its report is built (only the dump-wide export tables), so memory
 /// follows the module pages read, not the dump's size. The dump is never hashed: it can be tens of GB.
 /// </summary>
-public sealed class DumpInputAnalyzer(RuleSet rules)
+/// <param name="collectInventory">Describe each analysed module (<see cref="ArtifactReport.Image"/>).</param>
+public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = false)
 {
     /// <summary>Recognises dumps by signature, whatever the file is called. IO problems answer <see cref="InputKind.Other"/> (the PE path reports them).</summary>
     public static InputKind Sniff(string path)
@@ -110,7 +111,13 @@ public sealed class DumpInputAnalyzer(RuleSet rules)
         // Missing pages are normal in a dump (paged out, discarded INIT): what the parser could not read is a note.
         foreach (var d in image.Diagnostics)
             notes.Add(new Notification(NotificationCodes.MalformedTable, NotificationLevel.Note, $"'{where}': {d.Message}", file.Uri));
-        return Listed(file, module) with { Analyzed = true, Findings = findings, Notifications = notes };
+        return Listed(file, module) with
+        {
+            Analyzed = true,
+            Findings = findings,
+            Notifications = notes,
+            Image = collectInventory ? Fleet.ImageRecord.Describe(image, new Signing.ImageSigning(image)) : null,
+        };
     }
 
     private static long? LengthOf(string path)

@@ -6,7 +6,8 @@ namespace DriverAudit.Scanner.Engine;
 /// <param name="Rules">The active rules, ordered by id (SARIF rules[]).</param>
 /// <param name="SourceRoot">Absolute path URIs are relative to.</param>
 /// <param name="Baseline">A previous log to compare with (--baseline), or null.</param>
-public sealed record ScanContext(IReadOnlyList<Rule> Rules, string SourceRoot, string SourceRootUri, DateTimeOffset StartTime, Baseline? Baseline = null);
+/// <param name="Host">The machine the inputs come from (--host), recorded in every output; null when unknown.</param>
+public sealed record ScanContext(IReadOnlyList<Rule> Rules, string SourceRoot, string SourceRootUri, DateTimeOffset StartTime, Baseline? Baseline = null, string? Host = null);
 
 /// <summary>Totals, known when the scan ends.</summary>
 public sealed record ScanSummary(int Inputs, int Analyzed, int Failed, int Findings, IReadOnlyDictionary<RuleLevel, int> ByLevel, int ExitCode, DateTimeOffset EndTime);

@@ -1,4 +1,5 @@
 using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
@@ -12,7 +13,7 @@ namespace DriverAudit.Scanner.Engine;
 /// </summary>
 public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 {
-    private readonly DumpInputAnalyzer _dumps = new(rules);
+    private readonly DumpInputAnalyzer _dumps = new(rules, options.CollectInventory);
 
     public InputReport Analyze(InputItem item)
     {
@@ -84,8 +85,9 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
             {
                 Uri = file.Uri,
                 Length = source.Length,
-                Sha256 = options.ComputeHashes ? facts.FileSha256 : null,
+                Sha256 = options.ComputeHashes || options.CollectInventory ? facts.FileSha256 : null,
                 Analyzed = true,
+                Image = options.CollectInventory ? ImageRecord.Describe(image, facts.Signing, facts.FileSha256) : null,
                 Findings = findings,
                 Notifications = notes,
             }], []);

@@ -7,7 +7,8 @@ namespace DriverAudit.Scanner.Engine;
 /// <param name="FailOn">Lowest finding level that makes the exit code 1; null = never.</param>
 /// <param name="FailOnInputError">Exit 3 when some inputs could not be analysed.</param>
 /// <param name="ComputeHashes">SHA-256 of each file, for SARIF artifacts (read only when a report needs it).</param>
-public sealed record ScanOptions(int Jobs, RuleLevel? FailOn, bool FailOnInputError, bool ComputeHashes);
+/// <param name="CollectInventory">Describe each analysed image (<see cref="ArtifactReport.Image"/>) for inventories.</param>
+public sealed record ScanOptions(int Jobs, RuleLevel? FailOn, bool FailOnInputError, bool ComputeHashes, bool CollectInventory = false);
 
 /// <summary>The exit codes DriverAudit promises (semgrep's convention).</summary>
 public static class ExitCodes

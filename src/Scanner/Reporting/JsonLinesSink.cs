@@ -28,7 +28,9 @@ public sealed class JsonLinesSink : IScanSink
         _json = new Utf8JsonWriter(_out);
     }
 
-    public void Begin(ScanContext context) { }
+    private string? _host;
+
+    public void Begin(ScanContext context) => _host = context.Host;
 
     public void Add(InputReport report)
     {
@@ -38,6 +40,7 @@ public sealed class JsonLinesSink : IScanSink
             {
                 _json.WriteStartObject();
                 _json.WriteString("kind", "result");
+                if (_host is not null) _json.WriteString("host", _host);
                 _json.WriteString("ruleId", f.Rule.Id);
                 _json.WriteString("rule", f.Rule.Name);
                 _json.WriteString("level", f.Level.ToString().ToLowerInvariant());
@@ -64,6 +67,7 @@ public sealed class JsonLinesSink : IScanSink
     {
         _json.WriteStartObject();
         _json.WriteString("kind", "notification");
+        if (_host is not null) _json.WriteString("host", _host);
         _json.WriteString("code", n.Code);
         _json.WriteString("level", n.Level.ToString().ToLowerInvariant());
         if (n.Uri is not null) _json.WriteString("path", n.Uri);
@@ -83,6 +87,7 @@ public sealed class JsonLinesSink : IScanSink
     {
         _json.WriteStartObject();
         _json.WriteString("kind", "summary");
+        if (_host is not null) _json.WriteString("host", _host);
         _json.WriteNumber("inputs", summary.Inputs);
         _json.WriteNumber("analyzed", summary.Analyzed);
         _json.WriteNumber("failed", summary.Failed);

@@ -35,7 +35,9 @@ public sealed class TextWriterSink : IScanSink
         _diagnostics = diagnostics;
     }
 
-    public void Begin(ScanContext context) { }
+    private string? _host;
+
+    public void Begin(ScanContext context) => _host = context.Host;
 
     public void Add(InputReport report)
     {
@@ -69,6 +71,7 @@ public sealed class TextWriterSink : IScanSink
                     table.AddRow(Markup.Escape(id), Markup.Escape(rule.Name), LevelMarkup(level), count.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 console.Write(table);
             }
+            if (_host is not null) console.WriteLine($"Host: {_host}");
             console.WriteLine(SummaryLine(summary));
         }
         else
@@ -80,6 +83,7 @@ public sealed class TextWriterSink : IScanSink
                     _out.WriteLine($"  {id,-8} {rule.Name,-32} {level.ToString().ToLowerInvariant(),-8} {count,6}");
             }
             _out.WriteLine();
+            if (_host is not null) _out.WriteLine($"Host: {_host}");
             _out.WriteLine(SummaryLine(summary));
         }
         _out.Flush();

@@ -103,6 +103,8 @@ public sealed record AuthenticodeSigner(
     IReadOnlyList<AuthenticodeCertificate> Chain,
     bool IsTestCertificate)
 {
+    /// <summary>The signingTime the signer (or a countersigning timestamp) claims, UTC; null when absent.</summary>
+    public DateTimeOffset? SigningTime { get; init; }
     public string? Subject => Certificate?.Subject;
     public string? CommonName => Certificate?.SubjectCommonName;
     public string? Issuer => Certificate?.Issuer ?? IdentifierIssuer;

@@ -186,13 +186,32 @@ public static class AuthenticodeSignatureReader
                 var start = signerCertificate is null ? -1 : certificates.FindIndex(c => c.Certificate.RawData.AsSpan().SequenceEqual(signerCertificate.RawData));
                 var chain = start < 0 ? [] : BuildChain(certificates, start);
                 return new AuthenticodeSigner(chain.Count > 0 ? chain[0] : null, idIssuer, idSerial,
-                    signerInfo.DigestAlgorithm.Value ?? "", chain, TestCertificatePolicy.IsTestCertificate(chain, idIssuer));
+                    signerInfo.DigestAlgorithm.Value ?? "", chain, TestCertificatePolicy.IsTestCertificate(chain, idIssuer))
+                {
+                    SigningTime = SigningTimeOf(signerInfo),
+                };
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 Add(SigningDiagnosticCodes.SignerMalformed, $"{where}: unreadable: {e.GetType().Name}: {e.Message}");
                 return null;
             }
+        }
+
+        /// <summary>
+        /// The signer's own signingTime attribute, else its countersigner's (a legacy timestamp). Both are claims of the
+        /// signing machine or the timestamp authority, not verified here. Null when neither is present or readable.
+        /// </summary>
+        private static DateTimeOffset? SigningTimeOf(SignerInfo signerInfo)
+        {
+            foreach (var attribute in signerInfo.SignedAttributes)
+                foreach (var value in attribute.Values)
+                    if (value is Pkcs9SigningTime time) return new DateTimeOffset(time.SigningTime.ToUniversalTime(), TimeSpan.Zero);
+            foreach (var counter in signerInfo.CounterSignerInfos)
+                foreach (var attribute in counter.SignedAttributes)
+                    foreach (var value in attribute.Values)
+                        if (value is Pkcs9SigningTime time) return new DateTimeOffset(time.SigningTime.ToUniversalTime(), TimeSpan.Zero);
+            return null;
         }
 
         private void ReadNested(SignerInfo signerInfo, long tableOffset, int depth, string where, List<AuthenticodeSignature> nested)

@@ -99,6 +99,13 @@ public sealed class SarifWriter : IScanSink
         }
 
         _json.WriteString("columnKind", "utf16CodeUnits");
+        if (context.Host is { } host)
+        {
+            // Provenance for fleet merges: which machine these results come from.
+            _json.WriteStartObject("properties");
+            _json.WriteString("host", host);
+            _json.WriteEndObject();
+        }
         _json.WriteStartArray("results");
     }
 
@@ -161,6 +168,7 @@ public sealed class SarifWriter : IScanSink
             properties["moduleName"] = artifact.ModuleName;
             properties["moduleBase"] = $"0x{artifact.ModuleBase:x}";
         }
+        if (_context?.Host is { } host) properties["hosts"] = new[] { host }; // a merged log lists every host
 
         var result = new SarifResult
         {
