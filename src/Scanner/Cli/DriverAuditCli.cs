@@ -15,6 +15,7 @@ public static class DriverAuditCli
         root.Subcommands.Add(ScanCommand.Create(io));
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(InventoryCommand.Create(io));
+        root.Subcommands.Add(MergeCommand.Create(io));
         root.Subcommands.Add(TagsCommand.Create(io));
         root.Subcommands.Add(RulesCommand.Create(io));
 
