@@ -17,7 +17,8 @@ public enum AddressResolutionStatus
 /// <summary>Where a kernel address lands: a loaded module and, when resolved, the (non-forwarder) export starting there.</summary>
 public readonly record struct AddressResolution(AddressResolutionStatus Status, DumpModule? Module, PeExport? Export)
 {
-    public bool Success => Status == AddressResolutionStatus.Resolved;
+    /// <remarks>Checks the parts too: a default value (Status 0 = Resolved, no module) must never read as a success.</remarks>
+    public bool Success => Status == AddressResolutionStatus.Resolved && Module is not null && Export is not null;
     /// <summary>"ntoskrnl.exe!ExAllocatePool", "hal.dll!#12", or null.</summary>
     public string? Display => Module is null || Export is null ? null : $"{Module.Name}!{Export.Name ?? "#" + Export.Ordinal}";
 }

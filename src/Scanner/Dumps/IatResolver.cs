@@ -202,7 +202,8 @@ public static class IatResolver
         {
             var expected = import.Name is not null ? catalog.Resolver.Resolve(import.Module, import.Name) : catalog.Resolver.Resolve(import.Module, import.Ordinal ?? 0);
             var named = $"{import.Module}!{import.Name ?? "#" + import.Ordinal}";
-            var actual = value is { } v ? catalog.ResolveAddress(v) : default;
+            // An unreadable slot resolves to nothing (not to the default value, whose status reads "Resolved").
+            var actual = value is { } v ? catalog.ResolveAddress(v) : new AddressResolution(AddressResolutionStatus.NoModule, null, null);
             if (catalog.Target(expected) is { } target)
             {
                 var (targetModule, export) = target;

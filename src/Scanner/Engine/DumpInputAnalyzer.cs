@@ -17,6 +17,12 @@ public enum InputKind { Other, KernelDump, UserDump }
 /// <param name="collectInventory">Describe each analysed module (<see cref="ArtifactReport.Image"/>).</param>
 public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = false)
 {
+    /// <summary>
+    /// Notifications kept per dump (dump and modules together, in artifact order); the rest are counted in one
+    /// last notification. A damaged dump can otherwise produce one per IAT slot of every module.
+    /// </summary>
+    public const int MaxNotificationsPerDump = 500;
+
     /// <summary>Recognises dumps by signature, whatever the file is called. IO problems answer <see cref="InputKind.Other"/> (the PE path reports them).</summary>
     public static InputKind Sniff(string path)
     {
@@ -71,13 +77,28 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
             if (!dump.HasMemory)
                 dumpNotes.Add(new Notification(NotificationCodes.DumpImagesUnavailable, NotificationLevel.Note,
                     $"'{file.DisplayPath}' is a triage minidump: it lists {dump.Modules.Count} modules but holds none of their pages, so no module image was analysed.", file.Uri));
+            // A damaged module list can name one module twice; SARIF artifacts must be unique, and one analysis is enough.
+            var seen = new HashSet<(string Name, ulong Base, uint Size, string Path)>();
+            var duplicates = 0;
+            var budget = new NotificationBudget(MaxNotificationsPerDump);
             foreach (var module in dump.Modules)
-                artifacts.Add(dump.HasMemory ? AnalyzeModule(file, dump, module, catalog, is64) : Listed(file, module));
+            {
+                if (!seen.Add((module.Name, module.Base, module.Size, module.FullPath))) { duplicates++; continue; }
+                var report = dump.HasMemory ? AnalyzeModuleGuarded(file, dump, module, catalog, is64) : Listed(file, module);
+                artifacts.Add(report with { Notifications = budget.Take(report.Notifications) });
+            }
+            if (duplicates > 0)
+                dumpNotes.Add(new Notification(NotificationCodes.MalformedDump, NotificationLevel.Warning,
+                    $"'{file.DisplayPath}': the loaded-module list names {duplicates} module(s) a second time (same name, base, size and path); each was analysed once.", file.Uri));
             // Dump-level diagnostics last: lazily built indexes (bitmap, page tables) may add to them while modules are read.
             foreach (var d in dump.Diagnostics)
                 dumpNotes.Add(new Notification(NotificationCodes.MalformedDump, NotificationLevel.Warning, $"'{file.DisplayPath}': {d}", file.Uri));
+            var kept = budget.Take(dumpNotes);
+            if (budget.Dropped > 0)
+                kept = [.. kept, new Notification(NotificationCodes.NotificationsTruncated, NotificationLevel.Warning,
+                    $"'{file.DisplayPath}': {budget.Dropped:N0} more notification(s) about this dump were left out (at most {MaxNotificationsPerDump} are reported per dump).", file.Uri)];
             // Analyzed stays false for the dump itself: rules run on its module images, which are counted instead.
-            artifacts[0] = new ArtifactReport { Uri = file.Uri, Length = dump.File.Length, Notifications = dumpNotes };
+            artifacts[0] = new ArtifactReport { Uri = file.Uri, Length = dump.File.Length, Notifications = kept };
             return new InputReport(artifacts, []);
         }
     }
@@ -91,6 +112,39 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
         ModuleBase = module.Base,
         ModulePath = module.FullPath,
     };
+
+    /// <summary>Keeps the first notifications up to a total, counting the rest.</summary>
+    private sealed class NotificationBudget(int max)
+    {
+        private int _left = max;
+        public int Dropped { get; private set; }
+
+        public IReadOnlyList<Notification> Take(IReadOnlyList<Notification> notes)
+        {
+            if (notes.Count <= _left) { _left -= notes.Count; return notes; }
+            var kept = notes.Take(_left).ToList();
+            Dropped += notes.Count - _left;
+            _left = 0;
+            return kept;
+        }
+    }
+
+    /// <summary>One module's defect (ours, or a structure we did not foresee) costs that module only, not the dump's other modules.</summary>
+    private ArtifactReport AnalyzeModuleGuarded(InputFile file, KernelDump dump, DumpModule module, DumpExportCatalog catalog, bool is64)
+    {
+        try
+        {
+            return AnalyzeModule(file, dump, module, catalog, is64);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Listed(file, module) with
+            {
+                Notifications = [new Notification(NotificationCodes.InternalError, NotificationLevel.Error,
+                    $"Internal error while analysing '{file.DisplayPath}!{module.Name}' (base 0x{module.Base:x}): {e.GetType().Name}: {e.Message}. The dump's other modules were analysed. Please report this with the dump.", file.Uri)],
+            };
+        }
+    }
 
     private ArtifactReport AnalyzeModule(InputFile file, KernelDump dump, DumpModule module, DumpExportCatalog catalog, bool is64)
     {

@@ -31,6 +31,7 @@ public static class NotificationCodes
     public const string UnresolvedImport = "DA0019";
     public const string RuleConfiguration = "DA0020";
     public const string ResultsTruncated = "DA0030";
+    public const string NotificationsTruncated = "DA0031";
     public const string InternalError = "DA0099";
 
     /// <summary>Id → (name, description) in id order, for the SARIF descriptors.</summary>
@@ -54,6 +55,7 @@ public static class NotificationCodes
         (UnresolvedImport, "UnresolvedImport", "An IAT slot of a dump module could not be resolved to an export, or disagrees with the import descriptor."),
         (RuleConfiguration, "RuleConfiguration", "A rule file or rule option is invalid."),
         (ResultsTruncated, "ResultsTruncated", "More results than GitHub code scanning accepts in one run; the rest were left out."),
+        (NotificationsTruncated, "NotificationsTruncated", "One input gave more notifications than are reported per input; the rest were counted, not listed."),
         (InternalError, "InternalError", "An unexpected error while analysing one input; the scan went on."),
     ];
 
