@@ -80,6 +80,11 @@ public enum CallShape
     Thunk,
     /// <summary><c>jmp [slot]</c> as a tail call.</summary>
     TailJump,
+    /// <summary>
+    /// A call to the driver's own wrapper that passes the API's pool arguments on: the site is the call into the
+    /// wrapper, the arguments those the API receives (see <see cref="CallFact.Via"/>).
+    /// </summary>
+    Wrapper,
 }
 
 /// <summary>
@@ -92,6 +97,12 @@ public enum CallShape
 /// <param name="Ordinal">0-based index of this site among the sites of the same API in the same function (stable anchor).</param>
 public sealed record CallFact(ImportFact Api, uint SiteRva, uint? FunctionRva, int Ordinal, IReadOnlyList<ulong?> Args, CallShape Shape)
 {
+    /// <summary>
+    /// For <see cref="CallShape.Wrapper"/>: the way from the site to the API, e.g.
+    /// "wrapper 0x1000 → ExAllocatePoolWithTag at 0x1029"; null for a direct call.
+    /// </summary>
+    public string? Via { get; init; }
+
     /// <summary>Stable anchor: "ntoskrnl.exe!ExAllocatePoolWithTag@fn_0x1040#0" (function and ordinal, not the site address).</summary>
     public string Key => $"{Api.Key}@{(FunctionRva is uint f ? $"fn_0x{f:x}" : "nofn")}#{Ordinal}";
 }

@@ -22,6 +22,7 @@ internal sealed class MessageTemplate
         ["api"] = AnchorKinds.Call,
         ["tag"] = AnchorKinds.Call,
         ["pool-type"] = AnchorKinds.Call,
+        ["via"] = AnchorKinds.Call,
         ["site"] = AnchorKinds.Call | AnchorKinds.Instruction,
         ["function"] = AnchorKinds.Call | AnchorKinds.Instruction,
         ["mnemonic"] = AnchorKinds.Instruction,

@@ -86,7 +86,7 @@ internal sealed class CallFeature(ImportFeature[] apis, ArgConstraint[] constrai
         var signature = PoolApis.Of(call.Api.Name);
         string api = call.Api.Name ?? "#" + call.Api.Ordinal;
         string key = call.Key;
-        var values = ctx.Values(9);
+        var values = ctx.Values(10);
         values["api"] = api;
         values["import"] = api;
         values["module"] = call.Api.Module;
@@ -96,6 +96,7 @@ internal sealed class CallFeature(ImportFeature[] apis, ArgConstraint[] constrai
             : signature is not null && call.Api.Name is "ExAllocatePool" or "ExAllocatePoolWithQuota" ? "None" : "n/a";
         int typeArg = signature is { } sig ? Math.Max(sig.PoolType, sig.PoolFlags) : -1;
         values["pool-type"] = typeArg < 0 ? "n/a" : Arg(call, typeArg) is ulong p ? Hex(p) : "unknown";
+        values["via"] = call.Via is { } via ? $" through {via}" : "";
         values["value"] = key;
         return new Anchor("call", key, values);
     }

@@ -278,13 +278,13 @@ public static class TagsCommand
             o.WriteLine();
         }
 
-        /// <summary>" via call at 0x1050 → wrapper 0x1100 …": the constant's way from its caller into the allocator.</summary>
+        /// <summary>" via call at 0x1050 → wrapper 0x1100": the constant's way from its caller to the allocator call.</summary>
         private static string Chain(TagUse u)
         {
             if (!u.ViaWrapper) return "";
             var sb = new StringBuilder(" via");
             foreach (var hop in u.Via) sb.Append(CultureInfo.InvariantCulture, $" call at 0x{hop.CallRva:x} → wrapper 0x{hop.WrapperRva:x} →");
-            sb.Append(CultureInfo.InvariantCulture, $" {u.Api} at 0x{u.SiteRva:x}");
+            sb.Length -= 2; // the last arrow: the allocator call is the line's own site
             return sb.ToString();
         }
 

@@ -53,6 +53,21 @@ public sealed class CodeFacts
     /// <summary>Instructions decoded for this image so far (0 until a code fact is read).</summary>
     public long InstructionsDecoded => (_decoder?.InstructionsDecoded ?? 0) + _sweepDecoded;
 
+    private IReadOnlyList<WrappedCall>? _wrapped;
+
+    /// <summary>
+    /// Pool calls whose tag, pool type or flags are the parameters of the driver's own wrapper, with the values the
+    /// wrapper's callers pass (see <see cref="WrapperTracer"/>). Only decoded when first read.
+    /// </summary>
+    public IReadOnlyList<WrappedCall> WrappedCalls => _wrapped ??= TraceWrappers();
+
+    private IReadOnlyList<WrappedCall> TraceWrappers()
+    {
+        var sites = CallSites;
+        if (Code() is not { } code || !sites.Any(s => PoolApis.Find(s.Api) is not null)) return [];
+        return new WrapperTracer(code, sites, _image.AddressOfEntryPoint).Trace();
+    }
+
     /// <summary>Call sites of an API by function name (any module), e.g. "ExAllocatePoolWithTag".</summary>
     public IEnumerable<CallSite> CallSitesOf(string name) =>
         (_byName ??= CallSites.Where(s => s.Api.Name is not null).ToLookup(s => s.Api.Name!, StringComparer.Ordinal))[name];

@@ -62,19 +62,37 @@ public static class TagIndex
         var tags = new List<TagUse>();
         var unknown = new List<CallSite>();
         var sites = new List<CallSite>();
+        // A site whose tag is a wrapper's parameter is reported at its callers (one use per caller chain).
+        var wrapped = facts.WrappedCalls.ToLookup(w => w.Site.SiteRva);
+        var traced = new HashSet<uint>();
+        foreach (var w in facts.WrappedCalls)
+            if (w.Via.Count > 0 && PoolApis.Find(w.Site.Api) is { TagArg: >= 0 } s && !w.Site.Arg(s.TagArg).IsKnown) traced.Add(w.Site.SiteRva);
         foreach (var site in facts.CallSites)
         {
             if (PoolApis.Find(site.Api) is not { } signature) continue;
+            // The tag is the site's own, but its pool type or flags may come from the wrapper's callers: shown
+            // when every caller passes the same value.
+            var args = Agreed(site, wrapped[site.SiteRva].Where(w => w.Via.Count > 0).ToList());
             if (signature.TagArg < 0)
             {
                 if (signature.IsAllocator)
-                    tags.Add(new TagUse(PoolTag.None, signature.Name, site.SiteRva, Known(site, signature.PoolTypeArg), null, site.Shape) { Untagged = true });
+                    tags.Add(new TagUse(PoolTag.None, signature.Name, site.SiteRva, Known(args, signature.PoolTypeArg), null, site.Shape) { Untagged = true });
                 continue;
             }
             sites.Add(site);
-            var tag = site.Arg(signature.TagArg);
-            if (!tag.IsKnown) { unknown.Add(site); continue; }
-            tags.Add(new TagUse((uint)tag.Value, signature.Name, site.SiteRva, Known(site, signature.PoolTypeArg), Known(site, signature.PoolFlagsArg), site.Shape));
+            if (traced.Contains(site.SiteRva))
+            {
+                foreach (var w in wrapped[site.SiteRva]) Add(w.Site, w.Args, w.Via);
+                continue;
+            }
+            Add(site, args, []);
+        }
+        // Sites found only by the wrapper tracer (a short jump to an import thunk).
+        foreach (var w in facts.WrappedCalls)
+        {
+            if (sites.Contains(w.Site) || PoolApis.Find(w.Site.Api) is not { TagArg: >= 0 }) continue;
+            if (w.Via.Count == 0) sites.Add(w.Site);
+            Add(w.Site, w.Args, w.Via);
         }
         // Untagged allocators imported but never seen called: still 'None' owners (DA1001 says so from the import).
         foreach (var import in imports)
@@ -82,7 +100,34 @@ public static class TagIndex
                 && !tags.Any(t => t.Untagged && t.Api == untagged.Name))
                 tags.Add(new TagUse(PoolTag.None, untagged.Name, import.SlotRva, null, null, CallSiteShape.Direct) { Untagged = true, ImportOnly = true });
         return new ImageTags(tags, unknown.Count, sites) { UnknownSites = unknown };
+
+        void Add(CallSite site, IReadOnlyList<ArgValue> args, IReadOnlyList<WrapperHop> via)
+        {
+            var signature = PoolApis.Find(site.Api)!;
+            var tag = signature.TagArg < args.Count ? args[signature.TagArg] : ArgValue.Unknown;
+            if (!tag.IsKnown)
+            {
+                if (!unknown.Contains(site)) unknown.Add(site);
+                return;
+            }
+            tags.Add(new TagUse((uint)tag.Value, signature.Name, site.SiteRva, Known(args, signature.PoolTypeArg), Known(args, signature.PoolFlagsArg), site.Shape) { Via = via });
+        }
     }
 
-    private static ulong? Known(CallSite site, int arg) => arg >= 0 && site.Arg(arg) is { IsKnown: true } v ? v.Value : null;
+    /// <summary>The site's arguments, with those it does not know filled in when every wrapper chain proves the same value.</summary>
+    private static IReadOnlyList<ArgValue> Agreed(CallSite site, List<WrappedCall> chains)
+    {
+        if (chains.Count == 0) return site.Args;
+        var args = new ArgValue[CallSite.TrackedArgs];
+        for (var a = 0; a < args.Length; a++)
+        {
+            args[a] = site.Arg(a);
+            if (args[a].IsKnown) continue;
+            var first = chains[0].Args[a];
+            if (first.IsKnown && chains.All(c => c.Args[a] == first)) args[a] = first;
+        }
+        return args;
+    }
+
+    private static ulong? Known(IReadOnlyList<ArgValue> args, int arg) => arg >= 0 && arg < args.Count && args[arg] is { IsKnown: true } v ? v.Value : null;
 }

@@ -36,7 +36,7 @@ public sealed class DumpModuleFacts : IImageFacts
 
     /// <summary>Call sites found through the resolved IAT slots (the import table itself may be gone).</summary>
     public CodeFacts Code => _code ??= new CodeFacts(_pe.Image, () => PeFacts.CodeImports(Imports));
-    public IReadOnlyList<CallFact> Calls => _calls ??= PeFacts.BuildCalls(Code.CallSites, Imports);
+    public IReadOnlyList<CallFact> Calls => _calls ??= PeFacts.BuildCalls(Code, Imports);
     // The same CodeFacts as the calls: the code is copied out of the dump once per module.
     public IReadOnlyList<InstructionFact> Instructions => _instructions ??= PeFacts.BuildInstructions(Code);
     public IReadOnlyList<StringFact> Strings => _pe.Strings;

@@ -69,7 +69,7 @@ public sealed class PeFacts : IImageFacts
     /// </summary>
     public CodeFacts Code => _code ??= new CodeFacts(_image, () => CodeImports(Imports));
 
-    public IReadOnlyList<CallFact> Calls => _calls ??= BuildCalls(Code.CallSites, Imports);
+    public IReadOnlyList<CallFact> Calls => _calls ??= BuildCalls(Code, Imports);
 
     public IReadOnlyList<InstructionFact> Instructions => _instructions ??= BuildInstructions(Code);
 
@@ -82,6 +82,48 @@ public sealed class PeFacts : IImageFacts
         foreach (var i in imports)
             if (i.SlotRva is uint slot) list.Add(new CodeImport(i.Module, i.Name, i.Ordinal, slot));
         return list;
+    }
+
+    /// <summary>
+    /// Call facts of an image: its import call sites, then the calls into its own pool wrappers that pass a
+    /// constant pool argument on (<see cref="CodeFacts.WrappedCalls"/>), numbered after the direct ones so that
+    /// adding wrapper facts never renumbers a direct call's key.
+    /// </summary>
+    internal static IReadOnlyList<CallFact> BuildCalls(CodeFacts code, IReadOnlyList<ImportFact> imports)
+    {
+        var direct = BuildCalls(code.CallSites, imports);
+        var wrapped = code.WrappedCalls;
+        if (wrapped.Count == 0) return direct;
+        var result = new List<CallFact>(direct.Count + wrapped.Count);
+        result.AddRange(direct);
+        var ordinals = new Dictionary<(string, uint?), int>();
+        foreach (var c in direct)
+        {
+            ref var n = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(ordinals, (c.Api.Key, c.FunctionRva), out _);
+            n = Math.Max(n, c.Ordinal + 1);
+        }
+        var bySlot = new Dictionary<uint, ImportFact>();
+        foreach (var i in imports)
+            if (i.SlotRva is uint slot) bySlot.TryAdd(slot, i);
+        foreach (var w in wrapped.OrderBy(w => w.CallerSiteRva).ThenBy(w => w.Site.SiteRva))
+        {
+            if (PoolApis.Find(w.Site.Api) is not { } signature) continue;
+            // A call into a wrapper is a fact only when it proves a pool argument the call inside does not.
+            var proves = w.Via.Count == 0;
+            foreach (var a in (ReadOnlySpan<int>)[signature.TagArg, signature.PoolTypeArg, signature.PoolFlagsArg])
+                proves |= a >= 0 && w.Args[a].IsKnown && !w.Site.Arg(a).IsKnown;
+            if (!proves) continue;
+            var api = bySlot.GetValueOrDefault(w.Site.Api.SlotRva) ?? new ImportFact(w.Site.Api.Module, w.Site.Api.Name, w.Site.Api.Ordinal, false, w.Site.Api.SlotRva);
+            ref var next = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(ordinals, (api.Key, w.CallerFunction), out _);
+            var args = new ulong?[CallSite.TrackedArgs];
+            for (var a = 0; a < args.Length; a++) args[a] = w.Args[a] is { IsKnown: true } v ? v.Value : null;
+            var shape = w.Via.Count > 0 ? CallShape.Wrapper : (w.Site.Shape & CallSiteShape.TailCall) != 0 ? CallShape.TailJump : CallShape.Thunk;
+            var via = w.Via.Count == 0 ? null
+                : string.Join(" → ", w.Via.Select((h, k) => k == 0 ? $"wrapper 0x{h.WrapperRva:x}" : $"call at 0x{h.CallRva:x} → wrapper 0x{h.WrapperRva:x}"))
+                  + $" → {api.Name} at 0x{w.Site.SiteRva:x}";
+            result.Add(new CallFact(api, w.CallerSiteRva, w.CallerFunction, next++, args, shape) { Via = via });
+        }
+        return result;
     }
 
     /// <summary>Maps call sites to facts; the ordinal numbers sites of one API within one function in address order.</summary>
