@@ -306,10 +306,39 @@ public class DefaultPackTests
     [InlineData("dump", "{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", @"\SystemRoot\System32\drivers\{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", true)]
     [InlineData("dump", "2f4e1d6c-6b3a-4c1f-9e8d-7a1b2c3d4e5f", @"\SystemRoot\System32\drivers\2f4e1d6c-6b3a-4c1f-9e8d-7a1b2c3d4e5f", true)]
     [InlineData("file", "{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", @"C:\tmp\{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", false)]
+    [InlineData("unloaded", "{2F4E1D6C-6B", "{2F4E1D6C-6B", true)]
+    [InlineData("unloaded", "2f4e1d6c-6b3", "2f4e1d6c-6b3", true)]
+    [InlineData("unloaded", "dam.sys", "dam.sys", false)]
+    [InlineData("unloaded", "mcupdate_Gen", "mcupdate_Gen", false)]
     public void Driver_not_from_driver_store(string origin, string name, string path, bool expected)
     {
         var facts = new FakeFacts { ModuleValue = new ModuleFact(origin, name, path, origin == "dump" ? 0xfffff80000000000 : null) };
         Assert.Equal(expected, Findings(facts, "DA7001").Count == 1);
+    }
+
+    [Fact]
+    public void Only_rules_on_module_provenance_run_on_listed_modules()
+    {
+        Assert.Equal(["DA7001"], Pack.Value.Set.ModuleOnlyRuleIds);
+        var guid = new FakeFacts { ModuleValue = new ModuleFact("unloaded", "{2F4E1D6C-6B", "{2F4E1D6C-6B", 0xfffff80002100000) };
+        Assert.Equal(["DA7001"], Pack.Value.Set.EvaluateModuleOnly(guid).Select(m => m.Rule.Id));
+        var mixed = RuleSet.Load([new RuleSource("r.yaml", """
+            id: X0001
+            name: Mixed
+            title: t
+            level: warning
+            precision: high
+            description: A dump module that does not import ExAllocatePool2.
+            help: Nothing to do.
+            message: "{artifact} does not import ExAllocatePool2."
+            match:
+              all:
+                - module: {origin: dump}
+                - not: {import: ExAllocatePool2}
+            """)]);
+        Assert.Empty(mixed.ModuleOnlyRuleIds);
+        Assert.Empty(mixed.EvaluateModuleOnly(new FakeFacts { ModuleValue = new ModuleFact("dump", "a.sys", "a.sys", 0) }));
+        Assert.Single(mixed.Evaluate(new FakeFacts { ModuleValue = new ModuleFact("dump", "a.sys", "a.sys", 0) }));
     }
 
     private static List<RuleMatch> Findings(FakeFacts facts, params string[] ids) =>

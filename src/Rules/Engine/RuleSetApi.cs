@@ -94,7 +94,9 @@ public sealed partial class RuleSet
     public IReadOnlyList<RuleWarning> Warnings { get; }
 
     /// <summary>Matches ordered by rule id, then anchor key. Evaluates only what rules need.</summary>
-    public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts)
+    public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts) => Evaluate(facts, only: null);
+
+    private IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, bool[]? only)
     {
         ArgumentNullException.ThrowIfNull(facts);
         var ctx = new EvalContext(facts, _compiled);
@@ -107,6 +109,7 @@ public sealed partial class RuleSet
         {
             var rule = _compiled[r];
             if (candidates is not null && !candidates[r]) continue;
+            if (only is not null && !only[r]) continue;
             if (ctx.TestRule(rule.Index) != Tri.True) continue;
             anchors ??= [];
             anchors.Clear();

@@ -45,7 +45,7 @@ public sealed record HeaderFact(
     uint CheckSum);
 
 /// <summary>Provenance of the image.</summary>
-/// <param name="Origin">"file" or "dump".</param>
+/// <param name="Origin">"file", "dump", or "unloaded" (a driver a dump lists as unloaded: name, base and size only).</param>
 /// <param name="Name">Base name, e.g. "pool_legacy.sys" or "{GUID}.sys".</param>
 /// <param name="Path">The file path as reported, or the module's FullDllName in a dump (e.g. "\SystemRoot\System32\drivers\x.sys").</param>
 /// <param name="Base">DllBase in a dump; null for files.</param>

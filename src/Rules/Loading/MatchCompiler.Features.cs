@@ -27,7 +27,7 @@ internal sealed partial class MatchCompiler
             {
                 case "origin":
                     origin = read.String(v, "'origin'");
-                    if (origin is not null and not ("file" or "dump")) { Errors.Add(v, $"'origin' must be file or dump, found '{origin}'"); origin = null; }
+                    if (origin is not null and not ("file" or "dump" or "unloaded")) { Errors.Add(v, $"'origin' must be file, dump or unloaded, found '{origin}'"); origin = null; }
                     ok &= origin is not null;
                     break;
                 case "name":

@@ -32,7 +32,7 @@ internal static class DumpInspector
                 endLine();
                 foreach (var m in selected)
                 {
-                    if (!dump.HasMemory) continue;
+                    if (!m.ImageAvailable) continue;
                     var open1 = PeImage.TryOpen(dump.OpenModuleImage(m));
                     if (open1.Image is not PeImage image)
                     {
@@ -67,7 +67,12 @@ internal static class DumpInspector
         o.WriteLine($"  kernel dump: {TypeName(dump)}, machine {MachineName(dump)}, build {dump.MinorVersion} ({(dump.MajorVersion == 0xC ? "checked" : "free")}), {dump.NumberOfProcessors} processor(s)");
         o.WriteLine($"  bugcheck 0x{dump.BugCheckCode:X8} (0x{dump.BugCheckParameter1:x}, 0x{dump.BugCheckParameter2:x}, 0x{dump.BugCheckParameter3:x}, 0x{dump.BugCheckParameter4:x})");
         o.WriteLine($"  system time {(dump.SystemTime is { } t ? t.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "unknown")}");
-        if (!dump.HasMemory) o.WriteLine("  triage minidump: modules are listed, their images are not in the dump");
+        o.WriteLine($"  version: {VersionText(dump)}");
+        if (dump.IsTriage)
+        {
+            var (blocks, bytes) = dump.DataBlocks;
+            o.WriteLine($"  triage minidump: modules are listed; {blocks} data block(s) ({bytes} bytes) hold part of {dump.Modules.Count(m => m.ImageAvailable)} module image(s)");
+        }
         o.WriteLine($"  modules ({dump.Modules.Count}):");
         var w = dump.Machine == DumpMachine.X64 ? 17 : 8;
         o.WriteLine($"    {"base".PadRight(w)} {"size",-10} {"timestamp",-10} {"missing",-11} {"name",-24} path");
@@ -77,15 +82,42 @@ internal static class DumpInspector
             var missing = $"{source.CountMissingPages()}/{source.PageCount}";
             o.WriteLine($"    {Address(dump, m.Base).PadRight(w)} 0x{m.Size:x8} {(m.TimeDateStamp is { } ts ? $"0x{ts:x8}" : "-"),-10} {missing,-11} {m.Name,-24} {m.FullPath}");
         }
+        if (dump.IsTriage)
+        {
+            o.WriteLine($"  unloaded drivers ({dump.UnloadedDrivers.Count}):");
+            if (dump.UnloadedDrivers.Count > 0) o.WriteLine($"    {"base".PadRight(w)} {"size",-10} {"unloaded",-20} name");
+            foreach (var u in dump.UnloadedDrivers)
+                o.WriteLine($"    {Address(dump, u.Base).PadRight(w)} 0x{u.Size:x8} {UnloadTime(u),-20} {u.Name}{(u.Truncated ? " (name cut to 12 characters by the kernel)" : "")}");
+        }
         foreach (var d in dump.Diagnostics) o.WriteLine($"  diagnostic: {d}");
     }
+
+    private static string UnloadTime(UnloadedDriver u) =>
+        u.UnloadTime is { } t ? t.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "not recorded";
+
+    private static string VersionText(KernelDump dump)
+    {
+        var parts = new List<string> { $"build {dump.MinorVersion}" };
+        if (dump.ServicePackBuild != 0) parts.Add($"service pack build 0x{dump.ServicePackBuild:x}");
+        if (dump.ProductType is { } p) parts.Add($"product {ProductName(p)}");
+        if (dump.BuildLab is { } lab) parts.Add($"NtBuildLab {lab}");
+        return string.Join(", ", parts);
+    }
+
+    private static string ProductName(uint p) => p switch
+    {
+        1 => "workstation",
+        2 => "domain controller",
+        3 => "server",
+        _ => $"0x{p:x}",
+    };
 
     /// <summary>Like <c>dps</c> over the IAT: slot address, value, <c>module!function</c>.</summary>
     private static void WriteIatText(TextWriter o, KernelDump dump, DumpModule m, DumpExportCatalog catalog, bool is64)
     {
         o.WriteLine();
         o.WriteLine($"  {m.Name} at {Address(dump, m.Base)}");
-        if (!dump.HasMemory) { o.WriteLine("    image not in the dump (triage minidump)"); return; }
+        if (!m.ImageAvailable) { o.WriteLine("    image not in the dump (triage minidump)"); return; }
         var open = PeImage.TryOpen(dump.OpenModuleImage(m));
         if (open.Image is not PeImage image) { o.WriteLine($"    not analysable: {open.Reason}"); return; }
         var iat = IatResolver.Resolve(image, m, catalog, is64);
@@ -124,6 +156,31 @@ internal static class DumpInspector
         if (dump.SystemTime is { } t) w.WriteString("systemTime", t.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
         else w.WriteNull("systemTime");
         w.WriteBoolean("imagesAvailable", dump.HasMemory);
+        w.WriteStartObject("version");
+        w.WriteNumber("build", dump.MinorVersion);
+        if (dump.ServicePackBuild != 0) w.WriteNumber("servicePackBuild", dump.ServicePackBuild);
+        if (dump.ProductType is { } pt) w.WriteString("productType", ProductName(pt));
+        if (dump.BuildLab is { } lab) w.WriteString("ntBuildLab", lab);
+        w.WriteEndObject();
+        if (dump.IsTriage)
+        {
+            var (blocks, bytes) = dump.DataBlocks;
+            w.WriteNumber("dataBlocks", blocks);
+            w.WriteNumber("dataBlockBytes", bytes);
+            w.WriteStartArray("unloadedDrivers");
+            foreach (var u in dump.UnloadedDrivers)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", u.Name);
+                w.WriteBoolean("nameTruncated", u.Truncated);
+                w.WriteString("base", ImageJson.Hex(u.Base));
+                w.WriteString("size", ImageJson.Hex(u.Size));
+                if (u.UnloadTime is { } t2) w.WriteString("unloadTime", t2.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+                else w.WriteNull("unloadTime");
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
         w.WriteStartArray("modules");
         foreach (var m in dump.Modules)
         {
@@ -138,6 +195,7 @@ internal static class DumpInspector
             if (m.CheckSum is { } cs) w.WriteString("checkSum", ImageJson.Hex(cs)); else w.WriteNull("checkSum");
             w.WriteNumber("pages", source.PageCount);
             w.WriteNumber("missingPages", source.CountMissingPages());
+            w.WriteBoolean("captured", m.ImageAvailable);
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -39,6 +39,8 @@ internal sealed class DumpHeader
     public long SystemTimeRaw { get; private init; }
     public uint MiniDumpFields { get; private init; }
     public bool PaeEnabled { get; private init; }
+    /// <summary>1 workstation, 2 domain controller, 3 server; null when the field holds the fill pattern.</summary>
+    public uint? ProductType { get; private init; }
     public int MaxRuns => Is64 ? 42 : 86;
 
     public DateTime? SystemTime =>
@@ -85,7 +87,7 @@ internal sealed class DumpHeader
             PsActiveProcessHead = header.PsActiveProcessHead, NumberOfProcessors = header.NumberOfProcessors, BugCheckCode = header.BugCheckCode,
             BugCheckParameters = header.BugCheckParameters, KdDebuggerDataBlock = header.KdDebuggerDataBlock, NumberOfRuns = header.NumberOfRuns,
             NumberOfPages = header.NumberOfPages, Runs = header.Runs, RawDumpType = header.RawDumpType, SystemTimeRaw = header.SystemTimeRaw,
-            MiniDumpFields = header.MiniDumpFields, PaeEnabled = header.PaeEnabled,
+            MiniDumpFields = header.MiniDumpFields, PaeEnabled = header.PaeEnabled, ProductType = header.ProductType,
         };
     }
 
@@ -112,6 +114,7 @@ internal sealed class DumpHeader
             SystemTimeRaw = (long)U64(h, 0xFA8),
             MiniDumpFields = U32(h, 0x1038),
             PaeEnabled = false,
+            ProductType = U32(h, 0x1040) is var p and not PageFill and not 0 ? p : null,
         };
     }
 
@@ -138,6 +141,7 @@ internal sealed class DumpHeader
             SystemTimeRaw = (long)U64(h, 0xFC0),
             MiniDumpFields = U32(h, 0xF8C),
             PaeEnabled = h[0x5C] == 1,
+            ProductType = U32(h, 0xF94) is var p and not PageFill and not 0 ? p : null,
         };
     }
 

@@ -102,7 +102,7 @@ public sealed class DumpOpenResult
 /// <param name="Size">SizeOfImage.</param>
 /// <param name="TimeDateStamp">IMAGE_FILE_HEADER.TimeDateStamp from the in-memory header, or from the triage entry; null when unknown.</param>
 /// <param name="CheckSum">OptionalHeader.CheckSum from the in-memory header, else the loader entry's copy; null when unknown.</param>
-/// <param name="ImageAvailable">False for triage dumps: they list modules but hold none of their pages.</param>
+/// <param name="ImageAvailable">False when the dump holds none of the module's bytes (a triage dump whose data blocks copied nothing of it).</param>
 /// <param name="EntryAddress">VA of the KLDR_DATA_TABLE_ENTRY (0 for triage dumps).</param>
 public sealed record DumpModule(
     int Index,

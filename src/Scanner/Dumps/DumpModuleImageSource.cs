@@ -15,6 +15,7 @@ public sealed class DumpModuleImageSource : IImageSource
     private const long Missing = -1;
     private readonly KernelDump _dump;
     private readonly long[] _pageOffsets; // Unknown, Missing, or file offset (always past the header, so > 0)
+    private readonly bool _byteRuns; // triage: data blocks need not cover whole pages, so reads follow the blocks
 
     internal DumpModuleImageSource(KernelDump dump, DumpModule module)
     {
@@ -24,6 +25,7 @@ public sealed class DumpModuleImageSource : IImageSource
         PageCount = (int)((module.Size + (long)PageSize - 1) / PageSize);
         _pageOffsets = new long[PageCount];
         if (!module.ImageAvailable) Array.Fill(_pageOffsets, Missing);
+        else _byteRuns = dump.IsTriage;
         Origin = new ImageOrigin(dump.Path, module.Name, module.Base, module.FullPath);
     }
 
@@ -50,6 +52,7 @@ public sealed class DumpModuleImageSource : IImageSource
         if (position < 0 || position >= Length || destination.IsEmpty) return 0;
         var want = (int)Math.Min(destination.Length, Length - position);
         var done = 0;
+        if (_byteRuns) return ReadRuns(position, destination[..want]);
         while (done < want)
         {
             var at = position + done;
@@ -68,13 +71,43 @@ public sealed class DumpModuleImageSource : IImageSource
     {
         if (position < 0 || length < 0 || position > Length || length > Length - position) return false;
         if (length == 0) return true;
+        if (_byteRuns)
+        {
+            for (var at = position; at < position + length;)
+            {
+                if (_dump.FileOffsetOfVirtual(Module.Base + (ulong)at, out var run) < 0) return false;
+                at += run;
+            }
+            return true;
+        }
         for (var page = position / PageSize; page * PageSize < position + length; page++)
             if (PageOffset((int)page) < 0) return false;
         return true;
     }
 
+    /// <summary>Reads through the data blocks (triage): stops at the first byte no block holds.</summary>
+    private int ReadRuns(long position, Span<byte> destination)
+    {
+        var done = 0;
+        while (done < destination.Length)
+        {
+            var offset = _dump.FileOffsetOfVirtual(Module.Base + (ulong)(position + done), out var run);
+            if (offset < 0) break;
+            var n = Math.Min(run, destination.Length - done);
+            if (_dump.File.Read(offset, destination.Slice(done, n)) != n) break;
+            done += n;
+        }
+        return done;
+    }
+
     private long PageOffset(int page)
     {
+        if (_byteRuns)
+        {
+            // A page counts as present only when the blocks hold all of it.
+            var start = page * (long)PageSize;
+            return IsAvailable(start, Math.Min(PageSize, Length - start)) ? 1 : Missing;
+        }
         var cached = _pageOffsets[page];
         if (cached != Unknown) return cached;
         var offset = _dump.FileOffsetOfVirtual(Module.Base + (ulong)page * PageSize);

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Text;
 
 namespace DriverAudit.Scanner.Dumps;
 
@@ -28,7 +29,11 @@ public sealed class KernelDump : IDisposable
         _translator = memory is NoPhysicalMemory ? null : AddressTranslator.Create(header, _physical);
         if (header.DumpType == DumpType.Triage)
         {
-            Modules = TriageDriverList.Read(file, header, diagnostics);
+            Triage = TriageDump.Read(file, header, diagnostics);
+            var triage = Triage;
+            // A module is readable where the dump's data blocks copied some of it (often just its headers).
+            Modules = TriageDriverList.Read(file, header, diagnostics)
+                .Select(m => m with { ImageAvailable = triage.Overlaps(m.Base, m.Size) }).ToList();
         }
         else
         {
@@ -39,6 +44,25 @@ public sealed class KernelDump : IDisposable
     }
 
     internal MappedDumpFile File { get; }
+
+    /// <summary>Triage dumps: data blocks, unloaded drivers, version data; null for other dumps.</summary>
+    internal TriageDump? Triage { get; }
+
+    /// <summary>Drivers the dump lists as unloaded before the crash (triage dumps); empty when none are recorded.</summary>
+    public IReadOnlyList<UnloadedDriver> UnloadedDrivers => Triage?.Unloaded ?? [];
+
+    /// <summary>Triage dumps: TRIAGE_DUMP.ServicePackBuild; 0 otherwise.</summary>
+    public uint ServicePackBuild => Triage?.ServicePackBuild ?? 0;
+
+    /// <summary>Triage dumps: number of data blocks (copies of kernel memory) and their total size.</summary>
+    public (int Count, long Bytes) DataBlocks => Triage is { } t ? (t.DataBlockCount, t.DataBlockBytes) : (0, 0);
+
+    /// <summary>DUMP_HEADER.ProductType: 1 workstation, 2 domain controller, 3 server; null when unset.</summary>
+    public uint? ProductType => _header.ProductType;
+
+    /// <summary>The kernel's NtBuildLab string (e.g. "19041.1.amd64fre.vb_release.191206-1406") when the dump holds it.</summary>
+    public string? BuildLab => _buildLab ??= ReadBuildLab();
+    private string? _buildLab;
 
     /// <summary>Opens a kernel dump, detected by its signature whatever the file is called.</summary>
     public static DumpOpenResult TryOpen(string path)
@@ -129,8 +153,11 @@ public sealed class KernelDump : IDisposable
     public ulong KdDebuggerDataBlock => _header.KdDebuggerDataBlock;
     /// <summary>x86 only: the dumped system used PAE paging.</summary>
     public bool PaeEnabled => _header.PaeEnabled;
-    /// <summary>False for triage dumps: no physical memory, so <see cref="ReadVirtual"/> always returns 0.</summary>
+    /// <summary>False for triage dumps: no physical memory, so module images hold at most what the data blocks copied.</summary>
     public bool HasMemory => _translator is not null;
+
+    /// <summary>True for triage dumps: modules are listed; only data blocks (often a few PE headers) hold their bytes.</summary>
+    public bool IsTriage => Triage is not null;
 
     /// <summary>Modules in load order (index 0 is ntoskrnl in a well-formed dump).</summary>
     public IReadOnlyList<DumpModule> Modules { get; }
@@ -162,7 +189,7 @@ public sealed class KernelDump : IDisposable
         return _translator is not null && _translator.TryTranslate(va, out physicalAddress);
     }
 
-    /// <summary>Copies kernel virtual memory; returns the bytes copied, stopping at the first missing page.</summary>
+    /// <summary>Copies kernel virtual memory; returns the bytes copied, stopping at the first missing byte.</summary>
     public int ReadVirtual(ulong va, Span<byte> destination)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -171,9 +198,9 @@ public sealed class KernelDump : IDisposable
         {
             var at = va + (ulong)done;
             if (at < va) break; // wrapped past the top of the address space
-            var offset = FileOffsetOfVirtual(at);
+            var offset = FileOffsetOfVirtual(at, out var contiguous);
             if (offset < 0) break;
-            var n = Math.Min(0x1000 - (int)(at & 0xFFF), destination.Length - done);
+            var n = Math.Min(contiguous, destination.Length - done);
             if (File.Read(offset, destination.Slice(done, n)) != n) break;
             done += n;
         }
@@ -189,11 +216,33 @@ public sealed class KernelDump : IDisposable
     }
 
     /// <summary>File offset of the byte at <paramref name="va"/>, or -1 when its page is absent.</summary>
-    internal long FileOffsetOfVirtual(ulong va)
+    internal long FileOffsetOfVirtual(ulong va) => FileOffsetOfVirtual(va, out _);
+
+    /// <summary>
+    /// File offset of the byte at <paramref name="va"/> and how many bytes from there lie contiguously in the file
+    /// (to the end of the page, or of the triage data block); -1 when absent.
+    /// </summary>
+    internal long FileOffsetOfVirtual(ulong va, out int contiguous)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        contiguous = 0;
+        if (Triage is { } triage) return triage.FileOffsetOf(va, out contiguous);
         if (_translator is null || !_translator.TryTranslate(va, out var pa)) return -1;
-        return _physical.FileOffsetOf(pa);
+        var offset = _physical.FileOffsetOf(pa);
+        if (offset >= 0) contiguous = 0x1000 - (int)(va & 0xFFF);
+        return offset;
+    }
+
+    private string? ReadBuildLab()
+    {
+        var va = Triage?.BuildLabAddress ?? 0;
+        if (va == 0) return null;
+        Span<byte> text = stackalloc byte[128];
+        var n = ReadVirtual(va, text);
+        var end = text[..n].IndexOf((byte)0);
+        if (end <= 0) return null;
+        foreach (var c in text[..end]) if (c is < 0x20 or > 0x7E) return null;
+        return Encoding.ASCII.GetString(text[..end]);
     }
 
     /// <summary>KDBG is optional (often encoded on Win8+): only check it agrees with the header when it is readable.</summary>

@@ -23,6 +23,12 @@ public sealed record ArtifactReport
     public ulong? ModuleBase { get; init; }
     /// <summary>Dump modules: FullDllName.</summary>
     public string? ModulePath { get; init; }
+    /// <summary>
+    /// Dump modules whose image the dump does not fully hold: "partially captured" (a triage dump copied some of
+    /// it, e.g. its headers: rules ran on what is there), "not captured" (listed only: module rules ran),
+    /// "unloaded" (the dump lists it as unloaded: module rules ran). Null otherwise.
+    /// </summary>
+    public string? Capture { get; init; }
     /// <summary>True when the image was parsed and rules ran.</summary>
     public bool Analyzed { get; init; }
     public IReadOnlyList<Finding> Findings { get; init; } = [];

@@ -74,9 +74,13 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
             var catalog = new DumpExportCatalog(dump);
             var is64 = dump.Machine == DumpMachine.X64;
             var dumpNotes = new List<Notification>();
-            if (!dump.HasMemory)
+            if (dump.IsTriage)
+            {
+                var captured = dump.Modules.Count(m => m.ImageAvailable);
                 dumpNotes.Add(new Notification(NotificationCodes.DumpImagesUnavailable, NotificationLevel.Note,
-                    $"'{file.DisplayPath}' is a triage minidump: it lists {dump.Modules.Count} modules but holds none of their pages, so no module image was analysed.", file.Uri));
+                    $"'{file.DisplayPath}' is a triage minidump: it lists {dump.Modules.Count} modules and {dump.UnloadedDrivers.Count} unloaded drivers; " +
+                    $"its data blocks hold part of {captured} module image(s) (rules ran on what they hold), the other modules got only the rules on name and path.", file.Uri));
+            }
             // A damaged module list can name one module twice; SARIF artifacts must be unique, and one analysis is enough.
             var seen = new HashSet<(string Name, ulong Base, uint Size, string Path)>();
             var duplicates = 0;
@@ -84,9 +88,12 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
             foreach (var module in dump.Modules)
             {
                 if (!seen.Add((module.Name, module.Base, module.Size, module.FullPath))) { duplicates++; continue; }
-                var report = dump.HasMemory ? AnalyzeModuleGuarded(file, dump, module, catalog, is64) : Listed(file, module);
+                var report = module.ImageAvailable ? AnalyzeModuleGuarded(file, dump, module, catalog, is64) : ListedOnly(file, module, "not captured");
                 artifacts.Add(report with { Notifications = budget.Take(report.Notifications) });
             }
+            var seenUnloaded = new HashSet<(string Name, ulong Base, ulong Size)>();
+            foreach (var unloaded in dump.UnloadedDrivers)
+                if (seenUnloaded.Add((unloaded.Name, unloaded.Base, unloaded.Size))) artifacts.Add(Unloaded(file, unloaded));
             if (duplicates > 0)
                 dumpNotes.Add(new Notification(NotificationCodes.MalformedDump, NotificationLevel.Warning,
                     $"'{file.DisplayPath}': the loaded-module list names {duplicates} module(s) a second time (same name, base, size and path); each was analysed once.", file.Uri));
@@ -146,22 +153,57 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
         }
     }
 
+    /// <summary>A module without a readable image: only the rules on its name and path can judge it.</summary>
+    private ArtifactReport ListedOnly(InputFile file, DumpModule module, string capture) => Listed(file, module) with
+    {
+        Capture = capture,
+        Findings = InputAnalyzer.Findings(rules.EvaluateModuleOnly(DumpListedModuleFacts.Of(module, file.DisplayPath)), file.Uri, module.Name),
+    };
+
+    /// <summary>
+    /// An unloaded driver: a child artifact named "name (unloaded)" so its findings never share a fingerprint
+    /// with a loaded module of the same name.
+    /// </summary>
+    private ArtifactReport Unloaded(InputFile file, UnloadedDriver driver)
+    {
+        var name = $"{driver.Name} (unloaded)";
+        return new ArtifactReport
+        {
+            Uri = file.Uri,
+            Length = (long)Math.Min(driver.Size, long.MaxValue),
+            ParentLocalIndex = 0,
+            ModuleName = name,
+            ModuleBase = driver.Base,
+            ModulePath = driver.Name,
+            Capture = "unloaded",
+            Findings = InputAnalyzer.Findings(rules.EvaluateModuleOnly(DumpListedModuleFacts.Of(driver, file.DisplayPath)), file.Uri, name),
+        };
+    }
+
     private ArtifactReport AnalyzeModule(InputFile file, KernelDump dump, DumpModule module, DumpExportCatalog catalog, bool is64)
     {
         var where = $"{file.DisplayPath}!{module.Name}";
         var open = PeImage.TryOpen(dump.OpenModuleImage(module));
         if (open.Image is not PeImage image)
-            return Listed(file, module) with
+        {
+            var listed = ListedOnly(file, module, dump.IsTriage ? "not captured" : "headers missing");
+            // A triage dump's blocks often hold a piece of a module but not its headers: that is normal, not a warning.
+            return dump.IsTriage ? listed : listed with
             {
                 Notifications = [new Notification(NotificationCodes.ModuleNotAnalysable, NotificationLevel.Warning,
-                    $"'{where}' (base 0x{module.Base:x}) was skipped: {open.Reason}", file.Uri)],
+                    $"'{where}' (base 0x{module.Base:x}) was not analysed, only its name and path: {open.Reason}", file.Uri)],
             };
+        }
 
         var facts = new DumpModuleFacts(image, module, catalog, is64, file.DisplayPath);
         var findings = InputAnalyzer.Findings(rules.Evaluate(facts), file.Uri, module.Name);
         var notes = new List<Notification>();
         foreach (var d in facts.Iat.Diagnostics)
-            notes.Add(new Notification(NotificationCodes.UnresolvedImport, NotificationLevel.Warning, $"'{file.DisplayPath}': {d}", file.Uri));
+        {
+            // A triage dump copies a module's headers, rarely its IAT: a missing IAT page there is expected.
+            var level = dump.IsTriage && d.Code == DumpDiagnosticCodes.IatUnreadable ? NotificationLevel.Note : NotificationLevel.Warning;
+            notes.Add(new Notification(NotificationCodes.UnresolvedImport, level, $"'{file.DisplayPath}': {d}", file.Uri));
+        }
         // Missing pages are normal in a dump (paged out, discarded INIT): what the parser could not read is a note.
         foreach (var d in image.Diagnostics)
             notes.Add(new Notification(NotificationCodes.MalformedTable, NotificationLevel.Note, $"'{where}': {d.Message}", file.Uri));
@@ -170,6 +212,7 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
             Analyzed = true,
             Findings = findings,
             Notifications = notes,
+            Capture = dump.IsTriage ? "partially captured" : null,
             Image = collectInventory ? Fleet.ImageRecord.Describe(image, new Signing.ImageSigning(image)) : null,
         };
     }

@@ -49,6 +49,7 @@ public sealed class JsonLinesSink : IScanSink
                 {
                     _json.WriteString("module", a.ModuleName);
                     _json.WriteString("moduleBase", $"0x{a.ModuleBase:x}");
+                    if (a.Capture is not null) _json.WriteString("capture", a.Capture);
                 }
                 _json.WriteString("anchorKind", f.Anchor.Kind);
                 _json.WriteString("anchor", f.Anchor.Key);

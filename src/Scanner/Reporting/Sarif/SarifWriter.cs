@@ -128,6 +128,7 @@ public sealed class SarifWriter : IScanSink
                     ["moduleName"] = artifact.ModuleName,
                     ["moduleBase"] = $"0x{artifact.ModuleBase:x}", // hex string: kernel addresses exceed 2^53
                     ["modulePath"] = artifact.ModulePath ?? "",
+                    ["capture"] = artifact.Capture ?? "image",
                 },
             }, SarifJsonContext.Default.SarifArtifact);
 
@@ -167,6 +168,7 @@ public sealed class SarifWriter : IScanSink
         {
             properties["moduleName"] = artifact.ModuleName;
             properties["moduleBase"] = $"0x{artifact.ModuleBase:x}";
+            if (artifact.Capture is not null) properties["capture"] = artifact.Capture;
         }
         if (_context?.Host is { } host) properties["hosts"] = new[] { host }; // a merged log lists every host
 

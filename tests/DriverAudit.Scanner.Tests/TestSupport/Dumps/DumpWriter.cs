@@ -98,6 +98,21 @@ public sealed class DumpWriter
     public uint? TriageDriverCountOverride { get; set; }
     /// <summary>Triage: leave StringPoolOffset/Size zero (the reader then cannot bound the list by the pool).</summary>
     public bool TriageWithoutStringPool { get; set; }
+    /// <summary>Triage: copies of kernel memory written as TRIAGE_DATA_BLOCKs (see <see cref="CaptureInTriage"/>).</summary>
+    public List<(ulong Va, byte[] Data)> TriageBlocks { get; } = [];
+    /// <summary>Triage: DUMP_UNLOADED_DRIVERS entries (the name is cut to 12 characters, as the kernel does).</summary>
+    public List<(string Name, ulong Start, ulong End)> UnloadedDrivers { get; } = [];
+    /// <summary>Triage: write a KDBG copy whose NtBuildLab points at this string, itself held by a data block.</summary>
+    public string? TriageBuildLab { get; set; }
+    /// <summary>Triage, hostile: DataBlocksCount written instead of the real count.</summary>
+    public uint? TriageBlockCountOverride { get; set; }
+    /// <summary>Triage, hostile: every data block's Size written as this value.</summary>
+    public uint? TriageBlockSizeOverride { get; set; }
+
+    /// <summary>Triage: copies [rva, rva+length) of the module, as the kernel copies headers and code around a fault.</summary>
+    public void CaptureInTriage(WrittenModule module, uint rva, int length) =>
+        TriageBlocks.Add((module.Base + rva, module.Loaded.AsSpan((int)rva, length).ToArray()));
+
     /// <summary>Write a KDBG block whose PsLoadedModuleList is this value (null: no KDBG).</summary>
     public ulong? KdbgModuleList { get; set; }
 
@@ -420,8 +435,9 @@ public sealed class DumpWriter
     }
 
     /// <summary>
-    /// A triage minidump (type 4): TRIAGE_DUMP after the header, DUMP_DRIVER_ENTRY list, DUMP_STRING pool.
-    /// Module metadata comes from the added modules; no pages are written.
+    /// A triage minidump (type 4): TRIAGE_DUMP after the header, DUMP_DRIVER_ENTRY list, DUMP_STRING pool, then
+    /// the unloaded-driver list, a KDBG copy and the data blocks when set. Module metadata comes from the added
+    /// modules; no pages are written, only the blocks.
     /// </summary>
     public byte[] WriteTriage()
     {
@@ -454,11 +470,70 @@ public sealed class DumpWriter
                 W32(e, 0x1C, (uint)(m.ListedBase ?? m.Base)); W32(e, 0x24, m.Size); W32(e, 0x44, sum); W32(e, 0x48, stamp);
             }
         }
-        var tgrdAt = poolAt + (int)pool.Length;
+        // After the pool: the unloaded-driver list, a KDBG copy, the data-block array and the blocks' bytes.
+        var tail = new MemoryStream();
+        var tailAt = poolAt + (int)pool.Length;
+        void Align8() { while (tail.Length % 8 != 0) tail.WriteByte(0); }
+        var unloadedAt = 0;
+        if (UnloadedDrivers.Count > 0)
+        {
+            unloadedAt = tailAt + (int)tail.Length;
+            tail.Write(Is64 ? BitConverter.GetBytes((ulong)UnloadedDrivers.Count) : BitConverter.GetBytes((uint)UnloadedDrivers.Count));
+            foreach (var (name, start, end) in UnloadedDrivers)
+            {
+                var u = new byte[Is64 ? 0x38 : 0x28];
+                var text = Encoding.Unicode.GetBytes(name);
+                BinaryPrimitives.WriteUInt16LittleEndian(u, (ushort)text.Length); // the full name's length; 12 characters kept
+                BinaryPrimitives.WriteUInt16LittleEndian(u.AsSpan(2), (ushort)(text.Length + 2));
+                text.AsSpan(0, Math.Min(24, text.Length)).CopyTo(u.AsSpan(Is64 ? 16 : 8));
+                if (Is64) { W64(u, 0x28, start); W64(u, 0x30, end); }
+                else { W32(u, 0x20, (uint)start); W32(u, 0x24, (uint)end); }
+                tail.Write(u);
+            }
+            Align8();
+        }
+        var blocks = TriageBlocks.ToList();
+        var kdbgAt = 0;
+        if (TriageBuildLab is string lab)
+        {
+            var labVa = DataBase + 0x40;
+            blocks.Add((labVa, [.. Encoding.ASCII.GetBytes(lab), 0]));
+            kdbgAt = tailAt + (int)tail.Length;
+            var kdbg = new byte[0x380];
+            BinaryPrimitives.WriteUInt32LittleEndian(kdbg.AsSpan(0x10), 0x4742444B);
+            BinaryPrimitives.WriteUInt32LittleEndian(kdbg.AsSpan(0x14), 0x380);
+            W64(kdbg, 0x18, _modules.Count > 0 ? (Is64 ? _modules[0].Base : (ulong)(long)(int)(uint)_modules[0].Base) : 0);
+            W64(kdbg, 0x48, Is64 ? _listHead : (ulong)(long)(int)(uint)_listHead);
+            W64(kdbg, 0x208, Is64 ? labVa : (ulong)(long)(int)(uint)labVa);
+            tail.Write(kdbg);
+        }
+        var blocksAt = 0;
+        if (blocks.Count > 0)
+        {
+            blocksAt = tailAt + (int)tail.Length;
+            var dataAt = blocksAt + 16 * blocks.Count;
+            var array = new byte[16 * blocks.Count];
+            var data = new MemoryStream();
+            for (var i = 0; i < blocks.Count; i++)
+            {
+                var (va, bytes) = blocks[i];
+                // x86 addresses are stored sign-extended, as the kernel writes them.
+                W64(array.AsSpan(16 * i), 0, Is64 ? va : (ulong)(long)(int)(uint)va);
+                W32(array.AsSpan(16 * i), 8, (uint)(dataAt + data.Length));
+                W32(array.AsSpan(16 * i), 12, TriageBlockSizeOverride ?? (uint)bytes.Length);
+                data.Write(bytes);
+            }
+            tail.Write(array);
+            tail.Write(data.ToArray());
+        }
+        var tgrdAt = tailAt + (int)tail.Length;
         var sizeOfDump = tgrdAt + 4;
         var t = new byte[0x100];
         var ts = t.AsSpan();
-        W32(ts, 0x04, (uint)sizeOfDump); W32(ts, 0x08, (uint)tgrdAt); W32(ts, 0x0C, Is64 ? 0x348u : 0x320u);
+        W32(ts, 0x00, 0x3A10); W32(ts, 0x04, (uint)sizeOfDump); W32(ts, 0x08, (uint)tgrdAt); W32(ts, 0x0C, Is64 ? 0x348u : 0x320u);
+        W32(ts, 0x18, (uint)unloadedAt);
+        if (Is64) { W32(ts, 0x70, (uint)kdbgAt); W32(ts, 0x74, kdbgAt == 0 ? 0u : 0x380u); W32(ts, 0x78, (uint)blocksAt); W32(ts, 0x7C, TriageBlockCountOverride ?? (uint)blocks.Count); }
+        else { W32(ts, 0x58, (uint)kdbgAt); W32(ts, 0x5C, kdbgAt == 0 ? 0u : 0x380u); W32(ts, 0x60, (uint)blocksAt); W32(ts, 0x64, TriageBlockCountOverride ?? (uint)blocks.Count); }
         W32(ts, 0x30, (uint)listAt); W32(ts, 0x34, TriageDriverCountOverride ?? (uint)_modules.Count);
         if (!TriageWithoutStringPool) { W32(ts, 0x38, (uint)poolAt); W32(ts, 0x3C, (uint)pool.Length); }
         W32(h, Is64 ? 0x1038 : 0xF8C, 0xCFF);
@@ -467,6 +542,7 @@ public sealed class DumpWriter
         file.Write(t);
         file.Write(entries);
         file.Write(pool.ToArray());
+        file.Write(tail.ToArray());
         file.Write("TRGD"u8);
         return file.ToArray();
     }
