@@ -9,7 +9,7 @@ public class FeatureValidationTests
     [Theory]
     [InlineData("module: dump", "dump", "'module' must be a mapping")]
     [InlineData("module: {}", "{}", "'module' needs at least one of origin, name, path")]
-    [InlineData("module: {origin: disk}", "disk", "'origin' must be file or dump, found 'disk'")]
+    [InlineData("module: {origin: disk}", "disk", "'origin' must be file, dump or unloaded, found 'disk'")]
     [InlineData("module: {name: \"/a(/\"}", "\"/a(/\"", "invalid regex")]
     [InlineData("module: {path: \"!\"}", "\"!\"", "'!' needs a pattern after it")]
     [InlineData("module: {base: 1}", "base", "unknown key 'base' in 'module'")]
