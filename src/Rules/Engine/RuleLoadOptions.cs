@@ -18,6 +18,9 @@ public sealed class RuleLoadOptions
     /// A missing <c>@name</c> list is an empty list and a <see cref="RuleSet.Warnings"/> entry; a missing path is a load error.
     /// </summary>
     public Func<string, string, ListContent?>? ResolveList { get; init; }
+
+    /// <summary>Most rules one set may hold (default <see cref="Loading.RuleLoader.MaxRules"/>); each costs memory and an index slot.</summary>
+    public int MaxRules { get; init; } = Loading.RuleLoader.MaxRules;
 }
 
 /// <summary>Something worth telling the user that does not stop loading (e.g. a named hash list was not supplied).</summary>

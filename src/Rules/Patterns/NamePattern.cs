@@ -12,6 +12,23 @@ internal abstract class NamePattern
     /// <summary>Longer regexes are refused; the non-backtracking engine's construction cost grows with size.</summary>
     public const int MaxRegexLength = 512;
 
+    /// <summary>
+    /// Regexes whose estimated automaton size (<see cref="EstimateSize"/>) is above this are built at load, so a
+    /// pattern the non-backtracking engine refuses (it has a node limit: <c>/(a{100}){100}/</c> is short but
+    /// huge) is a rule error with its position instead of an internal error on every input at scan time.
+    /// Smaller ones cannot reach the engine's limit and are built on first use (building costs milliseconds).
+    /// </summary>
+    public const long EagerBuildSize = 1_000;
+
+    /// <summary>The sum of <see cref="EstimateSize"/> over every regex of one rule set (memory and build time).</summary>
+    public const long MaxTotalRegexSize = 200_000;
+
+    /// <summary>
+    /// Set by the rule loader for the duration of one load: the regex size used so far by the set. Thread-static
+    /// because patterns are parsed deep inside the compiler, and a load runs on one thread.
+    /// </summary>
+    [ThreadStatic] internal static long? LoadBudgetUsed;
+
     public abstract bool IsMatch(ReadOnlySpan<char> text);
 
     /// <summary>The pattern as written, for diagnostics.</summary>
@@ -61,10 +78,20 @@ internal abstract class NamePattern
         {
             // Syntax is checked now with the interpreter's parse (microseconds). The non-backtracking automaton
             // costs tens of milliseconds cold, so it is built on first use — unless the pattern has a construct
-            // that engine may refuse (lookarounds, atomic groups, conditionals, backreferences), which must fail
-            // at load with its position, not in the middle of a scan.
+            // that engine may refuse (lookarounds, atomic groups, conditionals, backreferences) or may be over its
+            // size limit, which must fail at load with its position, not in the middle of a scan.
             _ = new Regex(body, options & ~RegexOptions.NonBacktracking);
-            if (MayNeedBacktracking(body)) _ = new Regex(body, options);
+            var size = EstimateSize(body);
+            if (LoadBudgetUsed is { } used)
+            {
+                if (used + size > MaxTotalRegexSize)
+                {
+                    error = $"the rules' regexes are too large together: this one (estimated size {size:N0}) brings the total past {MaxTotalRegexSize:N0}";
+                    return null;
+                }
+                LoadBudgetUsed = used + size;
+            }
+            if (MayNeedBacktracking(body) || size > EagerBuildSize) _ = new Regex(body, options);
             var final = options;
             return new RegexPattern(text, new Lazy<Regex>(() => new Regex(body, final)));
         }
@@ -92,6 +119,84 @@ internal abstract class NamePattern
     {
         public override string Text => text;
         public override bool IsMatch(ReadOnlySpan<char> value) => Wildcard.IsMatch(text, value, ignoreCase);
+    }
+
+    /// <summary>
+    /// An upper estimate of the automaton's size: atoms counted once, bounded repetitions multiplying what they
+    /// repeat (<c>a{1000}</c> is 1,000, <c>(a{100}){100}</c> 10,000), alternatives adding up. Saturates.
+    /// </summary>
+    internal static long EstimateSize(string body)
+    {
+        const long Cap = 1L << 40;
+        var stack = new Stack<(long Done, long Branch)>();
+        long done = 0, branch = 0, last = 0; // last: the size of the atom a quantifier would apply to
+        for (var i = 0; i < body.Length; i++)
+        {
+            var c = body[i];
+            switch (c)
+            {
+                case '\\':
+                    i++;
+                    if (i < body.Length && body[i] is 'p' or 'P' && i + 1 < body.Length && body[i + 1] == '{')
+                        i = Math.Max(i, body.IndexOf('}', i) is var close && close > 0 ? close : body.Length);
+                    last = 1; branch += 1;
+                    break;
+                case '[':
+                    // A class is one atom, whatever it lists; skip to its closing bracket (a leading ']' is literal).
+                    var j = i + 1;
+                    if (j < body.Length && body[j] == '^') j++;
+                    if (j < body.Length && body[j] == ']') j++;
+                    while (j < body.Length && body[j] != ']') j += body[j] == '\\' ? 2 : 1;
+                    i = Math.Min(j, body.Length);
+                    last = 1; branch += 1;
+                    break;
+                case '(':
+                    stack.Push((done, branch));
+                    done = 0; branch = 0; last = 0;
+                    break;
+                case ')':
+                    var group = Math.Min(Cap, done + branch + 1);
+                    (done, branch) = stack.Count > 0 ? stack.Pop() : (0, 0);
+                    branch = Math.Min(Cap, branch + group);
+                    last = group;
+                    break;
+                case '|':
+                    done = Math.Min(Cap, done + branch);
+                    branch = 0; last = 0;
+                    break;
+                case '{':
+                    var end = body.IndexOf('}', i);
+                    if (end > i && TryRepeat(body.AsSpan(i + 1, end - i - 1), out var times))
+                    {
+                        // The atom is already counted once; add the other copies.
+                        branch = Math.Min(Cap, branch + Math.Min(Cap, last * Math.Max(0, times - 1)));
+                        last = Math.Min(Cap, last * times);
+                        i = end;
+                    }
+                    else { last = 1; branch += 1; }
+                    break;
+                case '*' or '+' or '?':
+                    break; // unbounded or optional: the automaton loops, it does not copy
+                default:
+                    last = 1; branch += 1;
+                    break;
+            }
+        }
+        while (stack.Count > 0) { var (d, b) = stack.Pop(); done += d; branch += b; }
+        return Math.Min(Cap, done + branch);
+
+        static bool TryRepeat(ReadOnlySpan<char> inner, out long times)
+        {
+            times = 0;
+            var comma = inner.IndexOf(',');
+            var first = comma < 0 ? inner : inner[..comma];
+            if (!long.TryParse(first, out var n)) return false;
+            var m = n;
+            if (comma >= 0 && comma + 1 < inner.Length && !long.TryParse(inner[(comma + 1)..], out m)) return false;
+            if (comma >= 0 && comma + 1 == inner.Length) m = n + 1; // {n,}: n copies then a loop
+            times = Math.Clamp(Math.Max(n, m), 1, Cap);
+            return true;
+        }
     }
 
     /// <summary>Conservative: true for anything that could be a construct the non-backtracking engine refuses.</summary>
