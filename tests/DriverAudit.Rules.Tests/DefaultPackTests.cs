@@ -56,6 +56,7 @@ public class DefaultPackTests
             ["DA3005"] = ("ControlRegisterWrite", RuleLevel.Error),
             ["DA3006"] = ("ProcessTermination", RuleLevel.Warning),
             ["DA3007"] = ("DynamicImportResolution", RuleLevel.Note),
+            ["DA3008"] = ("PackedCode", RuleLevel.Warning),
             ["DA4001"] = ("DeviceWithoutSecureDescriptor", RuleLevel.Warning),
             ["DA4002"] = ("WorldAccessibleDevice", RuleLevel.Warning),
             ["DA4003"] = ("UnprotectedSymbolicLink", RuleLevel.Warning),
@@ -213,6 +214,7 @@ public class DefaultPackTests
         StringsValue = withSddl
             ? [new StringFact(@"\Device\PhysicalMemory", true, 0x3000, ".rdata"), new StringFact("D:P(A;;GA;;;WD)", true, 0x3040, ".rdata")]
             : [new StringFact(@"\Device\PhysicalMemory", true, 0x3000, ".rdata")],
+        ReferencedStringRvas = new HashSet<uint> { 0x3000, 0x3040 },
         InstructionsValue =
         [
             new InstructionFact(0x1010, "rdmsr", null, 0x1000), new InstructionFact(0x1020, "wrmsr", null, 0x1000),
@@ -247,8 +249,44 @@ public class DefaultPackTests
     [InlineData("O:BAD:P(A;;GA;;;WD)", false)]
     public void World_accessible_sddl(string sddl, bool expected)
     {
-        var facts = new FakeFacts { StringsValue = [new StringFact(sddl, true, 0x3000, ".rdata")] };
+        var facts = new FakeFacts { StringsValue = [new StringFact(sddl, true, 0x3000, ".rdata")], ReferencedStringRvas = new HashSet<uint> { 0x3000 } };
         Assert.Equal(expected, Findings(facts, "DA4002").Count == 1);
+    }
+
+    [Fact]
+    public void World_accessible_sddl_counts_only_when_the_code_uses_it()
+    {
+        // wdmsec.lib's table: all seven SDDL_DEVOBJ_* strings are linked in, the driver uses the admin-only one.
+        string[] table =
+        [
+            "D:P", "D:P(A;;GA;;;SY)", "D:P(A;;GA;;;SY)(A;;GRGX;;;BA)", "D:P(A;;GA;;;SY)(A;;GA;;;BA)",
+            "D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GR;;;WD)", "D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGW;;;WD)(A;;GR;;;RC)",
+            "D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGWGX;;;WD)(A;;GRGWGX;;;RC)",
+        ];
+        var strings = table.Select((s, i) => new StringFact(s, true, 0x3000 + (uint)i * 0x80, ".rdata")).ToList();
+        var adminOnly = new FakeFacts { StringsValue = strings, ReferencedStringRvas = new HashSet<uint> { 0x3000 + 3 * 0x80 } };
+        Assert.Empty(Findings(adminOnly, "DA4002"));
+        var world = new FakeFacts { StringsValue = strings, ReferencedStringRvas = new HashSet<uint> { 0x3000 + 5 * 0x80 } };
+        Assert.Equal(["D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGW;;;WD)(A;;GR;;;RC)#utf16"], Findings(world, "DA4002").Select(m => m.Anchor.Key));
+    }
+
+    [Fact]
+    public void Code_rules_are_reported_not_evaluated_when_the_code_is_not()
+    {
+        var facts = new FakeFacts(imports: [Import("ntoskrnl.exe", "ExAllocatePoolWithTag")])
+        {
+            StringsValue = [new StringFact("D:P(A;;GA;;;WD)", true, 0x3000, ".rdata")],
+            CodeNotEvaluatedValue = "no code analysis for ARM64 images",
+        };
+        var notEvaluated = new List<Rule>();
+        var matches = Set.Evaluate(facts, notEvaluated);
+        Assert.DoesNotContain(matches, m => m.Rule.Id is "DA3003" or "DA3004" or "DA3005" or "DA4002" or "DA1004");
+        // Every rule reading code whose import prerequisites hold; DA1005 needs other imports, DA4003 none of this image's.
+        Assert.Equal(["DA1002", "DA1004", "DA3003", "DA3004", "DA3005", "DA4002"], notEvaluated.Select(r => r.Id).Where(id => id != "DA1005"));
+        // The same image with its code analysed: nothing is "not evaluated".
+        var analysed = new List<Rule>();
+        Set.Evaluate(new FakeFacts(imports: [Import("ntoskrnl.exe", "ExAllocatePoolWithTag")]), analysed);
+        Assert.Empty(analysed);
     }
 
     [Fact]

@@ -48,6 +48,9 @@ internal sealed class FakeFacts : IImageFacts
     public string? AuthenticodeSha1Value { get; init; }
     public IReadOnlyList<CallFact> CallsValue { get; init; } = [];
     public IReadOnlyList<InstructionFact> InstructionsValue { get; init; } = [];
+    /// <summary>RVAs of the strings the code uses; null: the code is not evaluated (IsStringReferenced answers null).</summary>
+    public IReadOnlySet<uint>? ReferencedStringRvas { get; init; }
+    public string? CodeNotEvaluatedValue { get; init; }
 
     public ModuleFact Module { get { Interlocked.Increment(ref ModuleReads); return ModuleValue; } }
     public IReadOnlyList<StringFact> Strings { get { Interlocked.Increment(ref StringReads); return StringsValue; } }
@@ -58,6 +61,8 @@ internal sealed class FakeFacts : IImageFacts
     public string? AuthenticodeSha1 { get { Interlocked.Increment(ref HashReads); return AuthenticodeSha1Value; } }
     public IReadOnlyList<CallFact> Calls { get { Interlocked.Increment(ref CallReads); return CallsValue; } }
     public IReadOnlyList<InstructionFact> Instructions { get { Interlocked.Increment(ref InstructionReads); return InstructionsValue; } }
+    public bool? IsStringReferenced(StringFact value) => ReferencedStringRvas?.Contains(value.Rva);
+    public string? CodeNotEvaluated => CodeNotEvaluatedValue;
 
     public bool? GetCharacteristic(string name)
     {

@@ -65,11 +65,13 @@ public sealed partial class RuleSet
 {
     private readonly IReadOnlyList<CompiledRule> _compiled;
     private readonly ImportIndex _index;
+    private readonly bool[] _needsCode;
 
     private RuleSet(IReadOnlyList<CompiledRule> compiled, IReadOnlyList<RuleWarning>? warnings = null)
     {
         _compiled = compiled;
         _index = new ImportIndex(compiled);
+        _needsCode = [.. compiled.Select(c => c.Match.NeedsCode())];
         Rules = [.. compiled.Select(c => c.Rule)];
         Warnings = warnings ?? [];
     }
@@ -94,9 +96,16 @@ public sealed partial class RuleSet
     public IReadOnlyList<RuleWarning> Warnings { get; }
 
     /// <summary>Matches ordered by rule id, then anchor key. Evaluates only what rules need.</summary>
-    public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts) => Evaluate(facts, only: null);
+    public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts) => Evaluate(facts, only: null, notEvaluated: null);
 
-    private IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, bool[]? only)
+    /// <summary>
+    /// As <see cref="Evaluate(IImageFacts)"/>; besides, every rule that needs code facts, could apply (its import
+    /// prerequisites hold) and did not match while the image's code was not evaluated
+    /// (<see cref="IImageFacts.CodeNotEvaluated"/>) is added to <paramref name="notEvaluated"/>, in id order.
+    /// </summary>
+    public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, List<Rule>? notEvaluated) => Evaluate(facts, only: null, notEvaluated);
+
+    private IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, bool[]? only, List<Rule>? notEvaluated)
     {
         ArgumentNullException.ThrowIfNull(facts);
         var ctx = new EvalContext(facts, _compiled);
@@ -110,7 +119,11 @@ public sealed partial class RuleSet
             var rule = _compiled[r];
             if (candidates is not null && !candidates[r]) continue;
             if (only is not null && !only[r]) continue;
-            if (ctx.TestRule(rule.Index) != Tri.True) continue;
+            if (ctx.TestRule(rule.Index) != Tri.True)
+            {
+                if (notEvaluated is not null && _needsCode[r] && facts.CodeNotEvaluated is not null) notEvaluated.Add(rule.Rule);
+                continue;
+            }
             anchors ??= [];
             anchors.Clear();
             if (rule.Rule.Report == RuleReport.PerAnchor) rule.Match.Collect(ctx, anchors);

@@ -16,7 +16,7 @@ public sealed partial class RuleSet
     public IReadOnlyList<RuleMatch> EvaluateModuleOnly(IImageFacts facts)
     {
         var only = _moduleOnly ??= [.. _compiled.Select(c => ModuleOnly(c.Match, 0))];
-        return Evaluate(facts, only);
+        return Evaluate(facts, only, notEvaluated: null);
     }
 
     /// <summary>Names of the rules <see cref="EvaluateModuleOnly"/> runs, in id order.</summary>

@@ -18,9 +18,11 @@ public static class Characteristics
     public const string NxCompat = "nx-compat";
     /// <summary>A certificate table (Authenticode signature) is present.</summary>
     public const string Signed = "signed";
+    /// <summary>The code looks packed or encrypted (packer section names, high-entropy executable sections, entry point outside code).</summary>
+    public const string Packed = "packed";
 
     public static IReadOnlySet<string> Known { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        IatInExecutableSection, HasStackCookie, Cfg, ForceIntegrity, NxCompat, Signed,
+        IatInExecutableSection, HasStackCookie, Cfg, ForceIntegrity, NxCompat, Signed, Packed,
     };
 }

@@ -107,8 +107,13 @@ public sealed record CallFact(ImportFact Api, uint SiteRva, uint? FunctionRva, i
     public string Key => $"{Api.Key}@{(FunctionRva is uint f ? $"fn_0x{f:x}" : "nofn")}#{Ordinal}";
 }
 
-/// <summary>A notable instruction.</summary>
+/// <summary>
+/// A notable instruction, aggregated per function: one fact per (function, mnemonic, control register) with
+/// the address of the first occurrence and how many there are.
+/// </summary>
+/// <param name="Rva">Address of the first such instruction in the function.</param>
 /// <param name="Mnemonic">Lower-case mnemonic: "wrmsr", "rdmsr", "in", "out", "mov".</param>
 /// <param name="ControlRegister">For <c>mov crN, reg</c>: "cr0", "cr3", "cr4", "cr8"; else null.</param>
-/// <param name="FunctionRva">Start of the containing function when known.</param>
-public sealed record InstructionFact(uint Rva, string Mnemonic, string? ControlRegister, uint? FunctionRva);
+/// <param name="FunctionRva">Start of the containing function; null when no function is known (linear fallback).</param>
+/// <param name="Count">How many such instructions the function holds (at least 1).</param>
+public sealed record InstructionFact(uint Rva, string Mnemonic, string? ControlRegister, uint? FunctionRva, int Count = 1);

@@ -29,8 +29,20 @@ public interface IImageFacts
     /// <summary>Where the image came from: a file, or a module of a crash dump (name, full path, base).</summary>
     ModuleFact Module { get; }
 
-    /// <summary>ASCII and UTF-16LE strings (at least 4 characters) found outside executable sections, in section then RVA order.</summary>
+    /// <summary>ASCII and UTF-16LE strings found in the image's sections (executable ones included), in RVA order.</summary>
     IReadOnlyList<StringFact> Strings { get; }
+
+    /// <summary>
+    /// Whether decoded code uses the string: takes its address, or the address of a counted-string descriptor
+    /// (UNICODE_STRING / ANSI_STRING) whose buffer is the string. Null when the code is not evaluated.
+    /// </summary>
+    bool? IsStringReferenced(StringFact value) => null;
+
+    /// <summary>
+    /// Null when call and instruction facts come from analysing the code; otherwise why the code was not
+    /// evaluated (an architecture without code analysis, packed code): rules that need code say "not evaluated".
+    /// </summary>
+    string? CodeNotEvaluated => null;
 
     /// <summary>VS_VERSIONINFO string table (key → value); empty when there is none.</summary>
     IReadOnlyDictionary<string, string> VersionInfo { get; }
@@ -50,6 +62,6 @@ public interface IImageFacts
     /// <summary>Call sites of imported functions with recovered arguments (computed only when a rule asks).</summary>
     IReadOnlyList<CallFact> Calls { get; }
 
-    /// <summary>Notable instructions in executable sections (wrmsr, rdmsr, in, out, mov to control registers).</summary>
+    /// <summary>Notable instructions in the image's functions (wrmsr, rdmsr, in, out, mov to control registers), one per function and kind.</summary>
     IReadOnlyList<InstructionFact> Instructions { get; }
 }

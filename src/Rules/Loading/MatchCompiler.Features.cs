@@ -52,12 +52,12 @@ internal sealed partial class MatchCompiler
         }
         if (read.Mapping(value, "'string' (a literal or a mapping)") is not { } map) return null;
         string[] forms = ["text", "ascii", "utf16", "regex"];
-        bool ok = read.OnlyKeys(map, "'string'", [.. forms, "ignore-case", "whole", "encoding"]);
+        bool ok = read.OnlyKeys(map, "'string'", [.. forms, "ignore-case", "whole", "encoding", "referenced"]);
         var given = map.Entries.Where(e => forms.Contains(e.Key.Value)).ToList();
         if (given.Count != 1)
             return Fail(given.Count == 0 ? map : given[1].Key, "'string' takes exactly one of text, ascii, utf16, regex");
         var (formKey, formValue) = given[0];
-        bool? ignoreCase = null, whole = null;
+        bool? ignoreCase = null, whole = null, referenced = null;
         StringEncodings? encoding = null;
         YamlScalar? encodingKey = null;
         foreach (var (k, v) in map.Entries)
@@ -66,6 +66,7 @@ internal sealed partial class MatchCompiler
             {
                 case "ignore-case": ignoreCase = read.Bool(v, "'ignore-case'"); ok &= ignoreCase is not null; break;
                 case "whole": whole = read.Bool(v, "'whole'"); ok &= whole is not null; break;
+                case "referenced": referenced = read.Bool(v, "'referenced'"); ok &= referenced is not null; break;
                 case "encoding":
                     encodingKey = k;
                     encoding = read.String(v, "'encoding'") switch
@@ -88,10 +89,10 @@ internal sealed partial class MatchCompiler
             if (!NamePattern.LooksLikeRegex(text)) return Fail(formValue, $"'regex' must be written /pattern/flags, found '{text}'");
             var pattern = NamePattern.Parse(text, false, out var error, allowWhitespace: true);
             if (pattern is null) return Fail(formValue, error!);
-            return new StringFeature(null, false, false, pattern, encoding ?? StringEncodings.Any) { Line = key.Line, Column = key.Column };
+            return new StringFeature(null, false, false, pattern, encoding ?? StringEncodings.Any, referenced ?? false) { Line = key.Line, Column = key.Column };
         }
         var enc = formKey.Value switch { "ascii" => StringEncodings.Ascii, "utf16" => StringEncodings.Utf16, _ => encoding ?? StringEncodings.Any };
-        return new StringFeature(text, ignoreCase ?? false, whole ?? false, null, enc) { Line = key.Line, Column = key.Column };
+        return new StringFeature(text, ignoreCase ?? false, whole ?? false, null, enc, referenced ?? false) { Line = key.Line, Column = key.Column };
     }
 
     private Predicate? VersionInfo(YamlScalar key, YamlNode value)

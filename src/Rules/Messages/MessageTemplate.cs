@@ -26,6 +26,7 @@ internal sealed class MessageTemplate
         ["site"] = AnchorKinds.Call | AnchorKinds.Instruction,
         ["function"] = AnchorKinds.Call | AnchorKinds.Instruction,
         ["mnemonic"] = AnchorKinds.Instruction,
+        ["count"] = AnchorKinds.Instruction,
         ["string"] = AnchorKinds.String,
         ["signer"] = AnchorKinds.Signature,
     };

@@ -18,6 +18,7 @@ internal sealed class CallFeature(ImportFeature[] apis, ArgConstraint[] constrai
 {
     public override int Cost => Costs.Call;
     public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.Call);
+    public override bool ReadsCode => true;
 
     /// <summary>Exact API names when every <c>api</c> pattern is exact; the rule cannot match without one of them imported.</summary>
     public override IReadOnlyCollection<string>? RequiredImports()

@@ -6,14 +6,15 @@ namespace DriverAudit.Rules.Predicates;
 
 /// <summary>
 /// <c>instruction:</c> notable instructions by mnemonic (<c>wrmsr</c>, <c>in</c>, ...) or control-register
-/// writes (<c>mov-to: [cr0, cr4]</c>). Key <c>mnemonic[@cr]@fn_0x..#k</c>: the k-th such instruction of its
-/// function in address order, so unrelated code moving does not change it; <c>@nofn#k</c> counts over the
-/// instructions whose function is unknown.
+/// writes (<c>mov-to: [cr0, cr4]</c>). The facts hold one item per function and kind (with a count), so one
+/// function with fifty <c>in</c> instructions is one anchor. Key <c>mnemonic[@cr]@fn_0x..#k</c>: function and
+/// ordinal, not the address, so unrelated code moving does not change it; <c>@nofn#k</c> when no function is known.
 /// </summary>
 internal sealed class InstructionFeature(string[]? mnemonics, string[]? controlRegisters) : ItemFeature
 {
     public override int Cost => Costs.Instruction;
     public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.Instruction);
+    public override bool ReadsCode => true;
 
     public bool Matches(InstructionFact i) => controlRegisters is not null
         ? i.Mnemonic == "mov" && i.ControlRegister is { } cr && Array.IndexOf(controlRegisters, cr) >= 0
@@ -25,8 +26,8 @@ internal sealed class InstructionFeature(string[]? mnemonics, string[]? controlR
         var items = ctx.Facts.Instructions;
         int n = 0;
         for (int i = 0; i < items.Count; i++)
-            if (Matches(items[i]) && ++n >= limit) break;
-        return n;
+            if (Matches(items[i]) && (n += items[i].Count) >= limit) break;
+        return Math.Min(n, limit);
     }
 
     public override void Collect(EvalContext ctx, List<Anchor> sink)
@@ -51,6 +52,7 @@ internal sealed class InstructionFeature(string[]? mnemonics, string[]? controlR
             values["mnemonic"] = i.ControlRegister is { } reg ? $"{i.Mnemonic} {reg}" : i.Mnemonic;
             values["site"] = "0x" + i.Rva.ToString("x", CultureInfo.InvariantCulture);
             values["function"] = i.FunctionRva is uint fn ? "0x" + fn.ToString("x", CultureInfo.InvariantCulture) : "unknown";
+            values["count"] = i.Count.ToString(CultureInfo.InvariantCulture);
             values["value"] = key;
             sink.Add(new Anchor("instruction", key, values));
         }

@@ -26,6 +26,18 @@ internal abstract class Predicate
 
     public virtual IEnumerable<Predicate> Children => [];
 
+    /// <summary>True for features answered from the image's code (calls, instructions, code-referenced strings).</summary>
+    public virtual bool ReadsCode => false;
+
+    /// <summary>Whether this node or a node under it reads code facts.</summary>
+    public bool NeedsCode()
+    {
+        if (ReadsCode) return true;
+        foreach (var child in Children)
+            if (child.NeedsCode()) return true;
+        return false;
+    }
+
     /// <summary>
     /// Exact import names of which the image must import at least one for this node to be true (null: no
     /// such prerequisite). Lets <see cref="RuleSet"/> skip a rule after one pass over the imports.

@@ -9,12 +9,15 @@ namespace DriverAudit.Rules.Predicates;
 internal enum StringEncodings : byte { Ascii = 1, Utf16 = 2, Any = Ascii | Utf16 }
 
 /// <summary>
-/// <c>string:</c> strings found outside code. A literal matches as a <b>substring</b> (or the whole string
+/// <c>string:</c> strings found in the image's sections (code sections included). A literal matches as a <b>substring</b> (or the whole string
 /// with <c>whole: true</c>), case-sensitive unless <c>ignore-case: true</c>; a regex is searched. Each
 /// distinct string is one anchor (key: the value, plus <c>#utf16</c> for UTF-16 strings).
 /// </summary>
-internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole, NamePattern? regex, StringEncodings encodings) : ItemFeature
+internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole, NamePattern? regex, StringEncodings encodings, bool referenced = false) : ItemFeature
 {
+    /// <summary><c>referenced: true</c>: only strings the decoded code uses (needs code analysis).</summary>
+    public override bool ReadsCode => referenced;
+
     private readonly StringComparison _comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
 
     public override int Cost => Costs.String;
@@ -27,13 +30,15 @@ internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole
         return whole ? s.Value.Equals(literal, _comparison) : s.Value.Contains(literal!, _comparison);
     }
 
+    private bool Used(EvalContext ctx, StringFact s) => !referenced || ctx.Facts.IsStringReferenced(s) == true;
+
     public override int CountMatches(EvalContext ctx, int limit)
     {
         if (limit <= 0) return 0;
         var items = ctx.Facts.Strings;
         int n = 0;
         for (int i = 0; i < items.Count; i++)
-            if (Matches(items[i]) && ++n >= limit) break;
+            if (Matches(items[i]) && Used(ctx, items[i]) && ++n >= limit) break;
         return n;
     }
 
@@ -41,7 +46,7 @@ internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole
     {
         foreach (var s in ctx.Facts.Strings)
         {
-            if (!Matches(s)) continue;
+            if (!Matches(s) || !Used(ctx, s)) continue;
             var values = ctx.Values(3);
             values["string"] = s.Value;
             values["section"] = s.Section;

@@ -28,10 +28,14 @@ internal sealed class CallSiteFinder
     private int[] _visited = [];
     private int _visitMark;
 
-    public CallSiteFinder(CodeImage code, RegionDecoder decoder, IReadOnlyList<CodeImport> imports)
+    private readonly Func<uint, uint?>? _functionOf;
+
+    /// <param name="functionOf">The function containing a site when .pdata does not say (x86, x64 leaf functions): the shared code map.</param>
+    public CallSiteFinder(CodeImage code, RegionDecoder decoder, IReadOnlyList<CodeImport> imports, Func<uint, uint?>? functionOf = null)
     {
         _code = code;
         _decoder = decoder;
+        _functionOf = functionOf;
         foreach (var i in imports) _slots.TryAdd(i.SlotRva, i);
     }
 
@@ -138,7 +142,7 @@ internal sealed class CallSiteFinder
         for (var n = 0; n < kept.Count; n++)
         {
             var p = pending[kept[n]];
-            var function = p.Region.FunctionStart ?? _code.Functions.Find(p.Rva)?.Begin;
+            var function = p.Region.FunctionStart ?? _code.Functions.Find(p.Rva)?.Primary ?? _functionOf?.Invoke(p.Rva);
             sites.Add(new CallSite(p.Api, p.Rva, function, args[n], p.Shape));
         }
         return sites;

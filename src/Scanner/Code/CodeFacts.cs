@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Code;
@@ -18,8 +19,9 @@ public sealed class CodeFacts
     private RegionDecoder? _decoder;
     private IReadOnlyList<CallSite>? _callSites;
     private ILookup<string, CallSite>? _byName;
-    private IReadOnlyList<InstructionHit>? _instructions;
-    private long _sweepDecoded;
+    private CodeMap? _map;
+    private bool _packedChecked;
+    private string? _packed;
 
     /// <param name="imports">The image's imports with their slot RVAs (from the import table or from a dump's IAT).</param>
     public CodeFacts(PeImage image, IReadOnlyList<CodeImport> imports) : this(image, () => imports) { }
@@ -41,17 +43,44 @@ public sealed class CodeFacts
     /// <summary>The imports the call sites are found from.</summary>
     public IReadOnlyList<CodeImport> Imports => _importList ??= _imports();
 
-    /// <summary>False for machines the analysis does not decode (ARM64, ...): their code facts are empty.</summary>
+    /// <summary>False for machines the analysis does not decode (ARM64, ARM32, IA64, ...): their code facts are empty.</summary>
     public bool Supported => _image.Machine is PeMachine.X64 or PeMachine.X86;
+
+    /// <summary>Why the image's code looks packed (see <see cref="PackedCode"/>), or null. Computed once, on first read.</summary>
+    public string? Packed
+    {
+        get
+        {
+            if (!_packedChecked) { _packedChecked = true; _packed = Supported ? PackedCode.Detect(_image) : null; }
+            return _packed;
+        }
+    }
+
+    /// <summary>
+    /// Null when the code facts below are the result of analysing the code; otherwise why they are empty: an
+    /// architecture without code analysis, or packed code (whose disassembly would be noise).
+    /// </summary>
+    public string? NotEvaluatedReason => !Supported
+        ? $"no code analysis for {MachineLabel(_image)} images"
+        : Packed is { } why ? $"packed code ({why})" : null;
 
     /// <summary>Every call site of every import, by RVA.</summary>
     public IReadOnlyList<CallSite> CallSites => _callSites ??= FindCallSites();
 
-    /// <summary>Privileged instructions found by a linear sweep of the executable sections, by RVA.</summary>
-    public IReadOnlyList<InstructionHit> Instructions => _instructions ??= SweepInstructions();
+    /// <summary>Privileged instructions of the image's functions (function-bounded disassembly), by RVA.</summary>
+    public IReadOnlyList<InstructionHit> Instructions => Map()?.Hits ?? [];
+
+    /// <summary>RVAs that decoded code takes the address of or reads (empty when the code is not evaluated).</summary>
+    public IReadOnlySet<uint> References => Map()?.References ?? (IReadOnlySet<uint>)new HashSet<uint>();
+
+    /// <summary>True when function discovery failed and instruction facts come from a linear sweep (labelled: no function).</summary>
+    public bool LinearFallback => Map()?.Fallback ?? false;
 
     /// <summary>Instructions decoded for this image so far (0 until a code fact is read).</summary>
-    public long InstructionsDecoded => (_decoder?.InstructionsDecoded ?? 0) + _sweepDecoded;
+    public long InstructionsDecoded => (_decoder?.InstructionsDecoded ?? 0) + (_map?.InstructionsDecoded ?? 0);
+
+    /// <summary>Functions the shared pass found (0 until it ran).</summary>
+    public int FunctionCount => _map?.FunctionCount ?? 0;
 
     private IReadOnlyList<WrappedCall>? _wrapped;
 
@@ -82,18 +111,54 @@ public sealed class CodeFacts
         return _code;
     }
 
-    private IReadOnlyList<CallSite> FindCallSites()
+    /// <summary>The one function-bounded disassembly of the image, built on first need; null when not evaluated.</summary>
+    private CodeMap? Map()
     {
-        if (Code() is not { } code) return [];
-        _decoder = new RegionDecoder(code);
-        return new CallSiteFinder(code, _decoder, Imports).FindAll();
+        if (_map is not null) return _map;
+        if (NotEvaluatedReason is not null || Code() is not { } code) return null;
+        return _map = CodeMap.Build(code, _image);
     }
 
-    private IReadOnlyList<InstructionHit> SweepInstructions()
+    private IReadOnlyList<CallSite> FindCallSites()
     {
-        if (Code() is not { } code) return [];
-        var hits = InstructionScanner.Sweep(code, out var decoded);
-        _sweepDecoded = decoded;
-        return hits;
+        if (NotEvaluatedReason is not null || Code() is not { } code) return [];
+        _decoder = new RegionDecoder(code);
+        return new CallSiteFinder(code, _decoder, Imports, rva => Map()?.FunctionOf(rva)).FindAll();
     }
+
+    private HashSet<uint>? _viaDescriptor;
+
+    /// <summary>
+    /// Whether decoded code takes the address <paramref name="rva"/> or the address of a counted-string descriptor
+    /// (UNICODE_STRING / ANSI_STRING: Length, MaximumLength, Buffer) whose Buffer is <paramref name="rva"/>.
+    /// Null when the code is not evaluated.
+    /// </summary>
+    public bool? IsReferenced(uint rva)
+    {
+        if (Map() is not { } map || Code() is not { } code) return null;
+        if (map.References.Contains(rva)) return true;
+        if (_viaDescriptor is null)
+        {
+            _viaDescriptor = [];
+            Span<byte> d = stackalloc byte[16];
+            foreach (var r in map.References)
+            {
+                var need = code.Is64 ? 16 : 8;
+                if (_image.ReadRva(r, d[..need]) < need) continue;
+                var length = BinaryPrimitives.ReadUInt16LittleEndian(d);
+                var max = BinaryPrimitives.ReadUInt16LittleEndian(d[2..]);
+                if (length == 0 || length > max) continue;
+                ulong buffer = code.Is64 ? BinaryPrimitives.ReadUInt64LittleEndian(d[8..]) : BinaryPrimitives.ReadUInt32LittleEndian(d[4..]);
+                if (code.AbsoluteToRva(buffer) is { } b && b < _image.SizeOfImage) _viaDescriptor.Add(b);
+            }
+        }
+        return _viaDescriptor.Contains(rva);
+    }
+
+    private static string MachineLabel(PeImage image) => image.Machine switch
+    {
+        PeMachine.Arm64 => "ARM64",
+        PeMachine.Arm => "ARM32",
+        _ => image.MachineValue == 0x200 ? "IA64" : $"machine 0x{image.MachineValue:x4}",
+    };
 }

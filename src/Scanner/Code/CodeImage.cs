@@ -98,25 +98,61 @@ internal sealed class CodeImage
         if (count == 0) return FunctionTable.Empty;
         var raw = new byte[count * RuntimeFunctionSize];
         count = image.ReadRva(dir.VirtualAddress, raw) / RuntimeFunctionSize;
-        var list = new List<(uint Begin, uint End)>(count);
+        var list = new List<FunctionRange>(count);
         for (var i = 0; i < count; i++)
         {
             var begin = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * RuntimeFunctionSize));
             var end = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * RuntimeFunctionSize + 4));
+            var unwind = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * RuntimeFunctionSize + 8));
             if (begin == 0 && end == 0) break;
-            if (end > begin && end - begin <= MaxSectionBytes) list.Add((begin, end));
+            if (end > begin && end - begin <= MaxSectionBytes) list.Add(new FunctionRange(begin, end, PrimaryOf(image, begin, unwind)));
         }
         return new FunctionTable(list);
     }
+
+    private const byte UnwindChainInfo = 0x4;
+    private const int MaxChain = 32;
+
+    /// <summary>
+    /// The start of the function a .pdata entry belongs to: a fragment whose unwind info is chained
+    /// (UNW_FLAG_CHAININFO, or an unwind RVA with bit 0 set naming another RUNTIME_FUNCTION) belongs to the
+    /// function its chain ends at. Chains are followed at most <see cref="MaxChain"/> deep (hostile loops).
+    /// </summary>
+    private static uint PrimaryOf(PeImage image, uint begin, uint unwind)
+    {
+        var primary = begin;
+        Span<byte> head = stackalloc byte[4];
+        Span<byte> rf = stackalloc byte[RuntimeFunctionSize];
+        for (var depth = 0; depth < MaxChain; depth++)
+        {
+            uint next;
+            if ((unwind & 1) != 0) next = unwind & ~1u; // indirect: points at the primary RUNTIME_FUNCTION
+            else
+            {
+                if (image.ReadRva(unwind, head) < 4 || ((head[0] >> 3) & UnwindChainInfo) == 0) return primary;
+                var codes = (head[2] + 1) & ~1; // the code array is padded to an even count
+                next = unwind + 4 + (uint)codes * 2;
+            }
+            if (image.ReadRva(next, rf) < RuntimeFunctionSize) return primary;
+            var chained = BinaryPrimitives.ReadUInt32LittleEndian(rf);
+            if (chained == 0 || chained == primary) return primary;
+            primary = chained;
+            unwind = BinaryPrimitives.ReadUInt32LittleEndian(rf[8..]);
+        }
+        return primary;
+    }
 }
+
+/// <summary>One .pdata entry: a code range and the function it belongs to (itself, or the primary of a chain).</summary>
+internal readonly record struct FunctionRange(uint Begin, uint End, uint Primary);
 
 /// <summary>x64 function ranges from .pdata, for "where does the function containing this site start".</summary>
 internal sealed class FunctionTable
 {
     public static FunctionTable Empty { get; } = new([]);
-    private readonly (uint Begin, uint End)[] _ranges;
+    private readonly FunctionRange[] _ranges;
 
-    public FunctionTable(List<(uint Begin, uint End)> ranges)
+    public FunctionTable(List<FunctionRange> ranges)
     {
         ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin)); // hostile tables need not be sorted
         _ranges = [.. ranges];
@@ -124,8 +160,10 @@ internal sealed class FunctionTable
 
     public int Count => _ranges.Length;
 
+    public IReadOnlyList<FunctionRange> Entries => _ranges;
+
     /// <summary>The function range containing <paramref name="rva"/>, or null.</summary>
-    public (uint Begin, uint End)? Find(uint rva)
+    public FunctionRange? Find(uint rva)
     {
         int lo = 0, hi = _ranges.Length - 1;
         while (lo <= hi)

@@ -62,7 +62,8 @@ public sealed record CallSite(CodeImport Api, uint SiteRva, uint? FunctionStartR
 /// <summary>A privileged or dangerous instruction found in executable code.</summary>
 /// <param name="Mnemonic">Lower-case mnemonic: wrmsr, rdmsr, in, out, ins*, outs*, mov.</param>
 /// <param name="ControlRegister">For <c>mov crN, reg</c>: "cr0", "cr3", "cr4" or "cr8"; otherwise null.</param>
-public sealed record InstructionHit(uint Rva, string Mnemonic, string? ControlRegister)
+/// <param name="FunctionRva">Start of the function the instruction belongs to (.pdata or descent); null from the linear fallback.</param>
+public sealed record InstructionHit(uint Rva, string Mnemonic, string? ControlRegister, uint? FunctionRva = null)
 {
     public override string ToString() => ControlRegister is null ? $"0x{Rva:x} {Mnemonic}" : $"0x{Rva:x} mov {ControlRegister}, reg";
 }

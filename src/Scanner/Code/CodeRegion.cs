@@ -168,7 +168,7 @@ internal sealed class RegionDecoder
             if (!_functions.TryGetValue(f.Begin, out var region))
             {
                 var end = Math.Min(f.End, section.EndRva);
-                region = Decode(section, f.Begin, end, f.Begin);
+                region = Decode(section, f.Begin, end, f.Primary);
                 _functions[f.Begin] = region;
             }
             if (region is not null && region.IndexOf(site) >= 0) return region;
@@ -186,7 +186,7 @@ internal sealed class RegionDecoder
         if (_code.Functions.Find(start) is { } f && f.End - f.Begin <= MaxFunctionBytes)
         {
             var region = RegionFor(start);
-            if (region?.FunctionStart == f.Begin) return region;
+            if (region?.FunctionStart == f.Primary) return region;
         }
         var end = (uint)Math.Min((ulong)start + (uint)length, section.EndRva);
         return Decode(section, start, end, null);

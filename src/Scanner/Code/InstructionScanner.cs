@@ -2,43 +2,9 @@ using Iced.Intel;
 
 namespace DriverAudit.Scanner.Code;
 
-/// <summary>
-/// Finds privileged instructions (MSR access, port I/O, control-register writes) by a linear sweep of every
-/// executable section, resynchronising one byte further after an undecodable byte. A linear sweep can decode
-/// data embedded in code; that is the accepted price of not needing a control-flow graph.
-/// </summary>
+/// <summary>Which decoded instructions are privileged ones (MSR access, port I/O, control-register writes).</summary>
 internal static class InstructionScanner
 {
-    public static List<InstructionHit> Sweep(CodeImage code, out long decoded)
-    {
-        var hits = new List<InstructionHit>();
-        decoded = 0;
-        foreach (var section in code.Sections)
-        {
-            CodeStats.AddSweep();
-            var reader = new ByteArrayCodeReader(section.Bytes);
-            var decoder = Decoder.Create(code.Bitness, reader, section.Rva, DecoderOptions.None);
-            var end = (ulong)section.Rva + (uint)section.Bytes.Length;
-            long n = 0;
-            while (decoder.IP < end)
-            {
-                var ip = decoder.IP;
-                decoder.Decode(out var i);
-                n++;
-                if (i.IsInvalid)
-                {
-                    decoder.IP = ip + 1;
-                    reader.Position = (int)(ip + 1 - section.Rva);
-                    continue;
-                }
-                if (Classify(i) is { } hit) hits.Add(hit);
-            }
-            decoded += n;
-            CodeStats.AddInstructions(n);
-        }
-        return hits;
-    }
-
     internal static InstructionHit? Classify(in Instruction i)
     {
         switch (i.Mnemonic)

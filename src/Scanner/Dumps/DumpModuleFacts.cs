@@ -40,6 +40,8 @@ public sealed class DumpModuleFacts : IImageFacts
     // The same CodeFacts as the calls: the code is copied out of the dump once per module.
     public IReadOnlyList<InstructionFact> Instructions => _instructions ??= PeFacts.BuildInstructions(Code);
     public IReadOnlyList<StringFact> Strings => _pe.Strings;
+    public bool? IsStringReferenced(StringFact value) => Code.IsReferenced(value.Rva);
+    public string? CodeNotEvaluated => Code.NotEvaluatedReason;
     public IReadOnlyDictionary<string, string> VersionInfo => _pe.VersionInfo;
     // A loaded image has no certificate table and is not a file: these answer null through PeFacts.
     public SignatureFact? Signature => _pe.Signature;

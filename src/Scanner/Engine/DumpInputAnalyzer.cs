@@ -196,8 +196,9 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
         }
 
         var facts = new DumpModuleFacts(image, module, catalog, is64, file.DisplayPath);
-        var findings = InputAnalyzer.Findings(rules.Evaluate(facts), file.Uri, module.Name);
-        var notes = new List<Notification>();
+        var notEvaluated = new List<DriverAudit.Rules.Engine.Rule>();
+        var findings = InputAnalyzer.Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module.Name);
+        var notes = new List<Notification>(NotificationCodes.NotEvaluated(notEvaluated, where, facts.CodeNotEvaluated, file.Uri));
         foreach (var d in facts.Iat.Diagnostics)
         {
             // A triage dump copies a module's headers, rarely its IAT: a missing IAT page there is expected.

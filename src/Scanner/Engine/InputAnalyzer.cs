@@ -76,11 +76,13 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
             }
 
             var facts = new PeFacts(image, file.DisplayPath);
-            var findings = Findings(rules.Evaluate(facts), file.Uri, module: null);
+            var notEvaluated = new List<Rule>();
+            var findings = Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module: null);
             // After the rules: a hash rule may already have computed it (facts cache it).
             var notes = image.Diagnostics
                 .Select(d => new Notification(NotificationCodes.MalformedTable, NotificationLevel.Warning, $"'{file.DisplayPath}': {d.Message}", file.Uri))
                 .ToList();
+            notes.AddRange(NotificationCodes.NotEvaluated(notEvaluated, file.DisplayPath, facts.CodeNotEvaluated, file.Uri));
             return new InputReport([new ArtifactReport
             {
                 Uri = file.Uri,

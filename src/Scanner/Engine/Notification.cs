@@ -8,7 +8,11 @@ public enum NotificationLevel { Note, Warning, Error }
 /// </summary>
 /// <param name="Code">Stable descriptor id (see <see cref="NotificationCodes"/>).</param>
 /// <param name="Uri">The input concerned, as reported (relative to the source root when possible).</param>
-public sealed record Notification(string Code, NotificationLevel Level, string Message, string? Uri = null);
+public sealed record Notification(string Code, NotificationLevel Level, string Message, string? Uri = null)
+{
+    /// <summary>The rule the notification is about (SARIF associatedRule), when it is about one.</summary>
+    public string? RuleId { get; init; }
+}
 
 /// <summary>The notification descriptors DriverAudit declares (SARIF tool.driver.notifications).</summary>
 public static class NotificationCodes
@@ -30,6 +34,7 @@ public static class NotificationCodes
     public const string ModuleNotAnalysable = "DA0018";
     public const string UnresolvedImport = "DA0019";
     public const string RuleConfiguration = "DA0020";
+    public const string RuleNotEvaluated = "DA0021";
     public const string ResultsTruncated = "DA0030";
     public const string NotificationsTruncated = "DA0031";
     public const string InternalError = "DA0099";
@@ -54,6 +59,7 @@ public static class NotificationCodes
         (ModuleNotAnalysable, "DumpModuleNotAnalysable", "A module's headers are not in the dump (paged out or filtered); the module was skipped."),
         (UnresolvedImport, "UnresolvedImport", "An IAT slot of a dump module could not be resolved to an export, or disagrees with the import descriptor."),
         (RuleConfiguration, "RuleConfiguration", "A rule file or rule option is invalid."),
+        (RuleNotEvaluated, "RuleNotEvaluated", "A rule that needs code analysis could not be evaluated on an image (an architecture without code analysis, or packed code); its absence of findings means unknown, not clean."),
         (ResultsTruncated, "ResultsTruncated", "More results than GitHub code scanning accepts in one run; the rest were left out."),
         (NotificationsTruncated, "NotificationsTruncated", "One input gave more notifications than are reported per input; the rest were counted, not listed."),
         (InternalError, "InternalError", "An unexpected error while analysing one input; the scan went on."),
@@ -61,4 +67,12 @@ public static class NotificationCodes
 
     /// <summary>True when the notification means the input could not be analysed (counts for --fail-on-error).</summary>
     public static bool IsInputFailure(Notification n) => n.Level == NotificationLevel.Error;
+
+    /// <summary>One "not evaluated" notification per rule that needed code the image's analysis could not give.</summary>
+    public static IEnumerable<Notification> NotEvaluated(IEnumerable<DriverAudit.Rules.Engine.Rule> rules, string displayPath, string? reason, string? uri)
+    {
+        foreach (var r in rules)
+            yield return new Notification(RuleNotEvaluated, NotificationLevel.Note,
+                $"'{displayPath}': {r.Id} {r.Name} not evaluated: {reason}", uri) { RuleId = r.Id };
+    }
 }

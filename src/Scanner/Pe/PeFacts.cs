@@ -73,8 +73,28 @@ public sealed class PeFacts : IImageFacts
 
     public IReadOnlyList<InstructionFact> Instructions => _instructions ??= BuildInstructions(Code);
 
-    internal static IReadOnlyList<InstructionFact> BuildInstructions(CodeFacts code) =>
-        code.Instructions.Select(h => new InstructionFact(h.Rva, h.Mnemonic, h.ControlRegister, null)).ToList();
+    public bool? IsStringReferenced(StringFact value) => Code.IsReferenced(value.Rva);
+
+    public string? CodeNotEvaluated => Code.NotEvaluatedReason;
+
+    /// <summary>One fact per (function, mnemonic, control register): the first address and the count, in address order.</summary>
+    internal static IReadOnlyList<InstructionFact> BuildInstructions(CodeFacts code)
+    {
+        var hits = code.Instructions;
+        var groups = new Dictionary<(uint?, string, string?), int>();
+        var result = new List<InstructionFact>();
+        foreach (var h in hits) // in address order: the first of a group is its lowest address
+        {
+            var key = (h.FunctionRva, h.Mnemonic, h.ControlRegister);
+            if (groups.TryGetValue(key, out var at)) result[at] = result[at] with { Count = result[at].Count + 1 };
+            else
+            {
+                groups[key] = result.Count;
+                result.Add(new InstructionFact(h.Rva, h.Mnemonic, h.ControlRegister, h.FunctionRva));
+            }
+        }
+        return result;
+    }
 
     internal static IReadOnlyList<CodeImport> CodeImports(IReadOnlyList<ImportFact> imports)
     {
@@ -194,6 +214,7 @@ public sealed class PeFacts : IImageFacts
         Characteristics.ForceIntegrity => (_image.DllCharacteristics & DllCharacteristicsForceIntegrity) != 0,
         Characteristics.NxCompat => (_image.DllCharacteristics & DllCharacteristicsNxCompat) != 0,
         Characteristics.Signed => Signed(),
+        Characteristics.Packed => Code.Supported ? Code.Packed is not null : null,
         _ => null, // the rule validator refuses unknown names; nothing to know here
     };
 
@@ -213,14 +234,26 @@ public sealed class PeFacts : IImageFacts
         return section is not null && section.Executable;
     }
 
+    /// <summary>
+    /// /GS as the compiler emits it: the load configuration names a security cookie, or (WDK 7-era drivers,
+    /// GsDriverEntry, no load configuration) the image holds the /GS default cookie value in a data section and
+    /// its code reads that variable (see <see cref="StackCookie"/>). Unknown when neither can be decided.
+    /// </summary>
     private bool? HasStackCookie()
     {
         var config = _image.LoadConfig;
-        return config.Status switch
+        bool? fromConfig = config.Status switch
         {
             PeTableStatus.Absent => false,
             PeTableStatus.Unreadable => null,
             _ => config.SecurityCookie is { } cookie ? cookie != 0 : config.Status == PeTableStatus.Ok ? false : null,
+        };
+        if (fromConfig == true) return true;
+        return StackCookie.FromCode(_image, Code) switch
+        {
+            true => true,
+            null => null,
+            false => fromConfig,
         };
     }
 

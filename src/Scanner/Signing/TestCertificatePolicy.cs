@@ -8,37 +8,43 @@ namespace DriverAudit.Scanner.Signing;
 public static class TestCertificatePolicy
 {
     /// <summary>
-    /// Name fragments of test-signing certificates, matched case-insensitively (ordinal) anywhere in a subject or
-    /// issuer distinguished name: "WDKTestCert" (Visual Studio / WDK test certificates, "WDKTestCert user,1337..."),
-    /// "Windows Test" and "Test Signing" (common hand-made test-signing names), "Microsoft Testing Root" (the
-    /// Microsoft Testing Root Certificate Authority of prerelease builds).
+    /// Name patterns of test-signing certificates, matched case-insensitively, on word boundaries, anywhere in a
+    /// subject or issuer distinguished name: "WDKTestCert" (Visual Studio / WDK test certificates, "WDKTestCert
+    /// user,1337..."); "TEST ONLY" (Microsoft's partner test PKI, "Windows Phone OEM Test Cert 2013 (TEST ONLY)");
+    /// "(Test)" ("Contoso.com(Test)", the name makecert samples and vendors' lab certificates use); "Test Cert",
+    /// "Test Certificate", "Test Signing" (hand-made test-signing names); "Windows Test"; "Microsoft Test Root" and
+    /// "Microsoft Testing Root" (the Microsoft Test Root Authority and Testing Root Certificate Authority of
+    /// prerelease builds); "Test Root".
     /// </summary>
-    public static IReadOnlyList<string> TestNameMarkers { get; } = ["WDKTestCert", "Windows Test", "Test Signing", "Microsoft Testing Root"];
+    public static IReadOnlyList<string> TestNamePatterns { get; } =
+    [
+        @"WDKTestCert", @"\bTEST ONLY\b", @"\(Test\)", @"\bTest[ -]?(Cert|Certificate|Signing)\b", @"\bWindows Test\b",
+        @"\bMicrosoft Test(ing)? Root\b", @"\bTest(ing)? Root\b",
+    ];
+
+    private static readonly System.Text.RegularExpressions.Regex TestName = new(
+        string.Join("|", TestNamePatterns.Select(p => $"(?:{p})")),
+        System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant
+        | System.Text.RegularExpressions.RegexOptions.NonBacktracking);
 
     /// <summary>
     /// A signer is a test certificate when the subject or the issuer of any certificate in its chain (the signer's
-    /// certificate and the issuers the blob carries, <see cref="AuthenticodeSigner.Chain"/>) contains one of
-    /// <see cref="TestNameMarkers"/>; when the blob does not carry the signer's certificate, the issuer named by the
-    /// SignerInfo is checked instead. Self-signedness alone does NOT make a certificate a test certificate (a company
-    /// may sign with its own root; that is reported separately as <see cref="AuthenticodeCertificate.SelfSigned"/> and
-    /// <see cref="AuthenticodeSigner.ChainEndsSelfSigned"/>), and no list of commercial roots is consulted.
+    /// certificate and the issuers the blob carries, <see cref="AuthenticodeSigner.Chain"/>) matches one of
+    /// <see cref="TestNamePatterns"/>, or when the signer's certificate is a self-signed leaf with no chain (the only
+    /// certificate of its chain, issued by itself: what makecert / New-SelfSignedCertificate test certificates are;
+    /// Windows loads a driver signed only so with test signing on). When the blob does not carry the signer's
+    /// certificate, the issuer named by the SignerInfo is checked instead. No list of commercial roots is consulted.
     /// </summary>
     public static bool IsTestCertificate(IReadOnlyList<AuthenticodeCertificate> chain, string? identifierIssuer)
     {
         if (chain.Count == 0) return HasTestMarker(identifierIssuer);
         foreach (var c in chain)
             if (HasTestMarker(c.Subject) || HasTestMarker(c.Issuer)) return true;
-        return false;
+        return chain.Count == 1 && chain[0].SelfSigned;
     }
 
-    /// <summary>True when <paramref name="name"/> contains one of <see cref="TestNameMarkers"/>.</summary>
-    public static bool HasTestMarker(string? name)
-    {
-        if (string.IsNullOrEmpty(name)) return false;
-        foreach (var m in TestNameMarkers)
-            if (name.Contains(m, StringComparison.OrdinalIgnoreCase)) return true;
-        return false;
-    }
+    /// <summary>True when <paramref name="name"/> matches one of <see cref="TestNamePatterns"/>.</summary>
+    public static bool HasTestMarker(string? name) => !string.IsNullOrEmpty(name) && TestName.IsMatch(name);
 
     /// <summary>
     /// Self-signed: the subject and issuer names are byte-identical (DER) AND the certificate's signature verifies with

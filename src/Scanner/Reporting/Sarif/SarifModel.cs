@@ -103,6 +103,7 @@ public sealed record SarifNotification
     [JsonPropertyName("level")] public required string Level { get; init; }
     [JsonPropertyName("message")] public required SarifMessage Message { get; init; }
     [JsonPropertyName("descriptor")] public SarifDescriptorReference? Descriptor { get; init; }
+    [JsonPropertyName("associatedRule")] public SarifDescriptorReference? AssociatedRule { get; init; }
     [JsonPropertyName("locations")] public IReadOnlyList<SarifLocation>? Locations { get; init; }
 }
 

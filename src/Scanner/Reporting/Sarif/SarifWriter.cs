@@ -211,6 +211,11 @@ public sealed class SarifWriter : IScanSink
                 Id = n.Code,
                 Index = IndexOfNotification(n.Code),
             },
+            AssociatedRule = n.RuleId is null ? null : new SarifDescriptorReference
+            {
+                Id = n.RuleId,
+                Index = _ruleIndex.TryGetValue(n.RuleId, out var ri) ? ri : null,
+            },
             Locations = n.Uri is null ? null :
             [
                 new SarifLocation { PhysicalLocation = new SarifPhysicalLocation { ArtifactLocation = Location(n.Uri, null) } },

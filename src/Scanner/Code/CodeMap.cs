@@ -1,0 +1,492 @@
+using System.Buffers.Binary;
+using Iced.Intel;
+using DriverAudit.Scanner.Pe;
+
+namespace DriverAudit.Scanner.Code;
+
+/// <summary>
+/// What the functions of an image contain, from one function-bounded disassembly pass shared by every code
+/// fact (instructions, data references; call sites ask it which function they are in). Functions come from:
+/// x64 <c>.pdata</c> ranges (chained unwind info followed to the primary function), then recursive descent
+/// from the entry point, the exports, direct call targets and code addresses the decoded code takes (a
+/// dispatch routine stored into the DRIVER_OBJECT). Data directories (import descriptors, IAT, exception,
+/// load config, debug, relocations, resources) and jump tables recognised during descent are never decoded.
+/// When descent finds almost nothing (no usable entry point), a linear sweep of the executable bytes outside
+/// the data directories is the fallback, and its instructions have no function (<see cref="Fallback"/>).
+/// Built once per image, on first need; the per-byte state used while building is dropped afterwards.
+/// </summary>
+internal sealed class CodeMap
+{
+    /// <summary>Fewer instructions than this from descent means descent failed: the linear fallback runs.</summary>
+    public const int FallbackThreshold = 32;
+    private const int MaxJumpTableEntries = 1024;
+
+    private readonly (uint Start, uint End, uint Function)[] _blocks;
+
+    private CodeMap((uint, uint, uint)[] blocks, List<InstructionHit> hits, HashSet<uint> references, int functions, long decoded, bool fallback)
+    {
+        _blocks = blocks;
+        Hits = hits;
+        References = references;
+        FunctionCount = functions;
+        InstructionsDecoded = decoded;
+        Fallback = fallback;
+    }
+
+    /// <summary>Privileged instructions in address order, each with its function (null only from the fallback sweep).</summary>
+    public IReadOnlyList<InstructionHit> Hits { get; }
+
+    /// <summary>RVAs the decoded code addresses: rip-relative operands (x64), absolute operands and immediates (x86).</summary>
+    public IReadOnlySet<uint> References { get; }
+
+    public int FunctionCount { get; }
+    public long InstructionsDecoded { get; }
+
+    /// <summary>True when descent found (almost) nothing and the executable bytes were swept linearly instead.</summary>
+    public bool Fallback { get; }
+
+    /// <summary>Start of the function whose decoded code contains <paramref name="rva"/>, or null.</summary>
+    public uint? FunctionOf(uint rva)
+    {
+        int lo = 0, hi = _blocks.Length - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_blocks[mid].Start <= rva) lo = mid + 1; else hi = mid - 1;
+        }
+        return hi >= 0 && rva < _blocks[hi].End ? _blocks[hi].Function : null;
+    }
+
+    public static CodeMap Build(CodeImage code, PeImage image) => new Builder(code, image).Run();
+
+    private sealed class Builder
+    {
+        // Per code byte: what decoding made of it.
+        private const byte Unknown = 0, Start = 1, Inside = 2, Data = 3;
+
+        private readonly CodeImage _code;
+        private readonly PeImage _image;
+        private readonly byte[][] _state;
+        private readonly List<(uint Start, uint End, uint Function)> _blocks = [];
+        private readonly List<InstructionHit> _hits = [];
+        private readonly HashSet<uint> _references = [];
+        private readonly HashSet<uint> _functionStarts = [];
+        private readonly Queue<(uint Rva, bool Strong)> _queue = new();
+        private readonly Stack<uint> _work = new();
+        private readonly SectionReader _reader = new();
+        private readonly Decoder _decoder;
+        private readonly long _budget;
+        private readonly Instruction[] _recent = new Instruction[8];
+        private long _decoded;
+        private int _functions;
+
+        public Builder(CodeImage code, PeImage image)
+        {
+            _code = code;
+            _image = image;
+            _state = new byte[code.Sections.Count][];
+            long total = 0;
+            for (var s = 0; s < _state.Length; s++)
+            {
+                _state[s] = new byte[code.Sections[s].Bytes.Length];
+                total += _state[s].Length;
+            }
+            // Each byte starts at most one decoded instruction, whatever the descent does.
+            _budget = total + 16;
+            _decoder = Decoder.Create(code.Bitness, _reader, DecoderOptions.None);
+            MarkDirectories();
+        }
+
+        public CodeMap Run()
+        {
+            foreach (var f in _code.Functions.Entries) _functionStarts.Add(f.Primary);
+            // .pdata functions first: their bounds are the compiler's, not a guess.
+            foreach (var f in _code.Functions.Entries) Linear(f.Begin, f.End, f.Primary);
+            Enqueue(_image.AddressOfEntryPoint, strong: true);
+            foreach (var e in _image.Exports.All)
+                if (!e.IsForwarder) Enqueue(e.Rva, strong: true);
+            Drain();
+            // Then code addresses stored in data (dispatch tables, filter registrations, callbacks): every base
+            // relocation whose target lies in code, taken like an address the code takes.
+            RelocationSeeds();
+            Drain();
+            var fallback = false;
+            if (_decoded < FallbackThreshold && _code.Sections.Count > 0)
+            {
+                fallback = true;
+                Sweep();
+            }
+            CodeStats.AddSweep();
+            CodeStats.AddInstructions(_decoded);
+            _hits.Sort((a, b) => a.Rva.CompareTo(b.Rva));
+            _blocks.Sort((a, b) => a.Start.CompareTo(b.Start));
+            return new CodeMap([.. _blocks], _hits, _references, _functions, _decoded, fallback);
+        }
+
+        private void Drain()
+        {
+            while (_queue.Count > 0 && _decoded < _budget)
+            {
+                var (rva, strong) = _queue.Dequeue();
+                Descend(rva, strong);
+            }
+        }
+
+        private const int MaxRelocationBytes = 4 << 20;
+
+        /// <summary>Base relocation blocks: { PageRVA, BlockSize, u16 entries (type &lt;&lt; 12 | offset) }.</summary>
+        private void RelocationSeeds()
+        {
+            var dir = _image.GetDirectory(5);
+            if (!dir.IsPresent) return;
+            var size = (int)Math.Min(dir.Size, MaxRelocationBytes);
+            var table = new byte[size];
+            size = _image.ReadRva(dir.VirtualAddress, table);
+            Span<byte> value = stackalloc byte[8];
+            for (var at = 0; at + 8 <= size;)
+            {
+                var page = BinaryPrimitives.ReadUInt32LittleEndian(table.AsSpan(at));
+                var blockSize = BinaryPrimitives.ReadUInt32LittleEndian(table.AsSpan(at + 4));
+                if (blockSize < 8 || blockSize > size - at) break;
+                for (var e = at + 8; e + 2 <= at + blockSize; e += 2)
+                {
+                    var entry = BinaryPrimitives.ReadUInt16LittleEndian(table.AsSpan(e));
+                    var type = entry >> 12;
+                    var site = page + (uint)(entry & 0xFFF);
+                    ulong target;
+                    if (type == 3 && _image.ReadRva(site, value[..4]) == 4) target = BinaryPrimitives.ReadUInt32LittleEndian(value);
+                    else if (type == 10 && _image.ReadRva(site, value) == 8) target = BinaryPrimitives.ReadUInt64LittleEndian(value);
+                    else continue;
+                    if (_code.AbsoluteToRva(target) is { } rva) Enqueue(rva, strong: false);
+                }
+                at += (int)blockSize;
+            }
+        }
+
+        private void MarkDirectories()
+        {
+            for (var d = 0; d < 16; d++)
+            {
+                if (d == 4) continue; // the certificate table is a file offset, never mapped
+                var dir = _image.GetDirectory(d);
+                if (!dir.IsPresent) continue;
+                MarkData(dir.VirtualAddress, (ulong)dir.VirtualAddress + dir.Size);
+            }
+        }
+
+        private void MarkData(uint from, ulong to)
+        {
+            for (var s = 0; s < _state.Length; s++)
+            {
+                var sec = _code.Sections[s];
+                var a = Math.Max(from, sec.Rva);
+                var b = Math.Min(to, sec.EndRva);
+                for (var r = (ulong)a; r < b; r++) _state[s][r - sec.Rva] = Data;
+            }
+        }
+
+        private int SectionIndex(uint rva)
+        {
+            for (var s = 0; s < _state.Length; s++)
+                if (_code.Sections[s].Contains(rva)) return s;
+            return -1;
+        }
+
+        private void Enqueue(uint rva, bool strong)
+        {
+            var s = SectionIndex(rva);
+            if (s < 0 || _state[s][rva - _code.Sections[s].Rva] != Unknown) return;
+            if (!_functionStarts.Add(rva) && !strong) return;
+            _queue.Enqueue((rva, strong));
+        }
+
+        /// <summary>A .pdata range, decoded from its start to its end.</summary>
+        private void Linear(uint begin, uint end, uint function)
+        {
+            var s = SectionIndex(begin);
+            if (s < 0) return;
+            var sec = _code.Sections[s];
+            end = Math.Min(end, sec.EndRva);
+            var state = _state[s];
+            Point(sec, begin);
+            var blockStart = begin;
+            while (_decoder.IP < end && _decoded < _budget)
+            {
+                var ip = (uint)_decoder.IP;
+                var st = state[ip - sec.Rva];
+                if (st is Start or Data) break; // already decoded (overlapping hostile ranges) or a directory
+                _decoder.Decode(out var i);
+                _decoded++;
+                if (i.IsInvalid) break;
+                Mark(state, sec, i);
+                Use(i, function, strong: true, null);
+                if (i.FlowControl == FlowControl.Call && CodeRegion.IsDirectBranch(i)) Enqueue((uint)i.NearBranchTarget, strong: true);
+            }
+            if (_decoder.IP > blockStart) _blocks.Add((blockStart, (uint)Math.Min(_decoder.IP, end), function));
+            _functions++;
+        }
+
+        /// <summary>
+        /// Recursive descent of one function. A function seeded only by an address the code takes (not a call
+        /// target, not an entry) is kept only when it decodes without an invalid instruction and does not start
+        /// with a printable string: such addresses also point at strings merged into code.
+        /// </summary>
+        private void Descend(uint entry, bool strong)
+        {
+            var s0 = SectionIndex(entry);
+            if (s0 < 0) return;
+            if (!strong && LooksLikeString(_code.Sections[s0], entry)) return;
+            List<InstructionHit>? pendingHits = strong ? null : [];
+            var invalid = false;
+            var blocksBefore = _blocks.Count;
+            _work.Clear();
+            _work.Push(entry);
+            while (_work.Count > 0 && _decoded < _budget)
+            {
+                var b = _work.Pop();
+                var s = SectionIndex(b);
+                if (s < 0) continue;
+                var sec = _code.Sections[s];
+                var state = _state[s];
+                if (state[b - sec.Rva] != Unknown) continue;
+                Point(sec, b);
+                var recent = 0;
+                while (_decoded < _budget)
+                {
+                    var ip = (uint)_decoder.IP;
+                    if (ip >= sec.EndRva || state[ip - sec.Rva] != Unknown) break;
+                    _decoder.Decode(out var i);
+                    _decoded++;
+                    if (i.IsInvalid || i.NextIP > sec.EndRva) { invalid = true; break; }
+                    Mark(state, sec, i);
+                    _recent[recent++ & 7] = i;
+                    Use(i, entry, strong, pendingHits);
+                    var flow = i.FlowControl;
+                    if (flow == FlowControl.Call)
+                    {
+                        if (CodeRegion.IsDirectBranch(i)) Enqueue((uint)i.NearBranchTarget, strong: true);
+                        continue;
+                    }
+                    if (flow == FlowControl.ConditionalBranch)
+                    {
+                        if (CodeRegion.IsDirectBranch(i)) _work.Push((uint)i.NearBranchTarget);
+                        continue;
+                    }
+                    if (flow == FlowControl.UnconditionalBranch)
+                    {
+                        // A jump to another function's start is a tail call, not more of this function.
+                        if (CodeRegion.IsDirectBranch(i) && !_functionStarts.Contains((uint)i.NearBranchTarget)) _work.Push((uint)i.NearBranchTarget);
+                        break;
+                    }
+                    if (flow == FlowControl.IndirectBranch)
+                    {
+                        JumpTable(i, recent, sec);
+                        break;
+                    }
+                    if (flow is FlowControl.Return or FlowControl.Interrupt or FlowControl.Exception) break;
+                }
+                if (_decoder.IP > b) _blocks.Add((b, (uint)Math.Min(_decoder.IP, sec.EndRva), entry));
+            }
+            if (pendingHits is not null)
+            {
+                // Not code after all: its bytes stay marked (never decoded again), its findings are dropped.
+                if (invalid || DataLike(blocksBefore)) { _blocks.RemoveRange(blocksBefore, _blocks.Count - blocksBefore); return; }
+                _hits.AddRange(pendingHits);
+            }
+            _functions++;
+        }
+
+        private void Sweep()
+        {
+            for (var s = 0; s < _state.Length; s++)
+            {
+                var sec = _code.Sections[s];
+                var state = _state[s];
+                var at = 0;
+                while (at < state.Length)
+                {
+                    if (state[at] != Unknown) { at++; continue; }
+                    Point(sec, sec.Rva + (uint)at);
+                    _decoder.Decode(out var i);
+                    _decoded++;
+                    if (i.IsInvalid || i.NextIP > sec.EndRva) { at++; continue; }
+                    if (InstructionScanner.Classify(i) is { } hit) _hits.Add(hit);
+                    at += i.Length;
+                }
+            }
+        }
+
+        private void Point(CodeSection sec, uint rva)
+        {
+            var offset = (int)(rva - sec.Rva);
+            _reader.Reset(sec.Bytes, offset, sec.Bytes.Length - offset);
+            _decoder.IP = rva;
+        }
+
+        private static void Mark(byte[] state, CodeSection sec, in Instruction i)
+        {
+            var at = (int)(i.IP - sec.Rva);
+            state[at] = Start;
+            var end = Math.Min(at + i.Length, state.Length);
+            for (var k = at + 1; k < end; k++) if (state[k] == Unknown) state[k] = Inside;
+        }
+
+        /// <summary>Records the instruction's hit and the addresses it takes; seeds functions at code addresses it takes.</summary>
+        private void Use(in Instruction i, uint function, bool strong, List<InstructionHit>? pendingHits)
+        {
+            if (InstructionScanner.Classify(i) is { } hit)
+            {
+                hit = hit with { FunctionRva = function };
+                if (pendingHits is not null) pendingHits.Add(hit); else _hits.Add(hit);
+            }
+            if (i.IsIPRelativeMemoryOperand)
+            {
+                var target = i.IPRelativeMemoryAddress;
+                if (target < _image.SizeOfImage)
+                {
+                    _references.Add((uint)target);
+                    if (i.Mnemonic == Mnemonic.Lea) Enqueue((uint)target, strong: false);
+                }
+                return;
+            }
+            if (_code.Is64) return;
+            for (var k = 0; k < i.OpCount; k++)
+            {
+                switch (i.GetOpKind(k))
+                {
+                    case OpKind.Memory when i.MemoryBase == Register.None || i.MemoryDisplacement32 >= _code.AddressBase:
+                        if (_code.AbsoluteToRva(i.MemoryDisplacement32) is { } m && m < _image.SizeOfImage) _references.Add(m);
+                        break;
+                    case OpKind.Immediate32 or OpKind.Immediate8to32:
+                        if (_code.AbsoluteToRva(i.Immediate32) is { } v && v < _image.SizeOfImage)
+                        {
+                            _references.Add(v);
+                            if (i.Mnemonic is Mnemonic.Push or Mnemonic.Mov) Enqueue(v, strong: false);
+                        }
+                        break;
+                }
+            }
+        }
+
+        /// <summary>
+        /// Whether the blocks decoded since <paramref name="first"/> cover text (a run of 8 printable bytes, or 6
+        /// printable UTF-16 characters) or 8 zero bytes: compiled code almost never does, strings and tables do.
+        /// </summary>
+        private bool DataLike(int first)
+        {
+            for (var k = first; k < _blocks.Count; k++)
+            {
+                var (start, end, _) = _blocks[k];
+                var s = SectionIndex(start);
+                if (s < 0) continue;
+                var sec = _code.Sections[s];
+                var bytes = sec.Bytes.AsSpan((int)(start - sec.Rva), (int)(Math.Min(end, sec.EndRva) - start));
+                int text = 0, zeros = 0, wide = 0;
+                for (var i = 0; i < bytes.Length; i++)
+                {
+                    var b = bytes[i];
+                    text = IsText(b) ? text + 1 : 0;
+                    zeros = b == 0 ? zeros + 1 : 0;
+                    if ((i & 1) == 1) wide = IsText(bytes[i - 1]) && b == 0 ? wide + 1 : 0;
+                    if (text >= 8 || zeros >= 8 || wide >= 6) return true;
+                }
+            }
+            return false;
+        }
+
+        private static bool LooksLikeString(CodeSection sec, uint rva)
+        {
+            var at = (int)(rva - sec.Rva);
+            var b = sec.Bytes;
+            int ascii = 0, wide = 0;
+            while (at + ascii < b.Length && ascii < 4 && IsText(b[at + ascii])) ascii++;
+            while (at + 2 * wide + 1 < b.Length && wide < 4 && IsText(b[at + 2 * wide]) && b[at + 2 * wide + 1] == 0) wide++;
+            return ascii >= 4 || wide >= 4;
+        }
+
+        private static bool IsText(byte c) => c is >= 0x20 and < 0x7f;
+
+        /// <summary>
+        /// Jump tables of the shapes compilers emit: x86 <c>jmp [idx*4 + table]</c> (absolute entries); x64
+        /// <c>mov r32, [base + idx*4 + table]</c> … <c>jmp reg</c> with base = the image base (RVA entries, MSVC) or
+        /// <c>movsxd reg, [base + idx*4]</c> with base = the table (table-relative entries, GCC). The entries become
+        /// blocks of the function; the table bytes, when in code, become data.
+        /// </summary>
+        private void JumpTable(in Instruction jump, int recent, CodeSection sec)
+        {
+            uint tableRva;
+            bool relative = false, rvaEntries = false;
+            Register index;
+            if (!_code.Is64)
+            {
+                if (jump.Op0Kind != OpKind.Memory || jump.MemoryBase != Register.None || jump.MemoryIndexScale != 4) return;
+                if (_code.AbsoluteToRva(jump.MemoryDisplacement32) is not { } t) return;
+                tableRva = t;
+                index = jump.MemoryIndex;
+            }
+            else
+            {
+                if (jump.Op0Kind != OpKind.Register) return;
+                // The load of the entry, and where its base register came from, among the last few instructions.
+                Instruction? load = null;
+                var n = Math.Min(recent, _recent.Length);
+                for (var k = 1; k < n && load is null; k++)
+                {
+                    ref readonly var p = ref _recent[(recent - 1 - k) & 7];
+                    if (p.Mnemonic is Mnemonic.Mov or Mnemonic.Movsxd && p.Op1Kind == OpKind.Memory && p.MemoryIndexScale == 4 && p.MemoryBase != Register.None)
+                        load = p;
+                }
+                if (load is not { } l) return;
+                ulong? baseValue = null;
+                for (var k = 1; k < n; k++)
+                {
+                    ref readonly var p = ref _recent[(recent - 1 - k) & 7];
+                    if (p.Mnemonic == Mnemonic.Lea && p.Op0Register == l.MemoryBase && p.IsIPRelativeMemoryOperand) { baseValue = p.IPRelativeMemoryAddress; break; }
+                }
+                if (baseValue is not { } bv) return;
+                index = l.MemoryIndex;
+                if (bv == 0) { tableRva = (uint)l.MemoryDisplacement64; rvaEntries = true; }
+                else if (l.MemoryDisplacement64 == 0 && bv < _image.SizeOfImage) { tableRva = (uint)bv; relative = true; }
+                else return;
+            }
+            var limit = BoundFromCompare(index, recent) ?? MaxJumpTableEntries;
+            Span<byte> entry = stackalloc byte[4];
+            for (var e = 0; e < limit; e++)
+            {
+                var at = tableRva + (uint)(4 * e);
+                if (_image.ReadRva(at, entry) < 4) break;
+                var raw = BinaryPrimitives.ReadUInt32LittleEndian(entry);
+                uint? target = relative ? tableRva + raw : rvaEntries ? raw : _code.AbsoluteToRva(raw);
+                if (target is not { } tr || !sec.Contains(tr)) break;
+                var ts = _state[SectionIndex(tr)];
+                if (ts[tr - sec.Rva] is Data or Inside) break;
+                // The table itself sits in code: its bytes are data from now on.
+                var inCode = SectionIndex(at);
+                if (inCode >= 0)
+                {
+                    var st = _state[inCode];
+                    var off = at - _code.Sections[inCode].Rva;
+                    if (st[off] == Start) break; // ran into code: the table ended
+                    for (var k = 0u; k < 4 && off + k < st.Length; k++) st[off + k] = Data;
+                }
+                _work.Push(tr);
+            }
+        }
+
+        /// <summary><c>cmp idx, N</c> before the jump bounds the table to N + 1 entries.</summary>
+        private int? BoundFromCompare(Register index, int recent)
+        {
+            if (index == Register.None) return null;
+            var full = index.GetFullRegister();
+            var n = Math.Min(recent, _recent.Length);
+            for (var k = 1; k < n; k++)
+            {
+                ref readonly var p = ref _recent[(recent - 1 - k) & 7];
+                if (p.Mnemonic == Mnemonic.Cmp && p.Op0Kind == OpKind.Register && p.Op0Register.GetFullRegister() == full
+                    && p.Op1Kind is OpKind.Immediate8 or OpKind.Immediate8to32 or OpKind.Immediate32 or OpKind.Immediate8to64 or OpKind.Immediate32to64)
+                    return (int)Math.Min(p.GetImmediate(1) + 1, MaxJumpTableEntries);
+            }
+            return null;
+        }
+    }
+}

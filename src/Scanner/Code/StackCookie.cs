@@ -1,0 +1,58 @@
+using System.Buffers.Binary;
+using DriverAudit.Scanner.Pe;
+
+namespace DriverAudit.Scanner.Code;
+
+/// <summary>
+/// /GS evidence in code, for images without a load configuration that names the cookie (WDK 7-era drivers
+/// link GsDriverEntry and <c>__security_cookie</c> without one). The compiler initialises the cookie variable
+/// with a fixed default (x64 and ARM64 0x2B992DDFA232, x86 0xBB40E64E) that the driver's entry replaces at
+/// run time; every protected function reads that variable and <c>__security_check_cookie</c> compares
+/// against it. So: the default value sits aligned in a non-executable section, and decoded code reads it.
+/// </summary>
+public static class StackCookie
+{
+    public const ulong DefaultCookie64 = 0x00002B992DDFA232;
+    public const uint DefaultCookie32 = 0xBB40E64E;
+    private const int MaxScanBytes = 16 << 20;
+
+    /// <summary>
+    /// True when code reads a variable holding the default cookie; false when no non-executable section holds the
+    /// default cookie; null when it is there but the code could not be analysed (other architectures, packed).
+    /// </summary>
+    public static bool? FromCode(PeImage image, CodeFacts code)
+    {
+        var candidates = DefaultCookieSites(image);
+        if (candidates.Count == 0) return false;
+        if (code.NotEvaluatedReason is not null) return null;
+        foreach (var rva in candidates)
+            if (code.IsReferenced(rva) == true) return true;
+        return false;
+    }
+
+    /// <summary>RVAs of aligned default-cookie values in non-executable sections, in address order.</summary>
+    public static List<uint> DefaultCookieSites(PeImage image)
+    {
+        var sites = new List<uint>();
+        var wide = image.Is64Bit;
+        var step = wide ? 8 : 4;
+        long budget = MaxScanBytes;
+        foreach (var s in image.Sections)
+        {
+            if (s.Executable) continue;
+            var size = (int)Math.Min(image.DataSize(s), budget);
+            if (size < step) continue;
+            budget -= size;
+            var bytes = new byte[size];
+            var n = image.ReadRva(s.Rva, bytes);
+            for (var at = 0; at + step <= n; at += step)
+            {
+                var hit = wide
+                    ? BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at)) == DefaultCookie64
+                    : BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(at)) == DefaultCookie32;
+                if (hit) sites.Add(s.Rva + (uint)at);
+            }
+        }
+        return sites;
+    }
+}
