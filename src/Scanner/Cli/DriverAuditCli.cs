@@ -16,6 +16,7 @@ public static class DriverAuditCli
         root.Subcommands.Add(InspectCommand.Create(io));
         root.Subcommands.Add(InventoryCommand.Create(io));
         root.Subcommands.Add(MergeCommand.Create(io));
+        root.Subcommands.Add(ReportCommand.Create(io));
         root.Subcommands.Add(TagsCommand.Create(io));
         root.Subcommands.Add(RulesCommand.Create(io));
 

@@ -15,7 +15,7 @@ public static class InventoryCommand
     public static Command Create(CliIo io)
     {
         var paths = CliInputs.PathsArgument("Driver files, kernel dumps or folders to list.");
-        var host = HostLabel.CreateOption();
+        var fleet = new FleetOptions();
         var format = new Option<string>("--format", "-f")
         {
             Description = "json (JSON Lines, one object per image) or csv. Default: json.",
@@ -39,8 +39,9 @@ public static class InventoryCommand
         var command = new Command("inventory", "List driver images with hashes (file, SHA-1, Authenticode), machine, timestamp, PDB, " +
                                                "version info, signer and the ids of the rules that fired, as JSON Lines or CSV.")
         {
-            paths, host, format, output, include, exclude, rules, noDefault, jobs,
+            paths, format, output, include, exclude, rules, noDefault, jobs,
         };
+        fleet.AddTo(command);
         command.SetAction(parse =>
         {
             var ruleSet = ScanCommand.LoadRules(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
@@ -48,7 +49,8 @@ public static class InventoryCommand
             var root = new SourceRoot(io.WorkingDirectory);
             var outPath = CliInputs.Resolve(parse.GetValue(output), io);
             var options = new ScanOptions(parse.GetValue(jobs), FailOn: null, FailOnInputError: true, ComputeHashes: false, CollectInventory: true);
-            var items = CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []), root);
+            var items = fleet.Select(parse, CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []), root), parse.GetValue(paths), io);
+            if (!fleet.TryOpenCache(parse, ruleSet, [], io, out var cache)) return ExitCodes.UsageOrConfiguration;
             InventorySink sink;
             try { sink = new InventorySink(outPath, io.StdoutStream, parse.GetValue(format) == "csv", io.Error); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -56,11 +58,12 @@ public static class InventoryCommand
                 io.Error.WriteLine($"driveraudit: cannot write '{outPath}': {e.Message}");
                 return ExitCodes.UsageOrConfiguration;
             }
+            using (cache)
             using (sink)
             {
-                var hostLabel = HostLabel.Resolve(parse.GetValue(host), (parse.GetValue(paths) ?? []).Select(p => CliInputs.Resolve(p, io)!));
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, Host: hostLabel);
-                var summary = new ScanEngine(new InputAnalyzer(ruleSet, options), options).Run(items, sink, context);
+                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, Host: fleet.HostLabelFor(parse, parse.GetValue(paths), io));
+                var summary = new ScanEngine(FleetOptions.Analyzer(ruleSet, options, cache), options).Run(items, sink, context);
+                FleetOptions.Report(cache, io);
                 io.Error.WriteLine($"Listed {summary.Analyzed} image(s) from {summary.Inputs} input(s)" +
                                    (summary.Failed > 0 ? $"; {summary.Failed} could not be analysed." : "."));
                 // 3 when something could not be listed: an inventory with holes must not pass for a complete one.

@@ -88,14 +88,14 @@ public static class ScanCommand
                           "their lists replace the file's, --level overrides merge (the command line's last), rule paths add up.",
         };
 
-        var host = HostLabel.CreateOption();
+        var fleet = new FleetOptions();
 
         var command = new Command("scan", "Scan driver files and folders; report findings as text, SARIF or JSON.")
         {
             paths, output, format, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError, jobs, sourceRoot,
             hashList, category, baseline, noProgress,
         };
-        command.Options.Add(host);
+        fleet.AddTo(command);
 
         command.SetAction(parse =>
         {
@@ -149,8 +149,9 @@ public static class ScanCommand
                 parse.GetValue(failOnError),
                 ComputeHashes: fmt == "sarif");
 
-            var items = CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(
-                OrConfig(parse.GetValue(include), settings.Include), OrConfig(parse.GetValue(exclude), settings.Exclude)), root);
+            var items = fleet.Select(parse, CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(
+                OrConfig(parse.GetValue(include), settings.Include), OrConfig(parse.GetValue(exclude), settings.Exclude)), root), parse.GetValue(paths), io);
+            if (!fleet.TryOpenCache(parse, ruleSet, lists.Values, io, out var cache)) return ExitCodes.UsageOrConfiguration;
 
             IScanSink sink;
             try
@@ -168,11 +169,11 @@ public static class ScanCommand
                 return ExitCodes.UsageOrConfiguration;
             }
 
+            using (cache)
             using (sink)
             {
-                var hostLabel = HostLabel.Resolve(parse.GetValue(host), (parse.GetValue(paths) ?? []).Select(p => CliInputs.Resolve(p, io)!));
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, previous, hostLabel);
-                var engine = new ScanEngine(new InputAnalyzer(ruleSet, options), options);
+                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, previous, fleet.HostLabelFor(parse, parse.GetValue(paths), io));
+                var engine = new ScanEngine(FleetOptions.Analyzer(ruleSet, options, cache), options);
                 // Progress only where a person watches and results do not go to the same screen.
                 var showProgress = io.Interactive && !parse.GetValue(noProgress) && (outPath is not null || fmt != "text") && !Console.IsErrorRedirected;
                 ScanSummary summary;
@@ -187,6 +188,7 @@ public static class ScanCommand
                     summary = engine.Run(items, sink, context);
                 }
                 if (fmt != "text") io.Error.WriteLine(TextWriterSink.SummaryLine(summary));
+                FleetOptions.Report(cache, io);
                 return summary.ExitCode;
             }
         });

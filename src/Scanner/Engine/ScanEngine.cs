@@ -6,8 +6,10 @@ namespace DriverAudit.Scanner.Engine;
 /// <summary>
 /// Runs the pipeline: crawler items → parallel analysis → reporters in input order → exit code.
 /// </summary>
-public sealed class ScanEngine(InputAnalyzer analyzer, ScanOptions options)
+public sealed class ScanEngine(Func<InputItem, InputReport> analyze, ScanOptions options)
 {
+    public ScanEngine(InputAnalyzer analyzer, ScanOptions options) : this(analyzer.Analyze, options) { }
+
     public ScanSummary Run(IEnumerable<InputItem> items, IScanSink sink, ScanContext context, Action<int>? progress = null, CancellationToken cancel = default)
     {
         sink.Begin(context);
@@ -15,7 +17,7 @@ public sealed class ScanEngine(InputAnalyzer analyzer, ScanOptions options)
         var byLevel = new Dictionary<RuleLevel, int>();
         RuleLevel? worst = null;
 
-        foreach (var analyzed0 in OrderedParallel.Map(items, analyzer.Analyze, options.Jobs, cancel))
+        foreach (var analyzed0 in OrderedParallel.Map(items, analyze, options.Jobs, cancel))
         {
             var report = context.Baseline is { } baseline ? Compare(analyzed0, baseline) : analyzed0;
             inputs++;

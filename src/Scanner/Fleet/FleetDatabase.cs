@@ -111,10 +111,17 @@ public sealed class FleetDatabase : IDisposable
     public string Path { get; }
 
     /// <summary>Opens (or creates) a fleet database. Throws <see cref="InvalidDataException"/> for a file that is not one.</summary>
-    public static FleetDatabase Open(string path)
+    /// <param name="readOnly">Open an existing database for reading only (report): never created or changed.</param>
+    public static FleetDatabase Open(string path, bool readOnly = false)
     {
         var exists = File.Exists(path) && new FileInfo(path).Length > 0;
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        if (readOnly && !exists) throw new InvalidDataException($"'{path}' does not exist or is empty.");
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Pooling = false,
+            Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
+        }.ToString());
         try
         {
             connection.Open();
@@ -133,7 +140,7 @@ public sealed class FleetDatabase : IDisposable
                 Execute(connection, Schema + $"\nPRAGMA application_id = {ApplicationId};\nPRAGMA user_version = {SchemaVersion};");
                 tx.Commit();
             }
-            Execute(connection, "PRAGMA foreign_keys = ON;");
+            if (!readOnly) Execute(connection, "PRAGMA foreign_keys = ON;");
             return new FleetDatabase(connection, path);
         }
         catch (SqliteException e)

@@ -70,18 +70,9 @@ public sealed class FleetIngest : IDisposable
     public LogSummary Add(string path)
     {
         byte[] bytes;
-        try
-        {
-            var info = new FileInfo(path);
-            if (!info.Exists) throw new InvalidDataException($"'{path}' does not exist.");
-            if ((info.Attributes & FileAttributes.Directory) != 0) throw new InvalidDataException($"'{path}' is a folder, not a log.");
-            if (info.Length > MaxLogBytes) throw new InvalidDataException($"'{path}' is larger than {MaxLogBytes >> 20} MiB; not read.");
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InvalidDataException($"cannot read '{path}': {e.Message}");
-        }
+        // Regular files only, size-capped: a FIFO or a wrong argument is an error, not a hang or an out-of-memory crash.
+        try { bytes = Inputs.ArgumentFile.ReadAllBytes(path, MaxLogBytes, "log"); }
+        catch (Inputs.ArgumentFileException e) { throw new InvalidDataException(e.Message); }
         var fallbackHost = System.IO.Path.GetFileNameWithoutExtension(path);
         using var tx = _db.Connection.BeginTransaction();
         foreach (var c in new[] { _host, _image, _hostImage, _rule, _finding, _findingHost }) c.Transaction = tx;

@@ -70,6 +70,34 @@ public sealed record ImageRecord
         };
     }
 
+    /// <summary>Reads back what <see cref="WriteFields"/> wrote (the result cache). Throws on a missing or mistyped field.</summary>
+    public static ImageRecord Read(JsonElement e)
+    {
+        static string? S(JsonElement e, string name) => e.GetProperty(name).ValueKind == JsonValueKind.Null ? null : e.GetProperty(name).GetString();
+        static bool? B(JsonElement e, string name) => e.GetProperty(name).ValueKind == JsonValueKind.Null ? null : e.GetProperty(name).GetBoolean();
+        return new ImageRecord
+        {
+            Sha256 = S(e, "sha256"),
+            Sha1 = S(e, "sha1"),
+            AuthentihashSha256 = S(e, "authentihashSha256"),
+            Machine = S(e, "machine") ?? throw new FormatException("machine"),
+            Timestamp = e.GetProperty("timestamp").GetUInt32(),
+            PdbName = S(e, "pdbName"),
+            PdbGuid = S(e, "pdbGuid"),
+            PdbAge = e.GetProperty("pdbAge").ValueKind == JsonValueKind.Null ? null : e.GetProperty("pdbAge").GetUInt32(),
+            Company = S(e, "company"),
+            Product = S(e, "product"),
+            FileVersion = S(e, "fileVersion"),
+            OriginalFilename = S(e, "originalFilename"),
+            Signed = e.GetProperty("signed").GetBoolean(),
+            SignerSubject = S(e, "signerSubject"),
+            SignerIssuer = S(e, "signerIssuer"),
+            SignerSerial = S(e, "signerSerial"),
+            SigningTime = S(e, "signingTime") is { } t ? DateTimeOffset.Parse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal) : null,
+            TestSigned = B(e, "testSigned"),
+        };
+    }
+
     /// <summary>The inventory columns, in output order (CSV header; JSON property order).</summary>
     public static IReadOnlyList<string> Columns { get; } =
     [

@@ -1,0 +1,90 @@
+using System.CommandLine;
+using System.Text;
+using DriverAudit.Scanner.Engine;
+using DriverAudit.Scanner.Fleet;
+using DriverAudit.Scanner.Reporting;
+
+namespace DriverAudit.Scanner.Cli;
+
+/// <summary><c>driveraudit report fleet.sarif|fleet.sqlite -o fleet.html</c>: the fleet as one self-contained HTML page.</summary>
+public static class ReportCommand
+{
+    public static Command Create(CliIo io)
+    {
+        var input = new Argument<string>("fleet") { Description = "A fleet database (merge --db) or a SARIF log (merge -o, or one host's scan)." };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the HTML here (atomically). Default: stdout." };
+        var command = new Command("report", "Write the fleet as one self-contained HTML file: findings by rule and level, top drivers by hosts " +
+                                            "affected, a per-host table and filterable lists; no external scripts, styles or fonts.")
+        {
+            input, output,
+        };
+        command.SetAction(parse =>
+        {
+            var source = CliInputs.Resolve(parse.GetValue(input), io)!;
+            var outPath = CliInputs.Resolve(parse.GetValue(output), io);
+            string? temp = null;
+            try
+            {
+                FleetDatabase db;
+                try
+                {
+                    if (IsSqlite(source)) db = FleetDatabase.Open(source, readOnly: true);
+                    else
+                    {
+                        // A SARIF log goes through the same merge into a scratch database: one report code path.
+                        temp = Path.Combine(Path.GetTempPath(), $"driveraudit-report-{Environment.ProcessId}-{Guid.NewGuid():N}.sqlite");
+                        db = FleetDatabase.Open(temp);
+                        using var ingest = new FleetIngest(db, db.BeginMerge(ToolInfo.SemanticVersion, 1));
+                        var s = ingest.Add(source);
+                        if (s.Warning is not null) io.Error.WriteLine($"driveraudit: warning: {s.Warning}");
+                    }
+                }
+                catch (InvalidDataException e)
+                {
+                    io.Error.WriteLine($"driveraudit: {e.Message}");
+                    return ExitCodes.UsageOrConfiguration;
+                }
+                using (db)
+                {
+                    try
+                    {
+                        if (outPath is null)
+                        {
+                            using var writer = new StreamWriter(io.StdoutStream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
+                            FleetReport.Write(db, writer, Path.GetFileName(source));
+                        }
+                        else
+                        {
+                            using var file = new AtomicFile(outPath);
+                            using (var writer = new StreamWriter(file.Stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true))
+                                FleetReport.Write(db, writer, Path.GetFileName(source));
+                            file.Commit();
+                        }
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        io.Error.WriteLine($"driveraudit: cannot write '{outPath}': {e.Message}");
+                        return ExitCodes.UsageOrConfiguration;
+                    }
+                }
+                return ExitCodes.Clean;
+            }
+            finally
+            {
+                if (temp is not null) foreach (var f in new[] { temp, temp + "-journal", temp + "-wal", temp + "-shm" }) File.Delete(f);
+            }
+        });
+        return command;
+    }
+
+    private static bool IsSqlite(string path)
+    {
+        Span<byte> head = stackalloc byte[16];
+        try
+        {
+            using var f = File.OpenRead(path);
+            return f.Read(head) == 16 && head.SequenceEqual("SQLite format 3\0"u8);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; } // the SARIF path reports it
+    }
+}
