@@ -13,7 +13,7 @@ mkdir -p "$work"
 [ -d "$wine" ] || { echo "no Wine x64 PE builds at $wine (apt-get install libwine)" >&2; exit 1; }
 
 dotnet build -c Release "$root/src/Scanner" -nologo -v q >/dev/null
-da() { dotnet "$root/src/Scanner/bin/Release/net10.0/driveraudit.dll" "$@"; }
+da=(dotnet "$root/src/Scanner/bin/Release/net10.0/driveraudit.dll")
 
 files=$(find "$wine" -type f \( -name '*.dll' -o -name '*.sys' -o -name '*.exe' -o -name '*.drv' \) | wc -l)
 echo "Cache: $files Wine x64 PE files under $wine"
@@ -22,7 +22,7 @@ for i in $(seq "$runs"); do
   rm -f "$work/cache.sqlite"*
   for phase in cold warm; do
     /usr/bin/time -f "%e %M" -o "$work/time.txt" \
-      da scan "$wine" --include '**/*' --fail-on none -f json --cache "$work/cache.sqlite" -j 2 \
+      "${da[@]}" scan "$wine" --include '**/*' --fail-on none -f json --cache "$work/cache.sqlite" -j 2 \
       > "$work/$phase.jsonl" 2> "$work/$phase.err"
     read -r wall rss < "$work/time.txt"
     printf '%-6s %8s %12s %s\n' "$phase" "$wall" "$rss" "$(grep -o 'Cache: .*' "$work/$phase.err")"
@@ -33,7 +33,7 @@ done
 
 echo
 echo "Merge: N simulated hosts (each: one real per-host log of $(ls "$root/tests/fixtures/bin/x64" | wc -l) fixture entries, relabelled)"
-da scan "$root/tests/fixtures/bin/x64" --host template --fail-on none -o "$work/template.sarif" 2>/dev/null
+"${da[@]}" scan "$root/tests/fixtures/bin/x64" --host template --fail-on none -o "$work/template.sarif" 2>/dev/null
 python3 - "$work" <<'PY'
 import json, sys, os, copy
 work = sys.argv[1]
@@ -58,7 +58,7 @@ printf '%-6s %8s %12s %10s %s\n' hosts "wall s" "max RSS KB" "ms/host" output
 for n in 10 100 1000; do
   for i in $(seq "$runs"); do
     rm -f "$work/fleet-$n.sqlite"
-    /usr/bin/time -f "%e %M" -o "$work/time.txt" da merge "$work/hosts-$n"/*.sarif -o "$work/fleet-$n.sarif" --db "$work/fleet-$n.sqlite" 2> "$work/merge.err"
+    /usr/bin/time -f "%e %M" -o "$work/time.txt" "${da[@]}" merge "$work/hosts-$n"/*.sarif -o "$work/fleet-$n.sarif" --db "$work/fleet-$n.sqlite" 2> "$work/merge.err"
     read -r wall rss < "$work/time.txt"
     printf '%-6s %8s %12s %10s %s\n' "$n" "$wall" "$rss" "$(awk -v w="$wall" -v n="$n" 'BEGIN{printf "%.1f", 1000*w/n}')" "$(tail -1 "$work/merge.err")"
   done
