@@ -15,8 +15,8 @@ mkdir -p "$work"
 dotnet build -c Release "$root/src/Scanner" -nologo -v q >/dev/null
 da=(dotnet "$root/src/Scanner/bin/Release/net10.0/driveraudit.dll")
 
-files=$(find "$wine" -type f \( -name '*.dll' -o -name '*.sys' -o -name '*.exe' -o -name '*.drv' \) | wc -l)
-echo "Cache: $files Wine x64 PE files under $wine"
+files=$(find "$wine" -type f | wc -l)
+echo "Cache: $files files (Wine x64 PE builds) under $wine"
 printf '%-6s %8s %12s %s\n' run "wall s" "max RSS KB" "cache"
 for i in $(seq "$runs"); do
   rm -f "$work/cache.sqlite"*

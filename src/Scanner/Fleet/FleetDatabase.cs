@@ -140,7 +140,9 @@ public sealed class FleetDatabase : IDisposable
                 Execute(connection, Schema + $"\nPRAGMA application_id = {ApplicationId};\nPRAGMA user_version = {SchemaVersion};");
                 tx.Commit();
             }
-            if (!readOnly) Execute(connection, "PRAGMA foreign_keys = ON;");
+            // WAL and NORMAL sync: a merge commits once per log, and a full fsync per commit made a 100-host merge
+            // spend most of its time waiting for the disk (measured: tests/benchmarks/bench-fleet.sh).
+            if (!readOnly) Execute(connection, "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
             return new FleetDatabase(connection, path);
         }
         catch (SqliteException e)
