@@ -241,6 +241,9 @@ internal static class DumpInspector
         DumpType.BitmapFull => "bitmap-full",
         DumpType.BitmapKernel => "bitmap-kernel",
         DumpType.Automatic => "automatic",
+        DumpType.RangeKernel => "range-kernel",
+        DumpType.RangeKernelAndUser => "range-kernel-user",
+        DumpType.RangeComplete => "range-complete",
         _ => "unknown",
     };
 

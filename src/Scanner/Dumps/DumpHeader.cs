@@ -35,7 +35,7 @@ internal sealed class DumpHeader
     /// <summary>Runs as stored (empty when NumberOfRuns is the fill pattern or above the maximum).</summary>
     public PhysicalRun[] Runs { get; private init; } = [];
     public uint RawDumpType { get; private init; }
-    public DumpType DumpType => RawDumpType is >= 1 and <= 7 ? (DumpType)RawDumpType : DumpType.Unknown;
+    public DumpType DumpType => RawDumpType is >= 1 and <= 10 ? (DumpType)RawDumpType : DumpType.Unknown;
     public long SystemTimeRaw { get; private init; }
     public uint MiniDumpFields { get; private init; }
     public bool PaeEnabled { get; private init; }

@@ -11,6 +11,12 @@ public enum DumpType
     BitmapFull = 5,
     BitmapKernel = 6,
     Automatic = 7,
+    /// <summary>'RDMP' range dump of kernel memory (WinDbg <c>.dump /k</c>, kdmp-parser's KernelMemoryDump).</summary>
+    RangeKernel = 8,
+    /// <summary>'RDMP' range dump of kernel and user memory (<c>.dump /ka</c>).</summary>
+    RangeKernelAndUser = 9,
+    /// <summary>'RDMP' range dump of all memory (<c>.dump /f</c>).</summary>
+    RangeComplete = 10,
 }
 
 /// <summary>Processor architecture of the dumped system.</summary>

@@ -123,7 +123,10 @@ public sealed class KernelDump : IDisposable
             case 3:
                 return DumpOpenResult.Fail(DumpOpenError.UnsupportedType, "Header-only dump (type 3): it holds no memory and no module list.");
             case 8 or 9 or 10:
-                return DumpOpenResult.Fail(DumpOpenError.UnsupportedType, $"Dump type {header.RawDumpType} ('RDMP' range dump from WinDbg .dump /k or /f) is not supported yet.");
+                var ranges = RangeBlock.TryRead(file, header, diagnostics, out error, out message);
+                if (ranges is not { } r) return DumpOpenResult.Fail(error, message);
+                memory = new RunTablePhysicalMemory(r.Runs, r.FirstPage, r.DeclaredPages, file.Length, diagnostics);
+                break;
             default:
                 return DumpOpenResult.Fail(DumpOpenError.UnsupportedType, $"Unknown dump type {header.RawDumpType} (0x{header.RawDumpType:X}).");
         }

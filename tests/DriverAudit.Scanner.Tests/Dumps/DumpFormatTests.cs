@@ -7,11 +7,12 @@ namespace DriverAudit.Scanner.Tests.Dumps;
 
 public sealed class DumpFormatTests
 {
-    public enum Body { Full, BitmapKernel, BitmapFull, Triage }
+    public enum Body { Full, BitmapKernel, BitmapFull, Triage, RangeKernel, RangeKernelAndUser, RangeComplete }
 
     public static TheoryData<DumpArch, Body> Formats => new()
     {
         { DumpArch.X64, Body.Full }, { DumpArch.X64, Body.BitmapKernel }, { DumpArch.X64, Body.BitmapFull }, { DumpArch.X64, Body.Triage },
+        { DumpArch.X64, Body.RangeKernel }, { DumpArch.X64, Body.RangeKernelAndUser }, { DumpArch.X64, Body.RangeComplete },
         { DumpArch.X86Pae, Body.Full }, { DumpArch.X86Pae, Body.BitmapKernel }, { DumpArch.X86Pae, Body.Triage },
         { DumpArch.X86, Body.Full }, { DumpArch.X86, Body.BitmapFull },
     };
@@ -21,6 +22,9 @@ public sealed class DumpFormatTests
         Body.Full => w.WriteFull(),
         Body.BitmapKernel => w.WriteBitmap(),
         Body.BitmapFull => w.WriteBitmap(fullBitmap: true),
+        Body.RangeKernel => w.WriteRange(8),
+        Body.RangeKernelAndUser => w.WriteRange(9),
+        Body.RangeComplete => w.WriteRange(10),
         _ => w.WriteTriage(),
     };
 
@@ -34,7 +38,12 @@ public sealed class DumpFormatTests
         using var file = new TempDumpFile(Write(s.Writer, body));
         using var dump = DumpScenario.Open(file);
 
-        Assert.Equal(body switch { Body.Full => DumpType.Full, Body.BitmapKernel => DumpType.BitmapKernel, Body.BitmapFull => DumpType.BitmapFull, _ => DumpType.Triage }, dump.DumpType);
+        Assert.Equal(body switch
+        {
+            Body.Full => DumpType.Full, Body.BitmapKernel => DumpType.BitmapKernel, Body.BitmapFull => DumpType.BitmapFull,
+            Body.RangeKernel => DumpType.RangeKernel, Body.RangeKernelAndUser => DumpType.RangeKernelAndUser, Body.RangeComplete => DumpType.RangeComplete,
+            _ => DumpType.Triage,
+        }, dump.DumpType);
         Assert.Equal(arch == DumpArch.X64 ? DumpMachine.X64 : DumpMachine.X86, dump.Machine);
         Assert.Equal(0xFu, dump.MajorVersion);
         Assert.Equal(19041u, dump.MinorVersion);

@@ -58,6 +58,9 @@ public sealed class DumpScanCliTests
     [Theory]
     [InlineData(DumpArch.X64, "bitmap")]
     [InlineData(DumpArch.X64, "full")]
+    [InlineData(DumpArch.X64, "range8")]
+    [InlineData(DumpArch.X64, "range9")]
+    [InlineData(DumpArch.X64, "range10")]
     [InlineData(DumpArch.X86Pae, "bitmap")]
     [InlineData(DumpArch.X86, "full")]
     public void Founding_case_the_GUID_driver_is_reported_by_DA1001_from_the_dump(DumpArch arch, string kind)

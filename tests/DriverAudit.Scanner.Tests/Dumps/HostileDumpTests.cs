@@ -21,6 +21,8 @@ public sealed class HostileDumpTests
     [InlineData(DumpFormatTests.Body.Full)]
     [InlineData(DumpFormatTests.Body.BitmapKernel)]
     [InlineData(DumpFormatTests.Body.Triage)]
+    [InlineData(DumpFormatTests.Body.RangeKernel)]
+    [InlineData(DumpFormatTests.Body.RangeComplete)]
     public void Truncated_files_yield_an_error_or_a_diagnostic(DumpFormatTests.Body body)
     {
         var s = new DumpScenario(DumpArch.X64);
@@ -157,7 +159,6 @@ public sealed class HostileDumpTests
 
     [Theory]
     [InlineData(3u)]
-    [InlineData(9u)]
     [InlineData(0x63u)]
     public void Unsupported_dump_types_are_named(uint type)
     {
@@ -225,6 +226,8 @@ public sealed class HostileDumpTests
     [InlineData(DumpFormatTests.Body.Full)]
     [InlineData(DumpFormatTests.Body.BitmapKernel)]
     [InlineData(DumpFormatTests.Body.Triage)]
+    [InlineData(DumpFormatTests.Body.RangeKernelAndUser)]
+    [InlineData(DumpFormatTests.Body.RangeComplete)]
     public void Random_corruption_never_throws_or_hangs(DumpFormatTests.Body body)
     {
         var s = new DumpScenario(DumpArch.X64);
@@ -307,6 +310,71 @@ public sealed class DumpBoundsTests
             using var dump = DumpScenario.Open(file);
             Assert.Equal(["ntoskrnl.exe", s.Driver.Name], dump.Modules.Select(m => m.Name));
             Assert.Contains(dump.Diagnostics, d => d.Code == DumpDiagnosticCodes.ModuleBase && d.Message.Contains($"0x{listed:X}"));
+        }
+    }
+
+    [Theory]
+    [InlineData(8u)]
+    [InlineData(10u)]
+    public void Range_dumps_read_like_full_dumps(uint type)
+    {
+        var s = new FixtureDumpScenario(DumpArch.X64);
+        using var full = new TempDumpFile(s.Write("full"));
+        using var range = new TempDumpFile(s.Writer.WriteRange(type));
+        using var a = DumpScenario.Open(full);
+        using var b = DumpScenario.Open(range);
+        Assert.Empty(b.Diagnostics);
+        Assert.Equal(a.Modules, b.Modules);
+        foreach (var m in b.Modules)
+        {
+            using var x = a.OpenModuleImage(m);
+            using var y = b.OpenModuleImage(m);
+            var bx = new byte[x.Length];
+            var by = new byte[y.Length];
+            Assert.Equal(x.Read(0, bx), y.Read(0, by));
+            Assert.Equal(bx, by);
+        }
+    }
+
+    [Theory]
+    [InlineData("metadata", DumpOpenError.Corrupt)]
+    [InlineData("marker", DumpOpenError.Corrupt)]
+    [InlineData("x86", DumpOpenError.UnsupportedType)]
+    [InlineData("huge-count", DumpOpenError.None)]
+    [InlineData("huge-pages", DumpOpenError.None)]
+    public void Hostile_range_blocks_are_refused_or_diagnosed(string what, DumpOpenError expected)
+    {
+        var s = new DumpScenario(what == "x86" ? DumpArch.X86Pae : DumpArch.X64);
+        if (what == "metadata") s.Writer.RangeMetadataSizeOverride = 0xFFFF_FFFF_0000;
+        byte[] bytes;
+        if (what == "x86")
+        {
+            s.Writer.DumpTypeOverride = 10;
+            bytes = s.Writer.WriteFull();
+        }
+        else bytes = s.Writer.WriteRange(10);
+        if (what == "marker") bytes[0x2000] = 0x41;
+        if (what == "huge-count") BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(0x2020), 0xFFFF_FFFF);
+        if (what == "huge-pages")
+        {
+            // First range: 2^50 pages; the file holds a few hundred.
+            BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(0x2038), 1UL << 50);
+            BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(0x2028), ulong.MaxValue);
+        }
+        var result = KernelDump.TryOpen(new TempDumpFile(bytes).Path);
+        Assert.Equal(expected, result.Error);
+        Assert.DoesNotContain("Internal error", result.Message);
+        if (expected != DumpOpenError.None)
+        {
+            Assert.Contains(what == "x86" ? "32-bit" : "'RDMP'", result.Message);
+            return;
+        }
+        using var dump = result.Dump!;
+        Assert.NotEmpty(dump.Diagnostics);
+        foreach (var m in dump.Modules)
+        {
+            using var image = dump.OpenModuleImage(m);
+            image.Read(0, new byte[image.Length]);
         }
     }
 }

@@ -89,6 +89,8 @@ public sealed class DumpWriter
     public uint? RunCountOverride { get; set; }
     public ulong? BitmapPagesOverride { get; set; }
     public ulong? BitmapBitsOverride { get; set; }
+    /// <summary>Range dumps, hostile: MetadataSize written instead of the real one (FirstPageOffset is not adjusted).</summary>
+    public ulong? RangeMetadataSizeOverride { get; set; }
     public uint? AttributesOverride { get; set; }
     public uint? DumpTypeOverride { get; set; }
     public uint? MachineOverride { get; set; }
@@ -404,6 +406,41 @@ public sealed class DumpWriter
         }
         using var file = new MemoryStream();
         file.Write(h);
+        foreach (var (_, page) in StoredPages()) file.Write(page);
+        return file.ToArray();
+    }
+
+    /// <summary>
+    /// A range dump (type 8 or 9: ranges ending at a PFN-0 entry; type 0xA: NumberOfRanges and TotalNumberOfPages):
+    /// the 'RDMP' block after the header, the {PFN, count} ranges, then the pages in range order.
+    /// </summary>
+    public byte[] WriteRange(uint type)
+    {
+        if (type is not (8 or 9 or 10)) throw new ArgumentOutOfRangeException(nameof(type));
+        if (!Is64) throw new InvalidOperationException("Range dumps are 64-bit.");
+        BuildModuleList();
+        var runs = new List<(ulong Base, ulong Count)>();
+        foreach (var (pfn, _) in StoredPages())
+        {
+            if (runs.Count > 0 && runs[^1].Base + runs[^1].Count == pfn) runs[^1] = (runs[^1].Base, runs[^1].Count + 1);
+            else runs.Add((pfn, 1));
+        }
+        var h = Header(type);
+        var entries = runs.Count + (type == 10 ? 0 : 1); // 8/9: a {0, 0} entry ends the list
+        var metadataSize = 0x10UL + 16UL * (ulong)entries;
+        var block = new byte[0x30 + 16 * entries];
+        var b = block.AsSpan();
+        W32(b, 0, 0x40); "RDMP"u8.CopyTo(b[4..]); "DUMP"u8.CopyTo(b[8..]);
+        var firstPage = (ulong)HeaderSize + 0x20 + metadataSize;
+        W64(b, 0x10, RangeMetadataSizeOverride ?? metadataSize);
+        W64(b, 0x18, firstPage);
+        var total = (ulong)runs.Sum(r => (long)r.Count);
+        if (type == 10) { W32(b, 0x20, (uint)runs.Count); W64(b, 0x28, total); }
+        for (var i = 0; i < runs.Count; i++) { W64(b, 0x30 + 16 * i, runs[i].Base); W64(b, 0x38 + 16 * i, runs[i].Count); }
+        W64(h, 0xFA0, firstPage + total * PageSize);
+        using var file = new MemoryStream();
+        file.Write(h);
+        file.Write(block);
         foreach (var (_, page) in StoredPages()) file.Write(page);
         return file.ToArray();
     }

@@ -56,6 +56,9 @@ public sealed class FixtureDumpScenario
         "full" => Writer.WriteFull(),
         "bitmap" => Writer.WriteBitmap(),
         "triage" => Writer.WriteTriage(),
+        "range8" => Writer.WriteRange(8),
+        "range9" => Writer.WriteRange(9),
+        "range10" => Writer.WriteRange(10),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 }
