@@ -20,6 +20,8 @@ internal sealed class CodeImage
 {
     /// <summary>Sections bigger than this are read only up to it: no driver has 256 MiB of code.</summary>
     public const int MaxSectionBytes = 256 << 20;
+    /// <summary>Executable bytes read (and so disassembled) per image at most, whatever the sections claim.</summary>
+    public const long MaxCodeBytes = 64L << 20;
     private const int RuntimeFunctionSize = 12;
 
     private CodeImage(int bitness, ulong addressBase, CodeSection[] sections, FunctionTable functions)
@@ -45,13 +47,20 @@ internal sealed class CodeImage
         int bitness = image.Machine switch { PeMachine.X64 => 64, PeMachine.X86 => 32, _ => 0 };
         if (bitness == 0) return null;
         var sections = new List<CodeSection>();
-        foreach (var s in image.Sections)
+        long budget = MaxCodeBytes;
+        // Sized by the data behind each section, never by its declared (possibly hostile) virtual size, and each
+        // byte once however many section headers map it: disassembly cost follows the file, not the header count.
+        foreach (var span in image.DistinctSpans(static s => s.Executable))
         {
-            if (!s.Executable) continue;
-            // Sized by the data behind the section, never by its declared (possibly hostile) virtual size.
-            var size = (int)Math.Min(image.DataSize(s), MaxSectionBytes);
-            if (size <= 0) continue;
-            sections.Add(new CodeSection(s.Name, s.Rva, ReadPresent(image, s.Rva, size)));
+            var size = (int)Math.Min(span.Length, Math.Min(MaxSectionBytes, budget));
+            if (size > 0) sections.Add(new CodeSection(span.Section.Name, span.Rva, ReadPresent(image, span.Rva, size)));
+            budget -= size;
+            if (size < span.Length)
+            {
+                image.Diagnose(PeDiagnosticCodes.BudgetReached,
+                    $"code analysis read {MaxCodeBytes >> 20} MiB of executable bytes, the most per image; the code at RVA 0x{span.Rva + (uint)size:x} and after was not analysed");
+                break;
+            }
         }
         // A relocated dump module's code holds addresses against its load base, a file's against ImageBase.
         var origin = image.Source.Origin;

@@ -136,11 +136,11 @@ public static class IatResolver
             uint? first = null;
             var pending = new List<(uint Rva, ulong Value, AddressResolution Target)>();
             var zeros = 0;
-            foreach (var section in image.Sections)
+            // Each page once, however many (overlapping) section headers claim it.
+            foreach (var span in image.DistinctSpans(static s => !s.Executable && (s.Characteristics & PeSection.MemDiscardable) == 0))
             {
-                if (section.Executable || (section.Characteristics & PeSection.MemDiscardable) != 0) continue;
-                var start = (section.Rva + (uint)ptr - 1) / (uint)ptr * (uint)ptr;
-                var end = (uint)Math.Min((ulong)section.Rva + section.MappedSize, image.SizeOfImage);
+                var start = (span.Rva + (uint)ptr - 1) / (uint)ptr * (uint)ptr;
+                var end = (uint)Math.Min((ulong)span.Rva + span.Length, image.SizeOfImage);
                 for (var pageStart = start & ~(uint)(PageSize - 1); pageStart < end && _visited.Count < MaxSlots; pageStart += PageSize)
                 {
                     if (image.ReadRva(pageStart, _page) != PageSize)

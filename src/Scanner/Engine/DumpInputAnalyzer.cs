@@ -197,8 +197,9 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
 
         var facts = new DumpModuleFacts(image, module, catalog, is64, file.DisplayPath);
         var notEvaluated = new List<DriverAudit.Rules.Engine.Rule>();
-        var findings = InputAnalyzer.Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module.Name);
+        var findings = InputAnalyzer.CapFindings(InputAnalyzer.Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module.Name), where, file.Uri, out var capped);
         var notes = new List<Notification>(NotificationCodes.NotEvaluated(notEvaluated, where, facts.CodeNotEvaluated, file.Uri));
+        if (capped is not null) notes.Add(capped);
         foreach (var d in facts.Iat.Diagnostics)
         {
             // A triage dump copies a module's headers, rarely its IAT: a missing IAT page there is expected.

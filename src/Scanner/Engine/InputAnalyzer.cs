@@ -77,12 +77,13 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 
             var facts = new PeFacts(image, file.DisplayPath);
             var notEvaluated = new List<Rule>();
-            var findings = Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module: null);
+            var findings = CapFindings(Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module: null), file.DisplayPath, file.Uri, out var capped);
             // After the rules: a hash rule may already have computed it (facts cache it).
             var notes = image.Diagnostics
                 .Select(d => new Notification(NotificationCodes.MalformedTable, NotificationLevel.Warning, $"'{file.DisplayPath}': {d.Message}", file.Uri))
                 .ToList();
             notes.AddRange(NotificationCodes.NotEvaluated(notEvaluated, file.DisplayPath, facts.CodeNotEvaluated, file.Uri));
+            if (capped is not null) notes.Add(capped);
             return new InputReport([new ArtifactReport
             {
                 Uri = file.Uri,
@@ -94,6 +95,25 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
                 Notifications = notes,
             }], []);
         }
+    }
+
+    /// <summary>
+    /// Findings kept per image (a file or a dump module). A hostile image can match a per-anchor rule at every
+    /// one of thousands of anchors; past this the most severe are kept (then the first found) and the rest are
+    /// counted in a notification, so one image cannot flood the report.
+    /// </summary>
+    public const int MaxFindingsPerImage = 5_000;
+
+    /// <summary>At most <see cref="MaxFindingsPerImage"/> findings, most severe first kept; <paramref name="notice"/> counts the rest.</summary>
+    internal static IReadOnlyList<Finding> CapFindings(IReadOnlyList<Finding> findings, string displayPath, string uri, out Notification? notice)
+    {
+        notice = null;
+        if (findings.Count <= MaxFindingsPerImage) return findings;
+        var kept = findings.Select((f, i) => (f, i)).OrderByDescending(x => x.f.Level).ThenBy(x => x.i).Take(MaxFindingsPerImage)
+            .OrderBy(x => x.i).Select(x => x.f).ToList(); // report order unchanged among those kept
+        notice = new Notification(NotificationCodes.MalformedTable, NotificationLevel.Warning,
+            $"'{displayPath}': {findings.Count - MaxFindingsPerImage:N0} more finding(s) for this image were left out: at most {MaxFindingsPerImage:N0} are reported per image, the most severe first.", uri);
+        return kept;
     }
 
     /// <summary>Turns rule matches into findings with stable fingerprints.</summary>

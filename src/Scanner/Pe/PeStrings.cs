@@ -25,11 +25,12 @@ public static class PeStrings
     {
         var result = new List<StringFact>();
         long budget = MaxBytesPerImage;
-        foreach (var section in image.Sections)
+        // Each byte behind the image once, however many section headers map it (DistinctSpans).
+        foreach (var span in image.DistinctSpans(static s => s.Name != ".reloc" && s.Name != ".pdata"))
         {
-            if (section.Name == ".reloc" || section.Name == ".pdata") continue;
+            var section = span.Section with { Rva = span.Rva }; // strings are placed relative to the span read
             var min = section.Executable ? MinLengthInCode : MinLength;
-            var size = (int)Math.Min(image.DataSize(section), budget);
+            var size = (int)Math.Min(span.Length, budget);
             if (size <= 0) continue;
             budget -= size;
             var buffer = ArrayPool<byte>.Shared.Rent(size);

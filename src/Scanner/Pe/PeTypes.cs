@@ -30,6 +30,10 @@ public sealed record PeDiagnostic(string Code, string Message)
 public static class PeDiagnosticCodes
 {
     public const string ImportTableUnreadable = "import-table-unreadable";
+    /// <summary>Section headers map the same bytes more than once; whole-image passes read them once.</summary>
+    public const string SectionsOverlap = "sections-overlap";
+    /// <summary>A per-image work budget (bytes disassembled, strings, findings) was reached; the rest was not analysed.</summary>
+    public const string BudgetReached = "budget-reached";
     public const string ImportDescriptorsUnterminated = "import-descriptors-unterminated";
     public const string ImportModuleNameUnreadable = "import-module-name-unreadable";
     public const string ImportThunksUnreadable = "import-thunks-unreadable";

@@ -86,6 +86,12 @@ public static class AuthenticodeHasher
         }
 
         var sections = SortedRawRanges(image, fileLength, diagnostics);
+        // The algorithm hashes each section's raw data, so overlapping headers hash the same bytes again: 1,024
+        // headers over a whole file would hash it 1,024 times. No signing tool writes overlapping sections, so
+        // past twice the file the image is refused a hash instead of costing sections × file size.
+        var toHash = sections.Sum(r => r.End - r.Start);
+        if (toHash > 2 * fileLength)
+            return new(null, $"the section headers map {toHash:N0} bytes of raw data in a {fileLength:N0}-byte file (overlapping sections); not hashed");
         using var sha1 = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
         using var sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
