@@ -234,7 +234,7 @@ public class DefaultPackTests
                 "DA3005 mov@cr0@fn_0x1200#0", "DA3005 mov@cr4@fn_0x1200#0", "DA4002 D:P(A;;GA;;;WD)#utf16",
             ],
             Findings(Primitives(), "DA3001", "DA3002", "DA3003", "DA3004", "DA3005", "DA3006", "DA4001", "DA4002").Select(m => $"{m.Rule.Id} {m.Anchor.Key}"));
-        Assert.Equal("drivers/test.sys executes wrmsr at 0x1020 (function at 0x1000); check that no request chooses the register or the value.",
+        Assert.Equal("drivers/test.sys executes wrmsr 1 time(s) in the function at 0x1000 (first at 0x1020); check that no request chooses the register or the value.",
             Findings(Primitives(), "DA3003")[1].Message);
         // Without any SDDL string the device is reported by DA4001, not DA4002.
         Assert.Equal(["DA4001 ntoskrnl.exe!IoCreateDevice"],

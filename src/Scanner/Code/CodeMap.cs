@@ -11,14 +11,12 @@ namespace DriverAudit.Scanner.Code;
 /// from the entry point, the exports, direct call targets and code addresses the decoded code takes (a
 /// dispatch routine stored into the DRIVER_OBJECT). Data directories (import descriptors, IAT, exception,
 /// load config, debug, relocations, resources) and jump tables recognised during descent are never decoded.
-/// When descent finds almost nothing (no usable entry point), a linear sweep of the executable bytes outside
+/// When descent finds no function at all (no usable entry point, exports or .pdata), a linear sweep of the executable bytes outside
 /// the data directories is the fallback, and its instructions have no function (<see cref="Fallback"/>).
 /// Built once per image, on first need; the per-byte state used while building is dropped afterwards.
 /// </summary>
 internal sealed class CodeMap
 {
-    /// <summary>Fewer instructions than this from descent means descent failed: the linear fallback runs.</summary>
-    public const int FallbackThreshold = 32;
     private const int MaxJumpTableEntries = 1024;
 
     private readonly (uint Start, uint End, uint Function)[] _blocks;
@@ -42,7 +40,7 @@ internal sealed class CodeMap
     public int FunctionCount { get; }
     public long InstructionsDecoded { get; }
 
-    /// <summary>True when descent found (almost) nothing and the executable bytes were swept linearly instead.</summary>
+    /// <summary>True when descent found no function and the executable bytes were swept linearly instead.</summary>
     public bool Fallback { get; }
 
     /// <summary>Start of the function whose decoded code contains <paramref name="rva"/>, or null.</summary>
@@ -111,7 +109,7 @@ internal sealed class CodeMap
             RelocationSeeds();
             Drain();
             var fallback = false;
-            if (_decoded < FallbackThreshold && _code.Sections.Count > 0)
+            if (_blocks.Count == 0 && _code.Sections.Count > 0)
             {
                 fallback = true;
                 Sweep();
