@@ -46,7 +46,9 @@ public sealed class ScanFixturesTests
 
         Assert.Equal(new SortedSet<string>(StringComparer.Ordinal)
         {
+            "tests/fixtures/bin/x64/packed.sys .enc#0",
             "tests/fixtures/bin/x64/wx_section.sys .wx#0",
+            "tests/fixtures/bin/x86/packed.sys .enc#0",
             "tests/fixtures/bin/x86/wx_section.sys .wx#0",
         }, Results(lines, "DA2001"));
 
