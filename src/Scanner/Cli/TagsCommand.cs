@@ -273,8 +273,10 @@ public static class TagsCommand
                 }
                 o.WriteLine($"  '{u.Tag}' 0x{u.Value:x8} {u.Api}{untagged} at 0x{u.SiteRva:x}{extra}{Chain(u)}");
             }
-            foreach (var site in image.Tags.UnknownSites)
-                o.WriteLine($"  tag unknown   {site.Api.Name} at 0x{site.SiteRva:x} (args {string.Join(", ", site.Args)}; {site.Shape})");
+            // With --tag the question is who uses that tag: a site whose tag is unknown answers nothing.
+            if (patterns.Count == 0)
+                foreach (var site in image.Tags.UnknownSites)
+                    o.WriteLine($"  tag unknown   {site.Api.Name} at 0x{site.SiteRva:x} (args {string.Join(", ", site.Args)}; {site.Shape})");
             o.WriteLine();
         }
 
