@@ -64,10 +64,16 @@ internal static class DumpInspector
     private static void WriteSummaryText(TextWriter o, string path, KernelDump dump)
     {
         o.WriteLine(path);
-        o.WriteLine($"  kernel dump: {TypeName(dump)}, machine {MachineName(dump)}, build {dump.MinorVersion} ({(dump.MajorVersion == 0xC ? "checked" : "free")}), {dump.NumberOfProcessors} processor(s)");
-        o.WriteLine($"  bugcheck 0x{dump.BugCheckCode:X8} (0x{dump.BugCheckParameter1:x}, 0x{dump.BugCheckParameter2:x}, 0x{dump.BugCheckParameter3:x}, 0x{dump.BugCheckParameter4:x})");
-        o.WriteLine($"  system time {(dump.SystemTime is { } t ? t.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "unknown")}");
-        o.WriteLine($"  version: {VersionText(dump)}");
+        o.WriteLine(dump.DumpType == DumpType.RawMemory
+            ? $"  kernel dump: {TypeName(dump)}, machine {MachineName(dump)}"
+            : $"  kernel dump: {TypeName(dump)}, machine {MachineName(dump)}, build {dump.MinorVersion} ({(dump.MajorVersion == 0xC ? "checked" : "free")}), {dump.NumberOfProcessors} processor(s)");
+        if (dump.DumpType != DumpType.RawMemory) // a raw image has no crash: no bugcheck, no crash time
+        {
+            o.WriteLine($"  bugcheck 0x{dump.BugCheckCode:X8} (0x{dump.BugCheckParameter1:x}, 0x{dump.BugCheckParameter2:x}, 0x{dump.BugCheckParameter3:x}, 0x{dump.BugCheckParameter4:x})");
+            o.WriteLine($"  system time {(dump.SystemTime is { } t ? t.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "unknown")}");
+        }
+        if (dump.DumpType != DumpType.RawMemory) o.WriteLine($"  version: {VersionText(dump)}");
+        foreach (var note in dump.LocatorNotes) o.WriteLine($"  located: {note}");
         if (dump.IsTriage)
         {
             var (blocks, bytes) = dump.DataBlocks;
@@ -156,6 +162,12 @@ internal static class DumpInspector
         if (dump.SystemTime is { } t) w.WriteString("systemTime", t.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
         else w.WriteNull("systemTime");
         w.WriteBoolean("imagesAvailable", dump.HasMemory);
+        if (dump.LocatorNotes.Count > 0)
+        {
+            w.WriteStartArray("located");
+            foreach (var note in dump.LocatorNotes) w.WriteStringValue(note);
+            w.WriteEndArray();
+        }
         w.WriteStartObject("version");
         w.WriteNumber("build", dump.MinorVersion);
         if (dump.ServicePackBuild != 0) w.WriteNumber("servicePackBuild", dump.ServicePackBuild);
@@ -244,6 +256,7 @@ internal static class DumpInspector
         DumpType.RangeKernel => "range-kernel",
         DumpType.RangeKernelAndUser => "range-kernel-user",
         DumpType.RangeComplete => "range-complete",
+        DumpType.RawMemory => "raw memory image",
         _ => "unknown",
     };
 

@@ -35,7 +35,14 @@ internal sealed class DumpHeader
     /// <summary>Runs as stored (empty when NumberOfRuns is the fill pattern or above the maximum).</summary>
     public PhysicalRun[] Runs { get; private init; } = [];
     public uint RawDumpType { get; private init; }
-    public DumpType DumpType => RawDumpType is >= 1 and <= 10 ? (DumpType)RawDumpType : DumpType.Unknown;
+    public DumpType DumpType => RawDumpType is >= 1 and <= 10 or (uint)DumpType.RawMemory ? (DumpType)RawDumpType : DumpType.Unknown;
+
+    /// <summary>The header a raw memory image would have had: what the locator found, nothing else.</summary>
+    internal static DumpHeader ForRawImage(DumpMachine machine, bool pae, ulong directoryTableBase, ulong psLoadedModuleList) => new()
+    {
+        Is64 = machine == DumpMachine.X64, Machine = machine, PaeEnabled = pae, DirectoryTableBase = directoryTableBase,
+        PsLoadedModuleList = psLoadedModuleList, RawDumpType = (uint)DumpType.RawMemory, NumberOfRuns = PageFill,
+    };
     public long SystemTimeRaw { get; private init; }
     public uint MiniDumpFields { get; private init; }
     public bool PaeEnabled { get; private init; }

@@ -17,6 +17,8 @@ public enum DumpType
     RangeKernelAndUser = 9,
     /// <summary>'RDMP' range dump of all memory (<c>.dump /f</c>).</summary>
     RangeComplete = 10,
+    /// <summary>Not an on-disk value: a raw physical memory image without any header.</summary>
+    RawMemory = 0x100,
 }
 
 /// <summary>Processor architecture of the dumped system.</summary>
@@ -44,6 +46,10 @@ public enum DumpOpenError
     Truncated,
     /// <summary>A structure the dump cannot be read without is malformed.</summary>
     Corrupt,
+    /// <summary>A recognised memory-image format DriverAudit does not read (hibernation file, LiME, ELF core, AFF4, VM state).</summary>
+    UnsupportedFormat,
+    /// <summary>A raw memory image in which no kernel page-table root, kernel or module list could be found.</summary>
+    NoKernelFound,
 }
 
 /// <summary>Something malformed or missing in a dump, reported instead of thrown.</summary>

@@ -19,14 +19,16 @@ public sealed class KernelDump : IDisposable
     private readonly DumpModule[] _modulesByBase;
     private bool _disposed;
 
-    private KernelDump(string path, MappedDumpFile file, DumpHeader header, IPhysicalMemory memory, DiagnosticBag diagnostics)
+    private KernelDump(string path, MappedDumpFile file, DumpHeader header, IPhysicalMemory memory, DiagnosticBag diagnostics,
+        Func<PhysicalReader, AddressTranslator>? translator = null, IReadOnlyList<string>? locatorNotes = null)
     {
         Path = path;
         File = file;
         _header = header;
         _diagnostics = diagnostics;
         _physical = new PhysicalReader(file, memory);
-        _translator = memory is NoPhysicalMemory ? null : AddressTranslator.Create(header, _physical);
+        _translator = memory is NoPhysicalMemory ? null : translator?.Invoke(_physical) ?? AddressTranslator.Create(header, _physical);
+        LocatorNotes = locatorNotes ?? [];
         if (header.DumpType == DumpType.Triage)
         {
             Triage = TriageDump.Read(file, header, diagnostics);
@@ -94,6 +96,7 @@ public sealed class KernelDump : IDisposable
     private static DumpOpenResult Open(string path, MappedDumpFile file)
     {
         var header = DumpHeader.TryRead(file, out var error, out var message);
+        if (header is null && error == DumpOpenError.NotADump) return OpenMemoryImage(path, file, message);
         if (header is null) return DumpOpenResult.Fail(error, message);
         var diagnostics = new DiagnosticBag();
         IPhysicalMemory memory;
@@ -132,6 +135,28 @@ public sealed class KernelDump : IDisposable
         }
         return DumpOpenResult.Ok(new KernelDump(path, file, header, memory, diagnostics));
     }
+
+    /// <summary>A file without a crash-dump header: a raw memory image is located and read, other memory formats refused.</summary>
+    private static DumpOpenResult OpenMemoryImage(string path, MappedDumpFile file, string notADump)
+    {
+        Span<byte> head = stackalloc byte[MemoryImageFormat.HeadSize];
+        var kind = MemoryImageFormat.Identify(head[..file.Read(0, head)], path, file.Length);
+        switch (kind)
+        {
+            case MemoryImageKind.None:
+                return DumpOpenResult.Fail(DumpOpenError.NotADump, notADump);
+            case MemoryImageKind.Raw:
+                var located = RawMemoryImage.Locate(file, out var why);
+                if (located is null) return DumpOpenResult.Fail(DumpOpenError.NoKernelFound, why);
+                var diagnostics = new DiagnosticBag();
+                return DumpOpenResult.Ok(new KernelDump(path, file, located.Header, new IdentityPhysicalMemory(file.Length), diagnostics, located.Translator, located.Notes));
+            default:
+                return DumpOpenResult.Fail(DumpOpenError.UnsupportedFormat, MemoryImageFormat.RefusalMessage(kind));
+        }
+    }
+
+    /// <summary>Raw memory images: how the page-table root, the kernel and the module list were found (empty for crash dumps).</summary>
+    public IReadOnlyList<string> LocatorNotes { get; }
 
     /// <summary>Path of the dump file.</summary>
     public string Path { get; }

@@ -26,18 +26,30 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
     /// <summary>Recognises dumps by signature, whatever the file is called. IO problems answer <see cref="InputKind.Other"/> (the PE path reports them).</summary>
     public static InputKind Sniff(string path)
     {
-        Span<byte> head = stackalloc byte[8];
+        Span<byte> head = stackalloc byte[MemoryImageFormat.HeadSize];
         try
         {
             using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             var n = RandomAccess.Read(handle, head, 0);
-            return Classify(head[..n]);
+            return Classify(head[..n], path, RandomAccess.GetLength(handle));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         return InputKind.Other;
     }
 
-    /// <summary>What the first bytes of a file say it is.</summary>
+    /// <summary>
+    /// What a file is, from its first <see cref="MemoryImageFormat.HeadSize"/> bytes, name and length:
+    /// <see cref="InputKind.KernelDump"/> also covers raw memory images and the memory formats
+    /// <see cref="KernelDump.TryOpen"/> refuses with a reason (hibernation files, LiME, ELF cores, VM state).
+    /// </summary>
+    public static InputKind Classify(ReadOnlySpan<byte> head, string path, long length)
+    {
+        var kind = Classify(head);
+        if (kind != InputKind.Other) return kind;
+        return MemoryImageFormat.Identify(head, path, length) == MemoryImageKind.None ? InputKind.Other : InputKind.KernelDump;
+    }
+
+    /// <summary>What the first bytes of a file say it is (crash-dump signatures only).</summary>
     public static InputKind Classify(ReadOnlySpan<byte> head)
     {
         if (head.Length >= 8 && (head[..8].SequenceEqual("PAGEDU64"u8) || head[..8].SequenceEqual("PAGEDUMP"u8))) return InputKind.KernelDump;
@@ -60,11 +72,13 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
         if (open.Dump is not KernelDump dump)
         {
             var code = open.Error == DumpOpenError.UserModeDump ? NotificationCodes.UserModeDump : NotificationCodes.DumpUnreadable;
+            // A hibernation or page file met while crawling a Windows folder is expected, not a failure of the scan.
+            var level = open.Error == DumpOpenError.UnsupportedFormat ? NotificationLevel.Note : NotificationLevel.Error;
             return new InputReport([new ArtifactReport
             {
                 Uri = file.Uri,
                 Length = LengthOf(file.FullPath),
-                Notifications = [new Notification(code, NotificationLevel.Error, $"'{file.DisplayPath}' was not analysed: {open.Message}", file.Uri)],
+                Notifications = [new Notification(code, level, $"'{file.DisplayPath}' was not analysed: {open.Message}", file.Uri)],
             }], []);
         }
 

@@ -53,8 +53,8 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
         }
 
         // Content decides, not the name: a dump is never opened as a PE (nor hashed whole). One open per file.
-        Span<byte> head = stackalloc byte[8];
-        switch (DumpInputAnalyzer.Classify(head[..source.Read(0, head)]))
+        Span<byte> head = stackalloc byte[Dumps.MemoryImageFormat.HeadSize];
+        switch (DumpInputAnalyzer.Classify(head[..source.Read(0, head)], file.FullPath, source.Length))
         {
             case InputKind.KernelDump:
                 source.Dispose();

@@ -445,6 +445,55 @@ public sealed class DumpWriter
         return file.ToArray();
     }
 
+    /// <summary>Raw images: puts PsLoadedModuleList's head at this VA (ntoskrnl's exported variable) instead of <see cref="DataBase"/>.</summary>
+    public void SetListHead(ulong va) => _listHead = va;
+
+    /// <summary>
+    /// A raw physical memory image (no header; physical address = file offset): the real-mode IVT in page 0,
+    /// the self-map the kernel keeps (x64: a PML4 entry at <paramref name="selfMapIndex"/> pointing at the PML4;
+    /// PAE: page directory 3's entries 0–3 pointing at the four directories; x86: PD entry 0x300), and optionally
+    /// an x64 processor start block in low memory holding the CR3. Missing pages are zeros.
+    /// </summary>
+    public byte[] WriteRaw(int selfMapIndex = 0x1ED, bool startBlock = false, bool selfMap = true)
+    {
+        BuildModuleList();
+        if (selfMap) WriteSelfMap(selfMapIndex);
+        var ivt = new byte[0x400];
+        for (var i = 0; i < 256; i++) W32(ivt, i * 4, 0xF000_FF53); // F000:FF53, the BIOS' dummy handler
+        var stored = StoredPages().ToList();
+        var pages = Math.Max(0x100UL, stored.Count == 0 ? 0 : stored[^1].Key + 1); // at least 1 MiB
+        var image = new byte[pages * PageSize];
+        foreach (var (pfn, page) in stored) page.CopyTo(image, (long)pfn * PageSize);
+        ivt.CopyTo(image, 0);
+        if (startBlock && Is64)
+        {
+            var at = 0x1000; // PFN 1: the low stub
+            W64(image.AsSpan(at), 0, 0x0000_0001_0006_00E9); W64(image.AsSpan(at), 0x70, 0xFFFF_F800_0010_0000);
+            W64(image.AsSpan(at), 0xA0, _top);
+        }
+        return image;
+    }
+
+    private void WriteSelfMap(int index)
+    {
+        switch (Arch)
+        {
+            case DumpArch.X64:
+                if (index is < 256 or > 511) throw new ArgumentOutOfRangeException(nameof(index));
+                if ((ReadEntry(_top + (ulong)index * 8) & 1) != 0) throw new InvalidOperationException($"PML4 index 0x{index:X} is in use.");
+                WriteEntry(_top + (ulong)index * 8, _top | 0x8000_0000_0000_0063); // present, writable, accessed, dirty, NX
+                break;
+            case DumpArch.X86Pae:
+                var dirs = new ulong[4];
+                for (var k = 0; k < 4; k++) dirs[k] = Slot((ulong)k << 30, 1) & ~0xFFFUL; // creates the directory
+                for (var k = 0; k < 4; k++) WriteEntry(dirs[3] + (ulong)k * 8, dirs[k] | 0x63);
+                break;
+            default:
+                WriteEntry(_top + 0x300 * 4, _top | 0x63);
+                break;
+        }
+    }
+
     /// <summary>A bitmap dump: type 6 ('SDMP', kernel) or type 5 ('FDMP', full).</summary>
     public byte[] WriteBitmap(bool fullBitmap = false)
     {
