@@ -68,16 +68,32 @@ public static class RuleSelector
         return list;
     }
 
-    /// <summary>The selected, re-levelled set. Patterns that select no loaded rule are warned about, not refused.</summary>
-    public static RuleSet Apply(RuleSet rules, IReadOnlyList<SelectionLayer> layers, TextWriter warnings)
+    /// <summary>
+    /// The selected, re-levelled set, or null after printing why it cannot run (exit 2): a command-line pattern
+    /// that selects no loaded rule (a typo such as <c>--only DA9999</c> must not run zero rules and pass), or a
+    /// selection that leaves no rule at all. Config-file patterns that select nothing are warned about only:
+    /// one file may serve several rule packs.
+    /// </summary>
+    public static RuleSet? Apply(RuleSet rules, IReadOnlyList<SelectionLayer> layers, TextWriter errors)
     {
         var all = rules.Rules;
+        var refused = false;
         foreach (var layer in layers)
         {
             var unused = layer.Only.Concat(layer.Disable).Concat(layer.Levels.Select(l => l.Pattern))
                 .Where(p => !all.Any(p.Matches));
             foreach (var p in unused)
-                warnings.WriteLine($"driveraudit: warning: {p.Origin} '{p.Text}' matches no rule (rule ids and names: see 'driveraudit rules list')");
+            {
+                var commandLine = p.Origin.StartsWith("--", StringComparison.Ordinal);
+                refused |= commandLine;
+                errors.WriteLine($"driveraudit: {(commandLine ? "error" : "warning")}: {p.Origin} '{p.Text}' matches no rule " +
+                                 $"(rule ids and names: see 'driveraudit rules list'){(commandLine ? Suggestion(p.Text, all) : "")}");
+            }
+        }
+        if (refused)
+        {
+            errors.WriteLine("driveraudit: nothing was scanned.");
+            return null;
         }
 
         var kept = new HashSet<string>(all.Select(r => r.Id), StringComparer.Ordinal);
@@ -94,7 +110,19 @@ public static class RuleSelector
         }
 
         if (kept.Count == all.Count && levels.Count == 0) return rules;
-        if (kept.Count == 0 && all.Count > 0) warnings.WriteLine("driveraudit: warning: the selection leaves no rule to run");
+        if (kept.Count == 0)
+        {
+            errors.WriteLine("driveraudit: error: the selection leaves no rule to run; nothing was scanned.");
+            return null;
+        }
         return rules.Select(r => kept.Contains(r.Id), levels);
+    }
+
+    /// <summary>" (did you mean DA1003?)" for a near miss of a rule id or name, else empty.</summary>
+    private static string Suggestion(string text, IReadOnlyList<Rule> all)
+    {
+        if (text.Contains('*') || text.Contains('?')) return "";
+        var best = Spelling.Closest(text, all.SelectMany(r => new[] { r.Id, r.Name }));
+        return best is null ? "" : $"; did you mean {best}?";
     }
 }

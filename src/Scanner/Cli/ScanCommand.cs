@@ -12,20 +12,40 @@ namespace DriverAudit.Scanner.Cli;
 /// <summary><c>driveraudit scan PATH...</c>: crawl, analyse, report, gate.</summary>
 public static class ScanCommand
 {
+    /// <summary>Report formats; <c>-o</c>'s extension picks one when <c>--format</c> is not given.</summary>
+    public static readonly string[] Formats = ["text", "sarif", "json", "markdown"];
+
     public static Command Create(CliIo io)
     {
         var paths = new Argument<string[]>("paths")
         {
-            Description = "Files and folders to scan. Folders are walked recursively; files named here are always scanned.",
-            Arity = ArgumentArity.OneOrMore,
+            Description = "Files, folders and kernel dumps to scan. Folders are walked recursively; files named here are always scanned.",
+            Arity = ArgumentArity.ZeroOrMore,
         };
         paths.Validators.Add(CliInputs.RejectUnknownOptions);
-        var output = new Option<string?>("--output", "-o") { Description = "Write the report to this file (atomically) instead of stdout." };
+        var filesFrom = new Option<string?>("--files-from")
+        {
+            Description = "Also scan the paths listed in this file, one per line ('-' = standard input).",
+            HelpName = "FILE",
+        };
+        var output = new Option<string?>("--output", "-o")
+        {
+            Description = "Write the report to FILE ('-' = stdout). A regular file is replaced atomically; a symbolic link's target " +
+                          "is replaced; a FIFO or device is written directly. The extension picks the format (.sarif, .json/.jsonl, .md).",
+            HelpName = "FILE",
+        };
         var format = new Option<string?>("--format", "-f")
         {
-            Description = "sarif, text or json (JSON Lines). Default: text on a terminal, sarif otherwise.",
+            Description = "text, sarif, json (JSON Lines) or markdown. Default: from -o's extension, else text.",
         };
-        format.AcceptOnlyFromAmong("sarif", "text", "json");
+        format.AcceptOnlyFromAmong(Formats);
+        var color = new Option<string>("--color")
+        {
+            Description = "Colour text output: auto (a terminal, unless NO_COLOR is set), always or never.",
+            DefaultValueFactory = _ => "auto",
+        };
+        color.AcceptOnlyFromAmong("auto", "always", "never");
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Findings only: no summary, no progress, only error notifications on stderr." };
         var include = new Option<string[]>("--include")
         {
             Description = "Glob of files to scan inside folders (repeatable). Default: **/*.sys and **/*.dmp.",
@@ -42,13 +62,17 @@ public static class ScanCommand
         var failOnError = new Option<bool>("--fail-on-error") { Description = "Exit with 3 when some inputs could not be analysed." };
         var jobs = new Option<int>("--jobs", "-j")
         {
-            Description = "Inputs analysed in parallel. Default: the number of processors.",
+            Description = "Inputs analysed in parallel, 1 to 256. Default: the number of processors.",
             DefaultValueFactory = _ => Environment.ProcessorCount,
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 256)
+                    return n;
+                r.AddError($"--jobs expects a number from 1 to 256, got '{text}'.");
+                return 0;
+            },
         };
-        jobs.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() is < 1 or > 256) r.AddError("--jobs must be between 1 and 256.");
-        });
         var sourceRoot = new Option<string?>("--source-root")
         {
             Description = "Folder that SARIF URIs are relative to (%SRCROOT%). Default: the current folder.",
@@ -58,7 +82,7 @@ public static class ScanCommand
             Description = "SARIF run category (automationDetails.id).",
             DefaultValueFactory = _ => "driveraudit/",
         };
-        var noProgress = new Option<bool>("--no-progress") { Description = "Never show the progress display." };
+        var noProgress = new Option<bool>("--no-progress") { Description = "Never show the progress display (it appears only on a terminal's stderr)." };
         var baseline = new Option<string?>("--baseline")
         {
             Description = "A previous SARIF log: results get baselineState new/unchanged/absent, and only new results gate the exit code.",
@@ -90,10 +114,10 @@ public static class ScanCommand
 
         var fleet = new FleetOptions();
 
-        var command = new Command("scan", "Scan driver files and folders; report findings as text, SARIF or JSON.")
+        var command = new Command("scan", "Scan driver files, folders and kernel dumps; report findings as text, SARIF, JSON Lines or Markdown.")
         {
-            paths, output, format, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError, jobs, sourceRoot,
-            hashList, category, baseline, noProgress,
+            paths, filesFrom, output, format, color, quiet, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError,
+            jobs, sourceRoot, hashList, category, baseline, noProgress,
         };
         fleet.AddTo(command);
 
@@ -127,11 +151,14 @@ public static class ScanCommand
                 }
                 lists[entry[..eq]] = CliInputs.Resolve(entry[(eq + 1)..], io)!;
             }
+            var quietRun = parse.GetValue(quiet);
             var loaded = LoadRules([.. settings.Rules, .. parse.GetValue(rules) ?? []], !parse.GetValue(noDefault), io, lists);
             if (loaded is null) return ExitCodes.UsageOrConfiguration;
-            var ruleSet = RuleSelector.Apply(loaded, [settings.Selection, commandLine], io.Error);
+            var selected = RuleSelector.Apply(loaded, [settings.Selection, commandLine], io.Error);
+            if (selected is null) return ExitCodes.UsageOrConfiguration;
+            var ruleSet = WithoutRulesMissingLists(selected, loaded, commandLine, io.Error, quietRun);
+            if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
 
-            var outPath = CliInputs.Resolve(parse.GetValue(output), io);
             Baseline? previous = null;
             if (CliInputs.Resolve(parse.GetValue(baseline), io) is { } baselinePath)
             {
@@ -142,57 +169,208 @@ public static class ScanCommand
                     return ExitCodes.UsageOrConfiguration;
                 }
             }
-            var fmt = parse.GetValue(format) ?? (outPath is null && io.Interactive ? "text" : "sarif");
-            var options = new ScanOptions(
-                parse.GetValue(jobs),
-                (parse.GetValue(failOn) ?? settings.FailOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
-                parse.GetValue(failOnError),
-                ComputeHashes: fmt == "sarif");
 
-            var items = fleet.Select(parse, CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(
-                OrConfig(parse.GetValue(include), settings.Include), OrConfig(parse.GetValue(exclude), settings.Exclude)), root), parse.GetValue(paths), io);
-            if (!fleet.TryOpenCache(parse, ruleSet, lists.Values, io, out var cache)) return ExitCodes.UsageOrConfiguration;
+            var outArg = parse.GetValue(output);
+            var fmt = parse.GetValue(format) ?? FormatFromExtension(outArg) ?? "text";
 
-            IScanSink sink;
+            // Signals are handled from before the output exists, so no temporary file can outlive an interrupted run.
+            using var interruption = Interruption.Install(io.HandleSignals, io.Error);
+            // The output is checked and opened before any input is read: a folder or an unwritable place fails fast.
+            ReportOutput target;
             try
             {
-                sink = fmt switch
-                {
-                    "sarif" => new SarifWriter(outPath, io.StdoutStream, parse.GetValue(category)!),
-                    "json" => new JsonLinesSink(outPath, io.StdoutStream),
-                    _ => new TextWriterSink(outPath, io.Out, io.Error, color: io.Interactive),
-                };
+                target = outArg is null ? ReportOutput.Stdout(io.StdoutStream) : ReportOutput.Open(outArg == "-" ? "-" : CliInputs.Resolve(outArg, io)!, io.StdoutStream);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (OutputRefusedException e)
             {
-                io.Error.WriteLine($"driveraudit: cannot write '{outPath}': {e.Message}");
+                io.Error.WriteLine($"driveraudit: {e.Message}; nothing was scanned.");
                 return ExitCodes.UsageOrConfiguration;
             }
 
-            using (cache)
-            using (sink)
+            using (target)
             {
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, previous, fleet.HostLabelFor(parse, parse.GetValue(paths), io));
+                if (!fleet.TryOpenCache(parse, ruleSet, lists.Values, io, out var cache)) return ExitCodes.UsageOrConfiguration;
+                using var cacheScope = cache;
+                // Inputs fail closed: scanning nothing must never look like a clean scan (an empty SARIF upload closes every alert).
+                var inputPaths = InputPaths(parse.GetValue(paths) ?? [], parse.GetValue(filesFrom), io);
+                if (inputPaths is null) return ExitCodes.UsageOrConfiguration;
+                var crawl = CliInputs.Crawl(io, inputPaths, new CrawlOptions(
+                    OrConfig(parse.GetValue(include), settings.Include), OrConfig(parse.GetValue(exclude), settings.Exclude)), root);
+                var found = FirstFileOrNothing(crawl);
+                if (found is null)
+                {
+                    io.Error.WriteLine($"driveraudit: no file to scan: the inputs hold no file matching {string.Join(", ", OrConfig(parse.GetValue(include), settings.Include) is { Count: > 0 } inc ? inc : CrawlOptions.DefaultIncludes)}" +
+                                       (OrConfig(parse.GetValue(exclude), settings.Exclude) is { Count: > 0 } exc ? $" (excluding {string.Join(", ", exc)})" : "") +
+                                       "; nothing was scanned.");
+                    return ExitCodes.UsageOrConfiguration;
+                }
+                var items = fleet.Select(parse, found, inputPaths, io);
+
+                var colorOn = parse.GetValue(color) switch
+                {
+                    "always" => true,
+                    "never" => false,
+                    _ => target.IsStdout && io.Interactive && string.IsNullOrEmpty(io.GetEnvironmentVariable("NO_COLOR")),
+                };
+                var options = new ScanOptions(
+                    parse.GetValue(jobs),
+                    (parse.GetValue(failOn) ?? settings.FailOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
+                    parse.GetValue(failOnError),
+                    ComputeHashes: fmt == "sarif");
+
+                using IScanSink sink = fmt switch
+                {
+                    "sarif" => new SarifWriter(target, parse.GetValue(category)!),
+                    "json" => new JsonLinesSink(target),
+                    "markdown" => new MarkdownSink(target),
+                    _ => new TextWriterSink(target, io.Out, io.Error, colorOn, quietRun),
+                };
+                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, previous, fleet.HostLabelFor(parse, inputPaths, io));
                 var engine = new ScanEngine(FleetOptions.Analyzer(ruleSet, options, cache), options);
-                // Progress only where a person watches and results do not go to the same screen.
-                var showProgress = io.Interactive && !parse.GetValue(noProgress) && (outPath is not null || fmt != "text") && !Console.IsErrorRedirected;
+                // Progress only on a terminal's stderr, and never over a report printed on the same screen.
+                var showProgress = io.ErrorIsTerminal && !parse.GetValue(noProgress) && !quietRun && !(target.IsStdout && io.Interactive);
                 ScanSummary summary;
-                if (showProgress)
+                try
                 {
-                    var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-                    summary = console.Status().Start("Scanning…", ctx =>
-                        engine.Run(items, sink, context, n => ctx.Status($"Scanning… {n} input(s) done")));
+                    summary = showProgress
+                        ? Progress.Run(io, crawl, total => engine.Run(items, sink, context, total, interruption.Token))
+                        : engine.Run(items, sink, context, null, interruption.Token);
                 }
-                else
+                catch (OperationCanceledException) when (interruption.ExitCode != 0)
                 {
-                    summary = engine.Run(items, sink, context);
+                    io.Error.WriteLine("driveraudit: interrupted; no report was written.");
+                    return interruption.ExitCode;
                 }
-                if (fmt != "text") io.Error.WriteLine(TextWriterSink.SummaryLine(summary));
+                if (interruption.ExitCode != 0) return interruption.ExitCode;
+                if (fmt != "text" && !quietRun) io.Error.WriteLine(TextWriterSink.SummaryLine(summary));
                 FleetOptions.Report(cache, io);
                 return summary.ExitCode;
             }
         });
         return command;
+    }
+
+    /// <summary>The format an output file's extension asks for, or null (then text).</summary>
+    internal static string? FormatFromExtension(string? output)
+    {
+        if (output is null || output == "-") return null;
+        var name = output.ToLowerInvariant();
+        if (name.EndsWith(".sarif", StringComparison.Ordinal) || name.EndsWith(".sarif.json", StringComparison.Ordinal)) return "sarif";
+        if (name.EndsWith(".jsonl", StringComparison.Ordinal) || name.EndsWith(".json", StringComparison.Ordinal) || name.EndsWith(".ndjson", StringComparison.Ordinal)) return "json";
+        if (name.EndsWith(".md", StringComparison.Ordinal) || name.EndsWith(".markdown", StringComparison.Ordinal)) return "markdown";
+        return null;
+    }
+
+    /// <summary>
+    /// The command line's paths plus <c>--files-from</c>'s, each checked to exist; null after printing the problem.
+    /// <c>-</c> is not a path (it would scan a file named "-" or nothing): paths come from stdin only through --files-from -.
+    /// </summary>
+    private static string[]? InputPaths(string[] arguments, string? filesFrom, CliIo io)
+    {
+        var all = new List<string>(arguments);
+        if (arguments.Contains("-"))
+        {
+            io.Error.WriteLine("driveraudit: '-' is not a path; to read paths from standard input use --files-from -. Nothing was scanned.");
+            return null;
+        }
+        if (filesFrom is not null)
+        {
+            try
+            {
+                using var reader = filesFrom == "-" ? null : new StreamReader(CliInputs.Resolve(filesFrom, io)!);
+                var source = reader ?? io.Input;
+                while (source.ReadLine() is { } line)
+                    if (line.Trim().Length > 0) all.Add(line.TrimEnd('\r'));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                io.Error.WriteLine($"driveraudit: --files-from: cannot read '{filesFrom}': {e.Message}");
+                return null;
+            }
+        }
+        if (all.Count == 0)
+        {
+            io.Error.WriteLine(filesFrom is null
+                ? "driveraudit: scan needs at least one path (or --files-from FILE). Run 'driveraudit scan --help' for usage."
+                : $"driveraudit: --files-from '{filesFrom}' lists no path; nothing was scanned.");
+            return null;
+        }
+        var missing = all.Where(p => !PathExists(CliInputs.Resolve(p, io)!)).ToList();
+        foreach (var p in missing.Take(10)) io.Error.WriteLine($"driveraudit: error: '{p}' does not exist.");
+        if (missing.Count > 10) io.Error.WriteLine($"driveraudit: … and {missing.Count - 10} more missing path(s).");
+        if (missing.Count > 0)
+        {
+            io.Error.WriteLine("driveraudit: nothing was scanned.");
+            return null;
+        }
+        return [.. all];
+    }
+
+    private static bool PathExists(string path)
+    {
+        try { return File.Exists(path) || Directory.Exists(path); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException) { return false; }
+    }
+
+    /// <summary>
+    /// The crawl, replayed from the start, when it yields at least one file; null when it yields none (an empty
+    /// folder, globs that match nothing). Pulls only up to the first file, so a large tree is not walked twice.
+    /// </summary>
+    private static IEnumerable<InputItem>? FirstFileOrNothing(IEnumerable<InputItem> crawl)
+    {
+        var enumerator = crawl.GetEnumerator();
+        var head = new List<InputItem>();
+        while (enumerator.MoveNext())
+        {
+            head.Add(enumerator.Current);
+            if (enumerator.Current is InputFile) return Replay(head, enumerator);
+        }
+        enumerator.Dispose();
+        return null;
+
+        static IEnumerable<InputItem> Replay(List<InputItem> head, IEnumerator<InputItem> rest)
+        {
+            using (rest)
+            {
+                foreach (var item in head) yield return item;
+                while (rest.MoveNext()) yield return rest.Current;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rules whose named hash list nobody supplied check nothing. Named with --only, that is an error (exit 2);
+    /// otherwise they are left out of the run with a note saying how to supply the list, never silently kept.
+    /// </summary>
+    private static RuleSet? WithoutRulesMissingLists(RuleSet selected, RuleSet loaded, SelectionLayer commandLine, TextWriter error, bool quiet)
+    {
+        // Each warning of the loader is a named hash list nobody supplied: "hash list @known-vulnerable was not supplied…".
+        var files = loaded.Warnings.GroupBy(w => w.File, StringComparer.Ordinal).ToDictionary(g => g.Key, g =>
+        {
+            var name = System.Text.RegularExpressions.Regex.Match(g.First().Message, @"@([\w.-]+)");
+            return name.Success ? $"it needs the hash list @{name.Groups[1].Value}; give --hash-list {name.Groups[1].Value}=FILE" : g.First().Message;
+        }, StringComparer.Ordinal);
+        if (files.Count == 0) return selected;
+        var blind = selected.Rules.Where(r => files.ContainsKey(r.SourcePath)).ToList();
+        if (blind.Count == 0) return selected;
+        var asked = blind.Where(r => commandLine.Only.Any(p => p.Matches(r))).ToList();
+        foreach (var r in asked)
+            error.WriteLine($"driveraudit: error: --only selects {r.Id} {r.Name}, which cannot work: {files[r.SourcePath]}.");
+        if (asked.Count > 0)
+        {
+            error.WriteLine("driveraudit: nothing was scanned.");
+            return null;
+        }
+        if (!quiet)
+            foreach (var r in blind)
+                error.WriteLine($"driveraudit: note: {r.Id} {r.Name} is not run: {files[r.SourcePath]}.");
+        var ids = blind.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        if (blind.Count == selected.Rules.Count)
+        {
+            error.WriteLine("driveraudit: error: no rule left to run; nothing was scanned.");
+            return null;
+        }
+        return selected.Select(r => !ids.Contains(r.Id));
     }
 
     /// <summary>

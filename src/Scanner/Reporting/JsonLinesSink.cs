@@ -11,20 +11,14 @@ namespace DriverAudit.Scanner.Reporting;
 public sealed class JsonLinesSink : IScanSink
 {
     private readonly Stream _out;
-    private readonly AtomicFile? _file;
+    private readonly ReportOutput _output;
     private readonly Utf8JsonWriter _json;
 
-    public JsonLinesSink(string? path, Stream? stdout = null)
+    /// <param name="output">Where the lines go; committed by <see cref="Complete"/>, owned by the caller.</param>
+    public JsonLinesSink(ReportOutput output)
     {
-        if (path is not null)
-        {
-            _file = new AtomicFile(path);
-            _out = _file.Stream;
-        }
-        else
-        {
-            _out = stdout ?? Console.OpenStandardOutput();
-        }
+        _output = output;
+        _out = output.Stream;
         _json = new Utf8JsonWriter(_out);
     }
 
@@ -100,12 +94,11 @@ public sealed class JsonLinesSink : IScanSink
         EndLine();
         _json.Dispose();
         _out.Flush();
-        _file?.Commit();
+        _output.Commit();
     }
 
     public void Dispose()
     {
         _json.Dispose();
-        _file?.Dispose();
     }
 }

@@ -14,24 +14,24 @@ public sealed class TextWriterSink : IScanSink
 {
     private readonly TextWriter _out;
     private readonly TextWriter _diagnostics;
-    private readonly AtomicFile? _file;
+    private readonly ReportOutput _output;
+    private readonly bool _ownsWriter;
     private readonly bool _color;
+    private readonly bool _quiet;
+    private bool _completed;
     private readonly Dictionary<string, (Rule Rule, RuleLevel Level, int Count)> _byRule = new(StringComparer.Ordinal);
 
-    /// <param name="path">Output file (written atomically) or null for <paramref name="console"/>.</param>
-    public TextWriterSink(string? path, TextWriter console, TextWriter diagnostics, bool color)
+    /// <param name="output">Where the report goes; committed by <see cref="Complete"/>, owned by the caller.</param>
+    /// <param name="console">The text writer of standard output, used when <paramref name="output"/> is stdout.</param>
+    /// <param name="color">ANSI colours on every line (the caller decides: --color, NO_COLOR, a terminal).</param>
+    /// <param name="quiet">Findings only: no per-rule table, no summary, notifications only at error level.</param>
+    public TextWriterSink(ReportOutput output, TextWriter console, TextWriter diagnostics, bool color, bool quiet = false)
     {
-        if (path is not null)
-        {
-            _file = new AtomicFile(path);
-            _out = new StreamWriter(_file.Stream, leaveOpen: true);
-            _color = false;
-        }
-        else
-        {
-            _out = console;
-            _color = color;
-        }
+        _output = output;
+        _ownsWriter = !output.IsStdout;
+        _out = output.IsStdout ? console : new StreamWriter(output.Stream, new System.Text.UTF8Encoding(false), 1 << 14, leaveOpen: true);
+        _color = color;
+        _quiet = quiet;
         _diagnostics = diagnostics;
     }
 
@@ -54,16 +54,25 @@ public sealed class TextWriterSink : IScanSink
         foreach (var n in report.Notifications) WriteNotification(n);
     }
 
-    private void WriteNotification(Notification n) =>
+    private void WriteNotification(Notification n)
+    {
+        if (_quiet && n.Level != NotificationLevel.Error) return;
         _diagnostics.WriteLine($"driveraudit: {n.Level.ToString().ToLowerInvariant()} {n.Code}: {n.Message}");
+    }
 
     public void Complete(ScanSummary summary)
     {
         var byRule = _byRule.OrderBy(k => k.Key, StringComparer.Ordinal).ToList();
-        if (_color)
+        if (_quiet) { }
+        else if (_color)
         {
             // A person at a terminal: a table (plain text everywhere else, so logs and CI stay greppable).
-            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(_out) });
+            var console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(_out),
+                Ansi = AnsiSupport.Yes,
+                ColorSystem = ColorSystemSupport.Standard,
+            });
             if (byRule.Count > 0)
             {
                 var table = new Table().Border(TableBorder.Rounded).AddColumn("rule").AddColumn("name").AddColumn("level").AddColumn(new TableColumn("results").RightAligned());
@@ -87,11 +96,9 @@ public sealed class TextWriterSink : IScanSink
             _out.WriteLine(SummaryLine(summary));
         }
         _out.Flush();
-        if (_file is not null)
-        {
-            _out.Dispose();
-            _file.Commit();
-        }
+        if (_ownsWriter) _out.Dispose();
+        _completed = true;
+        _output.Commit();
     }
 
     public static string SummaryLine(ScanSummary s)
@@ -119,6 +126,7 @@ public sealed class TextWriterSink : IScanSink
 
     public void Dispose()
     {
-        if (_file is not null) _file.Dispose();
+        // After Complete the file is closed and renamed: a second flush would fail.
+        if (_ownsWriter && !_completed) _out.Dispose();
     }
 }

@@ -141,10 +141,12 @@ public sealed class ConfigFileTests
         Assert.All(run.GetProperty("results").EnumerateArray().Where(x => x.GetProperty("ruleId").GetString() == "DA1001"),
             x => Assert.Equal("warning", x.GetProperty("level").GetString()));
 
-        // --disable adds to the config's selection.
-        var fewer = Scan(t.Path, "--disable", "DA1*");
-        Assert.Empty(ScanSelectionTests.ResultIds(ScanSelectionTests.Sarif(fewer)));
-        Assert.Contains("no rule to run", fewer.Stderr);
+        // --disable adds to the config's selection; leaving no rule at all is refused (exit 2), never a clean scan.
+        var fewer = Scan(t.Path, "--disable", "DA1001");
+        Assert.Equal(["DA1004"], ScanSelectionTests.ResultIds(ScanSelectionTests.Sarif(fewer)));
+        var none = Scan(t.Path, "--disable", "DA1*");
+        Assert.Equal(2, none.ExitCode);
+        Assert.Contains("no rule to run", none.Stderr);
     }
 
     [Fact]

@@ -86,16 +86,28 @@ public sealed class ScanSelectionTests
         Assert.Equal("note", Descriptor(run, "DA1003").GetProperty("defaultConfiguration").GetProperty("level").GetString());
     }
 
-    [Fact]
-    public void Patterns_that_select_nothing_warn_but_do_not_fail()
+    [Theory]
+    [InlineData("--only", "DA1*,DA9*", "--only 'DA9*' matches no rule")]
+    [InlineData("--only", "DA9999", "--only 'DA9999' matches no rule")]
+    [InlineData("--disable", "NoSuchRule", "--disable 'NoSuchRule' matches no rule")]
+    [InlineData("--level", "ZZ*=error", "--level 'ZZ*' matches no rule")]
+    public void A_command_line_pattern_that_selects_nothing_is_a_usage_error_and_writes_no_report(string option, string value, string message)
     {
-        var r = Scan("--only", "DA1*,DA9*", "--disable", "NoSuchRule", "--level", "ZZ*=error");
-        Assert.Equal(0, r.ExitCode);
-        Assert.Contains("--only 'DA9*' matches no rule", r.Stderr);
-        Assert.Contains("--disable 'NoSuchRule' matches no rule", r.Stderr);
-        Assert.Contains("--level 'ZZ*' matches no rule", r.Stderr);
+        using var t = new TempDir();
+        var output = Path.Combine(t.Path, "out.sarif");
+        var r = Scan(option, value, "-o", output);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(message, r.Stderr);
         Assert.DoesNotContain("'DA1*'", r.Stderr);
-        Assert.Equal(["DA1001", "DA1003", "DA1004"], ResultIds(Sarif(r)));
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public void A_mistyped_rule_id_gets_a_suggestion()
+    {
+        var r = Scan("--only", "DA1030");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("did you mean DA1003?", r.Stderr);
     }
 
     [Theory]

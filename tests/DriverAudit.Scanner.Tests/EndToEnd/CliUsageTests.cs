@@ -57,16 +57,6 @@ public sealed class CliUsageTests
     }
 
     [Fact]
-    public void Missing_input_is_a_notification_and_exit_3_only_with_fail_on_error()
-    {
-        using var t = new TempDir();
-        var plain = CliRunner.Run(t.Path, "scan", "missing.sys", "--format", "json");
-        Assert.Equal(0, plain.ExitCode);
-        Assert.Contains("\"code\":\"DA0001\"", plain.Stdout);
-        Assert.Equal(3, CliRunner.Run(t.Path, "scan", "missing.sys", "--format", "json", "--fail-on-error").ExitCode);
-    }
-
-    [Fact]
     public void Version_and_help_work()
     {
         using var t = new TempDir();

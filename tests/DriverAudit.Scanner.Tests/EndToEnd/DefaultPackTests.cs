@@ -26,8 +26,14 @@ public sealed class DefaultPackTests
             "\"Id\",\"Tags\",\"KnownVulnerableSamples_SHA256\",\"KnownVulnerableSamples_Authentihash_SHA256\"\n" +
             $"\"1\",\"vuln.sys\",\"{new string('0', 64)}, {Sha256(driver).ToUpperInvariant()}\",\"\"\n"));
 
-        var without = Results(CliRunner.Run(RepoPaths.Root, "scan", driver, "--format", "json", "--only", "DA6001"));
-        Assert.Empty(without);
+        // Asked for without its list, DA6001 would check nothing: refused before scanning (exit 2).
+        var without = CliRunner.Run(RepoPaths.Root, "scan", driver, "--format", "json", "--only", "DA6001");
+        Assert.Equal(2, without.ExitCode);
+        Assert.Contains("@known-vulnerable", without.Stderr);
+        Assert.Empty(without.Stdout);
+        // In a default run it is left out, and stderr says so.
+        var defaults = CliRunner.Run(RepoPaths.Root, "scan", driver, "--format", "json");
+        Assert.Contains("DA6001 KnownVulnerableDriver is not run", defaults.Stderr);
 
         var with = CliRunner.Run(RepoPaths.Root, "scan", driver, "--format", "json", "--only", "DA6001", "--hash-list", "known-vulnerable=" + csv);
         Assert.Equal(1, with.ExitCode); // DA6001 is an error

@@ -2,6 +2,7 @@ using Xunit;
 using System.Text.Json;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Engine;
+using DriverAudit.Scanner.Reporting;
 using DriverAudit.Scanner.Reporting.Sarif;
 using DriverAudit.Scanner.Tests.TestSupport;
 
@@ -31,7 +32,8 @@ public sealed class SarifWriterTests
 
     private static string Write(Action<SarifWriter> body, string path)
     {
-        using (var w = new SarifWriter(path)) body(w);
+        using (var output = ReportOutput.Open(path, Stream.Null))
+        using (var w = new SarifWriter(output)) body(w);
         return File.ReadAllText(path);
     }
 
@@ -117,7 +119,8 @@ public sealed class SarifWriterTests
         var r = MakeRule("DA1001", RuleLevel.Warning);
         var path = System.IO.Path.Combine(t.Path, "big.sarif");
         string text;
-        using (var w = new SarifWriter(path, maxResults: 3))
+        using (var output = ReportOutput.Open(path, Stream.Null))
+        using (var w = new SarifWriter(output, maxResults: 3))
         {
             w.Begin(Context([r], t.Path));
             for (var i = 0; i < 5; i++)
@@ -140,7 +143,8 @@ public sealed class SarifWriterTests
         using var t = new TempDir();
         var path = System.IO.Path.Combine(t.Path, "keep.sarif");
         File.WriteAllText(path, "previous");
-        using (var w = new SarifWriter(path))
+        using (var output = ReportOutput.Open(path, Stream.Null))
+        using (var w = new SarifWriter(output))
         {
             w.Begin(Context([], t.Path));
             // no Complete: the scan was interrupted

@@ -11,13 +11,16 @@ public static class CliRunner
 {
     public sealed record Outcome(int ExitCode, string Stdout, string Stderr);
 
-    public static Outcome Run(string workingDirectory, params string[] args)
+    public static Outcome Run(string workingDirectory, params string[] args) => RunWithInput(workingDirectory, TextReader.Null, args);
+
+    /// <summary>Runs with <paramref name="stdin"/> as standard input (for <c>--files-from -</c>).</summary>
+    public static Outcome RunWithInput(string workingDirectory, TextReader stdin, params string[] args)
     {
         using var stdout = new MemoryStream();
         var outText = new StringWriter();
         var err = new StringWriter();
         // Text written through the TextWriter and bytes through the stream both count as stdout.
-        var exit = DriverAuditCli.Run(args, new CliIo(stdout, outText, err, Interactive: false, workingDirectory));
+        var exit = DriverAuditCli.Run(args, new CliIo(stdout, outText, err, Interactive: false, workingDirectory) { Input = stdin });
         var printed = outText.ToString() + Encoding.UTF8.GetString(stdout.ToArray());
         ValidateSarif(workingDirectory, args, exit, printed);
         return new Outcome(exit, printed, err.ToString());
@@ -26,16 +29,17 @@ public static class CliRunner
     private static void ValidateSarif(string workingDirectory, string[] args, int exit, string stdout)
     {
         if (args.Length == 0 || args[0] != "scan" || exit == 2) return; // exit 2 writes no report
-        var format = ValueOf(args, "--format", "-f");
-        if (format is not (null or "sarif")) return;
-        if (ValueOf(args, "--output", "-o") is { } output)
+        var output = ValueOf(args, "--output", "-o");
+        var format = ValueOf(args, "--format", "-f") ?? DriverAudit.Scanner.Cli.ScanCommand.FormatFromExtension(output) ?? "text";
+        if (format != "sarif") return;
+        if (output is not null && output != "-")
         {
             var path = Path.IsPathRooted(output) ? output : Path.Combine(workingDirectory, output);
             if (File.Exists(path)) SarifSchema.AssertValid(File.ReadAllText(path));
         }
         else if (!args.Contains("--help") && !args.Contains("-h"))
         {
-            SarifSchema.AssertValid(stdout); // not a terminal: SARIF is the default
+            SarifSchema.AssertValid(stdout);
         }
     }
 

@@ -19,7 +19,7 @@ public sealed class SarifWriter : IScanSink
     public const int MaxResults = 25_000;
 
     private readonly Stream _out;
-    private readonly AtomicFile? _file;
+    private readonly ReportOutput _output;
     private readonly string _category;
     private readonly int _maxResults;
     private readonly Utf8JsonWriter _json;
@@ -32,19 +32,12 @@ public sealed class SarifWriter : IScanSink
     private int _droppedResults;
     private readonly HashSet<string> _seenFingerprints = new(StringComparer.Ordinal);
 
-    /// <param name="path">Output file (written atomically), or null for <paramref name="stdout"/>.</param>
+    /// <param name="output">Where the log goes (see <see cref="ReportOutput"/>); committed by <see cref="Complete"/>, owned by the caller.</param>
     /// <param name="category">runs[].automationDetails.id, e.g. "driveraudit/".</param>
-    public SarifWriter(string? path, Stream? stdout = null, string category = "driveraudit/", int maxResults = MaxResults)
+    public SarifWriter(ReportOutput output, string category = "driveraudit/", int maxResults = MaxResults)
     {
-        if (path is not null)
-        {
-            _file = new AtomicFile(path);
-            _out = _file.Stream;
-        }
-        else
-        {
-            _out = stdout ?? Console.OpenStandardOutput();
-        }
+        _output = output;
+        _out = output.Stream;
         _category = category;
         _maxResults = maxResults;
         // Compact: GitHub takes at most 10 MB gzipped per upload, and spooled values are copied byte for byte.
@@ -258,7 +251,7 @@ public sealed class SarifWriter : IScanSink
         _json.Dispose(); // before the rename: a disposed writer must not flush into a closed file
         _out.Write("\n"u8);
         _out.Flush();
-        _file?.Commit();
+        _output.Commit();
     }
 
     /// <summary>
@@ -323,7 +316,6 @@ public sealed class SarifWriter : IScanSink
         _json.Dispose();
         _artifacts.Dispose();
         _notifications.Dispose();
-        _file?.Dispose(); // deletes the temporary when Complete never ran
     }
 
     /// <summary>A temporary file of JSON values, one per line, copied into the log at the end.</summary>
@@ -336,7 +328,7 @@ public sealed class SarifWriter : IScanSink
         {
             if (_stream is null)
             {
-                _stream = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+                _stream = TempFiles.CreateScratch();
                 _writer = new Utf8JsonWriter(_stream, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
             }
             JsonSerializer.Serialize(_writer!, value, type);
