@@ -75,12 +75,17 @@ public static class ScanCommand
         };
         var sourceRoot = new Option<string?>("--source-root")
         {
-            Description = "Folder that SARIF URIs are relative to (%SRCROOT%). Default: the current folder.",
+            Description = "Folder that SARIF URIs are relative to (%SRCROOT%). Default: the root of the git checkout holding the current folder, else the current folder.",
         };
-        var category = new Option<string>("--category")
+        var category = new Option<string?>("--category")
         {
-            Description = "SARIF run category (automationDetails.id).",
-            DefaultValueFactory = _ => "driveraudit/",
+            Description = "SARIF run category: automationDetails.id becomes driveraudit/NAME/, so uploads of several builds (x64, x86, a matrix) do not replace each other.",
+            HelpName = "NAME",
+        };
+        var includeAbsent = new Option<bool>("--include-absent")
+        {
+            Description = "With --baseline, keep the baseline's results not found again (baselineState absent) in the SARIF log. " +
+                          "Off by default: GitHub ignores baselineState and would show them as open alerts.",
         };
         var noProgress = new Option<bool>("--no-progress") { Description = "Never show the progress display (it appears only on a terminal's stderr)." };
         var baseline = new Option<string?>("--baseline")
@@ -117,13 +122,13 @@ public static class ScanCommand
         var command = new Command("scan", "Scan driver files, folders and kernel dumps; report findings as text, SARIF, JSON Lines or Markdown.")
         {
             paths, filesFrom, output, format, color, quiet, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError,
-            jobs, sourceRoot, hashList, category, baseline, noProgress,
+            jobs, sourceRoot, hashList, category, baseline, includeAbsent, noProgress,
         };
         fleet.AddTo(command);
 
         command.SetAction(parse =>
         {
-            var root = new SourceRoot(CliInputs.Resolve(parse.GetValue(sourceRoot), io) ?? io.WorkingDirectory);
+            var root = new SourceRoot(CliInputs.Resolve(parse.GetValue(sourceRoot), io) ?? RepositoryRoot(io.WorkingDirectory));
             ConfigFile settings;
             try
             {
@@ -220,7 +225,7 @@ public static class ScanCommand
 
                 using IScanSink sink = fmt switch
                 {
-                    "sarif" => new SarifWriter(target, parse.GetValue(category)!),
+                    "sarif" => new SarifWriter(target, SarifWriter.CategoryId(parse.GetValue(category)), includeAbsent: parse.GetValue(includeAbsent)),
                     "json" => new JsonLinesSink(target),
                     "markdown" => new MarkdownSink(target),
                     _ => new TextWriterSink(target, io.Out, io.Error, colorOn, quietRun),
@@ -248,6 +253,22 @@ public static class ScanCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// The default source root: the nearest folder above <paramref name="workingDirectory"/> holding <c>.git</c> (a folder,
+    /// or a file for worktrees and submodules), else the working directory. URIs, and the fingerprints made from them,
+    /// are then repository-relative wherever in the checkout the scan runs, so a baseline made from another folder matches.
+    /// </summary>
+    internal static string RepositoryRoot(string workingDirectory)
+    {
+        try
+        {
+            for (var dir = new DirectoryInfo(workingDirectory); dir is not null; dir = dir.Parent)
+                if (Path.Exists(Path.Combine(dir.FullName, ".git"))) return dir.FullName;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.SecurityException) { }
+        return workingDirectory;
     }
 
     /// <summary>The format an output file's extension asks for, or null (then text).</summary>

@@ -46,7 +46,9 @@ public sealed class TextWriterSink : IScanSink
             var where = artifact.ModuleName is null ? artifact.DisplayPath : $"{artifact.DisplayPath}!{artifact.ModuleName}";
             foreach (var f in artifact.Findings)
             {
-                _out.WriteLine($"{where}: {Level(f.Level)} {f.Rule.Id} {f.Rule.Name}: {f.Message} [{f.Location}]");
+                // With a baseline, say which results a change introduced.
+                var state = f.BaselineState is { } b ? $" ({b})" : "";
+                _out.WriteLine($"{where}: {Level(f.Level)} {f.Rule.Id} {f.Rule.Name}: {f.Message} [{f.Location}]{state}");
                 _byRule[f.Rule.Id] = _byRule.TryGetValue(f.Rule.Id, out var c) ? c with { Count = c.Count + 1 } : (f.Rule, f.Level, 1);
             }
             foreach (var n in artifact.Notifications) WriteNotification(n);

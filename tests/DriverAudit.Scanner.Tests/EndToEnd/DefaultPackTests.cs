@@ -129,6 +129,7 @@ public sealed class DefaultPackTests
         using var doc = JsonDocument.Parse(text);
         var location = doc.RootElement.GetProperty("runs")[0].GetProperty("results")[0].GetProperty("locations")[0].GetProperty("physicalLocation");
         Assert.Equal(0x1056, location.GetProperty("address").GetProperty("relativeAddress").GetInt64()); // the call (objdump: pool_legacy x64)
-        Assert.Equal(1, location.GetProperty("region").GetProperty("startLine").GetInt32());
+        // No region on binaries: it would make GitHub's upload read the binary as text to fingerprint it.
+        Assert.False(location.TryGetProperty("region", out _));
     }
 }

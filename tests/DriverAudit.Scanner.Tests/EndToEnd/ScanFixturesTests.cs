@@ -162,7 +162,7 @@ public sealed class ScanFixturesTests
         var after = System.IO.Path.Combine(t.Path, "after.sarif");
         // Before: the legacy driver and the W+X driver. After: the legacy driver is gone, the modern one is new.
         Assert.Equal(1, Scan("tests/fixtures/bin/x64/pool_legacy.sys", "tests/fixtures/bin/x64/wx_section.sys", "-o", before).ExitCode);
-        var r = Scan("tests/fixtures/bin/x64/wx_section.sys", "tests/fixtures/bin/x64/pool_modern.sys", "-o", after, "--baseline", before);
+        var r = Scan("tests/fixtures/bin/x64/wx_section.sys", "tests/fixtures/bin/x64/pool_modern.sys", "-o", after, "--baseline", before, "--include-absent");
         // DA2001 (error) on wx_section is unchanged; pool_modern brings only warnings and notes: nothing new gates.
         Assert.Equal(0, r.ExitCode);
 
@@ -178,6 +178,17 @@ public sealed class ScanFixturesTests
         Assert.NotEmpty(absent);
         Assert.All(absent, e => Assert.EndsWith("pool_legacy.sys", Uri(e)));
         Assert.Contains(absent, e => e.GetProperty("ruleId").GetString() == "DA1001");
+
+        // By default the absent results stay out of the log: GitHub ignores baselineState and would show them as live alerts.
+        var plain = System.IO.Path.Combine(t.Path, "plain.sarif");
+        Scan("tests/fixtures/bin/x64/wx_section.sys", "tests/fixtures/bin/x64/pool_modern.sys", "-o", plain, "--baseline", before);
+        Assert.DoesNotContain("\"absent\"", File.ReadAllText(plain));
+
+        // A baseline matches whatever folder of the checkout the scan runs from: URIs are repository-relative.
+        var fromSub = CliRunner.Run(System.IO.Path.Combine(RepoPaths.Root, "tests"), "scan", "fixtures/bin/x64/wx_section.sys", "--format", "json", "--baseline", before);
+        Assert.Equal(0, fromSub.ExitCode);
+        Assert.Contains("\"baselineState\":\"unchanged\"", fromSub.Stdout);
+        Assert.DoesNotContain("\"baselineState\":\"new\"", fromSub.Stdout);
 
         // An unreadable baseline is a usage error; a new error does gate.
         Assert.Equal(2, Scan("tests/fixtures/bin/x64/wx_section.sys", "--format", "json", "--baseline",

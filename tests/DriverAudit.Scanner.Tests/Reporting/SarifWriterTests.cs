@@ -30,10 +30,10 @@ public sealed class SarifWriterTests
         new(rule, rule.Level, $"{uri} matched {key}.", new Anchor("import", key, new Dictionary<string, string>()),
             FindingFingerprint.Compute(rule.Id, uri, module, key), "import " + key);
 
-    private static string Write(Action<SarifWriter> body, string path)
+    private static string Write(Action<SarifWriter> body, string path, int maxResults = SarifWriter.MaxResults, int maxPerRulePerImage = SarifWriter.MaxResultsPerRulePerImage)
     {
         using (var output = ReportOutput.Open(path, Stream.Null))
-        using (var w = new SarifWriter(output)) body(w);
+        using (var w = new SarifWriter(output, maxResults: maxResults, maxPerRulePerImage: maxPerRulePerImage)) body(w);
         return File.ReadAllText(path);
     }
 
@@ -83,14 +83,15 @@ public sealed class SarifWriterTests
 
         var results = run.GetProperty("results");
         Assert.Equal(2, results.GetArrayLength());
-        var loc = results[0].GetProperty("locations")[0].GetProperty("physicalLocation");
+        // Most severe first: the dump module's error, then the driver's warning.
+        var loc = results[1].GetProperty("locations")[0].GetProperty("physicalLocation");
         Assert.Equal("drivers/my%20driver.sys", loc.GetProperty("artifactLocation").GetProperty("uri").GetString());
         Assert.Equal("%SRCROOT%", loc.GetProperty("artifactLocation").GetProperty("uriBaseId").GetString());
-        Assert.Equal(1, loc.GetProperty("region").GetProperty("startLine").GetInt32());
-        Assert.Equal(0, results[0].GetProperty("ruleIndex").GetInt32());
-        Assert.Equal(1, results[1].GetProperty("ruleIndex").GetInt32());
-        Assert.Matches("^[0-9a-f]{32}:1$", results[0].GetProperty("partialFingerprints").GetProperty("primaryLocationLineHash").GetString());
-        Assert.Equal("0xfffff80012340000", results[1].GetProperty("properties").GetProperty("moduleBase").GetString());
+        Assert.False(loc.TryGetProperty("region", out _));
+        Assert.Equal(0, results[1].GetProperty("ruleIndex").GetInt32());
+        Assert.Equal(1, results[0].GetProperty("ruleIndex").GetInt32());
+        Assert.Matches("^[0-9a-f]{32}:1$", results[1].GetProperty("partialFingerprints").GetProperty("primaryLocationLineHash").GetString());
+        Assert.Equal("0xfffff80012340000", results[0].GetProperty("properties").GetProperty("moduleBase").GetString());
 
         var artifacts = run.GetProperty("artifacts");
         Assert.Equal(3, artifacts.GetArrayLength());
@@ -190,5 +191,83 @@ public sealed class SarifWriterTests
         Assert.Equal("https://github.com/acme/drivers", vcp.GetProperty("repositoryUri").GetString());
         Assert.Equal(new string('a', 40), vcp.GetProperty("revisionId").GetString());
         Assert.Equal("main", vcp.GetProperty("branch").GetString());
+    }
+
+    private static JsonElement Run(string text) => JsonDocument.Parse(text).RootElement.GetProperty("runs")[0];
+
+    private static Finding Numbered(Rule rule, string uri, int i) => MakeFinding(rule, uri, $"k{i}");
+
+    [Fact]
+    public void The_cap_keeps_errors_first_and_one_result_for_every_image_with_an_error()
+    {
+        using var t = new TempDir();
+        var warn = MakeRule("DA1001", RuleLevel.Warning);
+        var err = MakeRule("DA2001", RuleLevel.Error);
+        var path = System.IO.Path.Combine(t.Path, "cap.sarif");
+        var text = Write(w =>
+        {
+            w.Begin(Context([warn, err], t.Path));
+            // The first image floods the log with warnings and errors; three later images have one error each.
+            w.Add(new InputReport([new ArtifactReport { Uri = "flood.sys", Analyzed = true,
+                Findings = [.. Enumerable.Range(0, 10).Select(i => Numbered(warn, "flood.sys", i)), .. Enumerable.Range(0, 6).Select(i => Numbered(err, "flood.sys", i))] }], []));
+            for (var i = 0; i < 3; i++)
+                w.Add(new InputReport([new ArtifactReport { Uri = $"d{i}.sys", Analyzed = true, Findings = [MakeFinding(err, $"d{i}.sys", "k")] }], []));
+            w.Complete(Summary(1));
+        }, path, maxResults: 5);
+        SarifSchema.AssertValid(text);
+        var run = Run(text);
+        var results = run.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(5, results.Count);
+        Assert.All(results, r => Assert.Equal("error", r.GetProperty("level").GetString()));
+        var uris = results.Select(r => r.GetProperty("locations")[0].GetProperty("physicalLocation").GetProperty("artifactLocation").GetProperty("uri").GetString()).ToList();
+        foreach (var uri in new[] { "flood.sys", "d0.sys", "d1.sys", "d2.sys" }) Assert.Contains(uri, uris);
+        var note = Assert.Single(run.GetProperty("invocations")[0].GetProperty("toolExecutionNotifications").EnumerateArray());
+        var message = note.GetProperty("message").GetProperty("text").GetString()!;
+        Assert.Contains("14 result(s) were left out (4 error, 10 warning; by rule: DA1001 (10), DA2001 (4))", message);
+    }
+
+    [Fact]
+    public void Results_per_rule_per_image_are_capped_with_one_result_saying_how_many_more()
+    {
+        using var t = new TempDir();
+        var r = MakeRule("DA3004", RuleLevel.Warning);
+        var path = System.IO.Path.Combine(t.Path, "per-rule.sarif");
+        var text = Write(w =>
+        {
+            w.Begin(Context([r], t.Path));
+            w.Add(new InputReport([new ArtifactReport { Uri = "io.sys", Analyzed = true, Findings = [.. Enumerable.Range(0, 7).Select(i => Numbered(r, "io.sys", i))] }], []));
+            w.Complete(Summary(0));
+        }, path, maxPerRulePerImage: 2);
+        SarifSchema.AssertValid(text);
+        var run = Run(text);
+        var results = run.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(3, results.Count);
+        Assert.StartsWith("5 more result(s) of DA3004", results[2].GetProperty("message").GetProperty("text").GetString());
+        Assert.Equal(3, results.Select(x => x.GetProperty("partialFingerprints").GetProperty("primaryLocationLineHash").GetString()).Distinct().Count());
+        Assert.Contains("5 result(s) of DA3004 in 1 image(s) were summarised",
+            Assert.Single(run.GetProperty("invocations")[0].GetProperty("toolExecutionNotifications").EnumerateArray()).GetProperty("message").GetProperty("text").GetString());
+    }
+
+    [Theory]
+    [InlineData(null, "driveraudit/")]
+    [InlineData("", "driveraudit/")]
+    [InlineData("x64", "driveraudit/x64/")]
+    [InlineData("driveraudit/x86", "driveraudit/x86/")]
+    [InlineData("matrix/win11/", "driveraudit/matrix/win11/")]
+    public void Categories_end_with_a_slash_so_uploads_do_not_replace_each_other(string? name, string id) =>
+        Assert.Equal(id, SarifWriter.CategoryId(name));
+
+    [Fact]
+    public void Help_text_keeps_code_and_notification_descriptors_are_complete()
+    {
+        var text = SarifRules.MarkdownToText("## Fix\n\n```c\n#define POOL_TAG 'Ddk '\n```\n#hashtag stays\n");
+        Assert.Contains("#define POOL_TAG 'Ddk '", text);
+        Assert.StartsWith("Fix", text);
+        Assert.Contains("#hashtag stays", text);
+        Assert.All(SarifRules.Notifications(), d =>
+        {
+            Assert.False(string.IsNullOrWhiteSpace(d.FullDescription?.Text));
+            Assert.False(string.IsNullOrWhiteSpace(d.Help?.Text));
+        });
     }
 }

@@ -72,23 +72,61 @@ public static class SarifRules
         return tags.Take(MaxTags).ToArray();
     }
 
+    /// <summary>Notification descriptors, complete enough for Microsoft's SARIF validator (fullDescription, help).</summary>
     public static IReadOnlyList<SarifReportingDescriptor> Notifications() =>
-        NotificationCodes.All.Select(n => new SarifReportingDescriptor
+        NotificationCodes.All.Select(n =>
         {
-            Id = n.Id,
-            Name = n.Name,
-            ShortDescription = new SarifMessage(n.Description),
+            var help = $"{n.Description} {NotificationHelp(n.Id)}";
+            return new SarifReportingDescriptor
+            {
+                Id = n.Id,
+                Name = n.Name,
+                ShortDescription = new SarifMessage(n.Description),
+                FullDescription = new SarifMessage(help),
+                Help = new SarifMessage(help, $"**{n.Name}** ({n.Id}): {help}"),
+                HelpUri = $"{ToolInfo.InformationUri}#exit-codes",
+            };
         }).ToList();
+
+    /// <summary>What to do about a notification: the message names the input; these say what it means for the scan.</summary>
+    private static string NotificationHelp(string id) => id switch
+    {
+        NotificationCodes.ResultsTruncated =>
+            "The log keeps the most severe results first and at least one per image with an error; narrow the scan (--only, --include) or split it with --category.",
+        NotificationCodes.InternalError => "The input was skipped; please report it with the input if you can share it.",
+        NotificationCodes.RuleConfiguration => "Fix the rule file or option named in the message.",
+        _ when string.CompareOrdinal(id, "DA0010") < 0 => "The path was skipped; check the path or its permissions. The rest of the scan went on.",
+        _ => "What could be read was analysed and the rest of the scan went on; --fail-on-error makes the exit code 3 when an input could not be analysed.",
+    };
 
     private static string Clip(string text) =>
         text.Length <= MaxDescriptionLength ? text : text[..(MaxDescriptionLength - 1)] + "…";
 
-    /// <summary>help.text must be plain: drop code fences and heading marks, keep the words and the code.</summary>
+    /// <summary>
+    /// help.text must be plain: drop code fences and ATX heading marks (<c>#</c> then a space), keep the words and the
+    /// code. Inside a fence nothing is touched, so <c>#define POOL_TAG 'Ddk '</c> stays C.
+    /// </summary>
     internal static string MarkdownToText(string markdown)
     {
-        var lines = markdown.Replace("\r\n", "\n").Split('\n')
-            .Where(l => !l.TrimStart().StartsWith("```", StringComparison.Ordinal))
-            .Select(l => l.TrimStart().StartsWith('#') ? l.TrimStart('#', ' ') : l);
-        return string.Join("\n", lines).Trim();
+        var kept = new List<string>();
+        var inFence = false;
+        foreach (var line in markdown.Replace("\r\n", "\n").Split('\n'))
+        {
+            var trimmed = line.TrimStart();
+            if (trimmed.StartsWith("```", StringComparison.Ordinal) || trimmed.StartsWith("~~~", StringComparison.Ordinal))
+            {
+                inFence = !inFence;
+                continue;
+            }
+            kept.Add(!inFence && IsHeading(trimmed) ? trimmed.TrimStart('#').TrimStart() : line);
+        }
+        return string.Join("\n", kept).Trim();
+
+        static bool IsHeading(string t)
+        {
+            var hashes = 0;
+            while (hashes < t.Length && t[hashes] == '#') hashes++;
+            return hashes is >= 1 and <= 6 && (hashes == t.Length || t[hashes] == ' ');
+        }
     }
 }

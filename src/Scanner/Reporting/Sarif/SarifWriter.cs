@@ -17,6 +17,19 @@ public sealed class SarifWriter : IScanSink
     public const string SchemaUri = "https://json.schemastore.org/sarif-2.1.0.json";
     public const string SrcRoot = "%SRCROOT%";
     public const int MaxResults = 25_000;
+    public const int MaxResultsPerRulePerImage = 100;
+
+    /// <summary>
+    /// automationDetails.id for <c>--category NAME</c>: <c>driveraudit/NAME/</c>. GitHub takes everything before the last
+    /// <c>/</c> as the category, so the trailing slash keeps x64 and x86 (or matrix) uploads from replacing each other.
+    /// </summary>
+    public static string CategoryId(string? name)
+    {
+        var n = (name ?? "").Trim().Trim('/');
+        if (n.StartsWith("driveraudit/", StringComparison.Ordinal)) n = n["driveraudit/".Length..].Trim('/');
+        if (n is "driveraudit") n = "";
+        return n.Length == 0 ? "driveraudit/" : $"driveraudit/{n}/";
+    }
 
     private readonly Stream _out;
     private readonly ReportOutput _output;
@@ -27,15 +40,27 @@ public sealed class SarifWriter : IScanSink
     private readonly Spool _notifications = new();
     private Dictionary<string, int> _ruleIndex = new(StringComparer.Ordinal);
     private ScanContext? _context;
+    private readonly bool _includeAbsent;
+    private readonly int _maxPerRulePerImage;
+    // Results wait in spools by priority: per level (error, warning, note) the first result of each artifact at that
+    // level, then the others; absent baseline results last. The cap is applied when they are copied in.
+    private readonly Spool[] _results = [new(), new(), new(), new(), new(), new(), new()];
     private int _artifactCount;
-    private int _resultCount;
-    private int _droppedResults;
+    private int _cappedResults;
+    private readonly SortedSet<string> _cappedRules = new(StringComparer.Ordinal);
+    private int _cappedImages;
     private readonly HashSet<string> _seenFingerprints = new(StringComparer.Ordinal);
 
     /// <param name="output">Where the log goes (see <see cref="ReportOutput"/>); committed by <see cref="Complete"/>, owned by the caller.</param>
-    /// <param name="category">runs[].automationDetails.id, e.g. "driveraudit/".</param>
-    public SarifWriter(ReportOutput output, string category = "driveraudit/", int maxResults = MaxResults)
+    /// <param name="category">runs[].automationDetails.id, e.g. "driveraudit/" or "driveraudit/x64/" (see <see cref="CategoryId"/>).</param>
+    /// <param name="includeAbsent">Keep the baseline's results not found again (baselineState absent). GitHub ignores
+    /// baselineState, so by default they are left out: uploaded, they would be live alerts for fixed problems.</param>
+    /// <param name="maxPerRulePerImage">Results of one rule in one image beyond this become one result saying how many more.</param>
+    public SarifWriter(ReportOutput output, string category = "driveraudit/", int maxResults = MaxResults, bool includeAbsent = false,
+        int maxPerRulePerImage = MaxResultsPerRulePerImage)
     {
+        _includeAbsent = includeAbsent;
+        _maxPerRulePerImage = Math.Max(1, maxPerRulePerImage);
         _output = output;
         _out = output.Stream;
         _category = category;
@@ -125,22 +150,53 @@ public sealed class SarifWriter : IScanSink
                 },
             }, SarifJsonContext.Default.SarifArtifact);
 
-            foreach (var finding in artifact.Findings) WriteResult(finding, artifact, index);
+            var perRule = new Dictionary<string, int>(StringComparer.Ordinal);
+            var firstAtLevel = new bool[3];
+            foreach (var finding in artifact.Findings)
+            {
+                // Seen even when capped or dropped: it must not come back as "absent".
+                if (finding.BaselineState is not null) _seenFingerprints.Add(finding.Fingerprint);
+                var n = perRule[finding.Rule.Id] = perRule.GetValueOrDefault(finding.Rule.Id) + 1;
+                if (n > _maxPerRulePerImage) continue;
+                var slot = LevelSlot(finding.Level);
+                WriteResult(finding, artifact, index, firstAtLevel[slot] ? 2 * slot + 1 : 2 * slot);
+                firstAtLevel[slot] = true;
+            }
+            var cappedHere = false;
+            foreach (var (ruleId, count) in perRule.Where(kv => kv.Value > _maxPerRulePerImage).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                var sample = artifact.Findings.First(f => f.Rule.Id == ruleId);
+                var more = count - _maxPerRulePerImage;
+                _cappedResults += more;
+                _cappedRules.Add(ruleId);
+                cappedHere = true;
+                WriteResult(MoreResults(sample, artifact, more), artifact, index, 2 * LevelSlot(sample.Level) + 1);
+            }
+            if (cappedHere) _cappedImages++;
             foreach (var n in artifact.Notifications) WriteNotification(n);
         }
         foreach (var n in report.Notifications) WriteNotification(n);
     }
 
-    private void WriteResult(Finding finding, ArtifactReport artifact, int artifactIndex)
+    private static int LevelSlot(RuleLevel level) => level switch { RuleLevel.Error => 0, RuleLevel.Warning => 1, _ => 2 };
+
+    /// <summary>One result standing for the results of a rule in an image past the per-rule cap; its fingerprint is stable.</summary>
+    private Finding MoreResults(Finding sample, ArtifactReport artifact, int more)
     {
-        // Seen even when dropped past the limit: it must not come back as "absent".
-        if (finding.BaselineState is not null) _seenFingerprints.Add(finding.Fingerprint);
-        if (_resultCount >= _maxResults)
+        var fingerprint = FindingFingerprint.Compute(sample.Rule.Id, artifact.Uri, artifact.ModuleName, "(more results)");
+        var where = artifact.ModuleName is null ? artifact.DisplayPath : $"{artifact.DisplayPath}!{artifact.ModuleName}";
+        return sample with
         {
-            _droppedResults++;
-            return;
-        }
-        _resultCount++;
+            Message = $"{more} more result(s) of {sample.Rule.Id} {sample.Rule.Name} in {where} were left out of this log " +
+                      $"(at most {_maxPerRulePerImage} per rule per image); the text and JSON Lines reports list them all.",
+            Anchor = new Anchor("image", "(more results)", new Dictionary<string, string>()),
+            Fingerprint = fingerprint,
+            BaselineState = _context?.Baseline is { } b ? (b.Contains(fingerprint) ? "unchanged" : "new") : null,
+        };
+    }
+
+    private void WriteResult(Finding finding, ArtifactReport artifact, int artifactIndex, int spool)
+    {
 
         var logical = new List<SarifLogicalLocation>();
         if (artifact.ModuleName is not null)
@@ -178,8 +234,8 @@ public sealed class SarifWriter : IScanSink
                     PhysicalLocation = new SarifPhysicalLocation
                     {
                         ArtifactLocation = Location(artifact.Uri, artifactIndex),
-                        // Binaries have no lines; GitHub needs a region to display the alert.
-                        Region = new SarifRegion(1),
+                        // No region: binaries have no lines, and a region makes GitHub's upload read every binary
+                        // and dump as text to fingerprint it (minutes for a corpus). partialFingerprints says it all.
                         Address = SiteAddress(finding),
                     },
                     LogicalLocations = logical,
@@ -189,8 +245,7 @@ public sealed class SarifWriter : IScanSink
             BaselineState = finding.BaselineState,
             Properties = properties,
         };
-        JsonSerializer.Serialize(_json, result, SarifJsonContext.Default.SarifResult);
-        if (_json.BytesPending > 1 << 16) _json.Flush();
+        _results[spool].Write(result, SarifJsonContext.Default.SarifResult, finding.Rule.Id, SarifRules.LevelName(finding.Level));
     }
 
     private void WriteNotification(Notification n)
@@ -219,12 +274,35 @@ public sealed class SarifWriter : IScanSink
     public void Complete(ScanSummary summary)
     {
         if (_context is null) throw new InvalidOperationException("Begin was not called.");
-        if (_droppedResults > 0)
-            WriteNotification(new Notification(NotificationCodes.ResultsTruncated, NotificationLevel.Warning,
-                $"{_droppedResults} results were left out: GitHub code scanning accepts at most {_maxResults} results per run. Narrow the scan or raise --fail-on thresholds."));
+        if (_includeAbsent && _context.Baseline is { } baseline) SpoolAbsentResults(baseline);
 
-        if (_context.Baseline is { } baseline) WriteAbsentResults(baseline);
+        // Most severe first; within a level, one result per artifact before the rest, so no image with an error
+        // can be hidden by another image's flood of results.
+        var budget = _maxResults;
+        var dropped = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        var droppedByLevel = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (var spool in _results)
+            budget -= spool.CopyTo(_json, budget, (rule, level) =>
+            {
+                dropped[rule] = dropped.GetValueOrDefault(rule) + 1;
+                droppedByLevel[level] = droppedByLevel.GetValueOrDefault(level) + 1;
+            });
         _json.WriteEndArray(); // results
+
+        if (_cappedResults > 0)
+            WriteNotification(new Notification(NotificationCodes.ResultsTruncated, NotificationLevel.Note,
+                $"{_cappedResults} result(s) of {string.Join(", ", _cappedRules)} in {_cappedImages} image(s) were summarised: at most " +
+                $"{_maxPerRulePerImage} results per rule per image are listed, then one result says how many more."));
+        if (dropped.Count > 0)
+        {
+            var total = dropped.Values.Sum();
+            var levels = string.Join(", ", new[] { "error", "warning", "note" }.Where(droppedByLevel.ContainsKey).Select(l => $"{droppedByLevel[l]} {l}"));
+            var rules = string.Join(", ", dropped.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Take(10).Select(kv => $"{kv.Key} ({kv.Value})"));
+            WriteNotification(new Notification(NotificationCodes.ResultsTruncated, NotificationLevel.Warning,
+                $"{total} result(s) were left out ({levels}; by rule: {rules}{(dropped.Count > 10 ? ", …" : "")}): GitHub code scanning accepts at most " +
+                $"{_maxResults} results per run. The most severe were kept first, and every image with an error-level result keeps at least one. " +
+                "Narrow the scan (--only, --include) or split it with --category."));
+        }
 
         if (_context.Baseline?.Guid is { } baselineGuid) _json.WriteString("baselineGuid", baselineGuid);
 
@@ -258,7 +336,7 @@ public sealed class SarifWriter : IScanSink
     /// The baseline's results that this scan did not find again, copied with baselineState "absent".
     /// Their artifact indexes belong to the old log, so only the URIs are kept.
     /// </summary>
-    private void WriteAbsentResults(Baseline baseline)
+    private void SpoolAbsentResults(Baseline baseline)
     {
         using var doc = Baseline.Parse(baseline.Path);
         foreach (var run in doc.RootElement.GetProperty("runs").EnumerateArray())
@@ -267,8 +345,6 @@ public sealed class SarifWriter : IScanSink
             foreach (var old in results.EnumerateArray())
             {
                 if (Baseline.Fingerprint(old) is not { } fp || !_seenFingerprints.Add(fp)) continue;
-                if (_resultCount >= _maxResults) { _droppedResults++; continue; }
-                _resultCount++;
                 var node = System.Text.Json.Nodes.JsonNode.Parse(old.GetRawText())!.AsObject();
                 node["baselineState"] = "absent";
                 var ruleId = node["ruleId"]?.GetValue<string>();
@@ -276,7 +352,8 @@ public sealed class SarifWriter : IScanSink
                 if (node["locations"] is System.Text.Json.Nodes.JsonArray locations)
                     foreach (var loc in locations)
                         (loc?["physicalLocation"]?["artifactLocation"] as System.Text.Json.Nodes.JsonObject)?.Remove("index");
-                node.WriteTo(_json);
+                var level = node["level"] is System.Text.Json.Nodes.JsonValue lv && lv.TryGetValue<string>(out var l) ? l : "warning";
+                _results[^1].WriteRaw(node.ToJsonString(), ruleId ?? "(unknown)", level);
             }
         }
     }
@@ -316,6 +393,7 @@ public sealed class SarifWriter : IScanSink
         _json.Dispose();
         _artifacts.Dispose();
         _notifications.Dispose();
+        foreach (var spool in _results) spool.Dispose();
     }
 
     /// <summary>A temporary file of JSON values, one per line, copied into the log at the end.</summary>
@@ -323,28 +401,67 @@ public sealed class SarifWriter : IScanSink
     {
         private FileStream? _stream;
         private Utf8JsonWriter? _writer;
+        // Rule id and level of each result line, so what the cap leaves out can be named (shared strings: 16 bytes a line).
+        private readonly List<(string Rule, string Level)> _tags = [];
+
+        private void Open()
+        {
+            if (_stream is not null) return;
+            _stream = TempFiles.CreateScratch();
+            _writer = new Utf8JsonWriter(_stream, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        }
 
         public void Write<T>(T value, JsonTypeInfo<T> type)
         {
-            if (_stream is null)
-            {
-                _stream = TempFiles.CreateScratch();
-                _writer = new Utf8JsonWriter(_stream, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-            }
+            Open();
             JsonSerializer.Serialize(_writer!, value, type);
             _writer!.Flush();
             _writer.Reset();
-            _stream.WriteByte((byte)'\n');
+            _stream!.WriteByte((byte)'\n');
         }
 
-        public void CopyTo(Utf8JsonWriter json)
+        public void Write<T>(T value, JsonTypeInfo<T> type, string rule, string level)
         {
-            if (_stream is null) return;
+            Write(value, type);
+            _tags.Add((rule, level));
+        }
+
+        /// <summary>A value already serialised on one line (JSON escapes line breaks inside strings).</summary>
+        public void WriteRaw(string json, string rule, string level)
+        {
+            Open();
+            _writer!.Flush();
+            _stream!.Write(Encoding.UTF8.GetBytes(json));
+            _stream.WriteByte((byte)'\n');
+            _tags.Add((rule, level));
+        }
+
+        public void CopyTo(Utf8JsonWriter json) => CopyTo(json, int.MaxValue, null);
+
+        /// <summary>Copies at most <paramref name="limit"/> values, reports each value left out; returns how many were copied.</summary>
+        public int CopyTo(Utf8JsonWriter json, int limit, Action<string, string>? leftOut)
+        {
+            if (_stream is null) return 0;
             _writer!.Flush();
             _stream.Position = 0;
             using var reader = new StreamReader(_stream, Encoding.UTF8, false, 1 << 16, leaveOpen: true);
+            int index = 0, copied = 0;
             while (reader.ReadLine() is { } line)
-                if (line.Length > 0) json.WriteRawValue(line, skipInputValidation: true);
+            {
+                if (line.Length == 0) continue;
+                if (copied < limit)
+                {
+                    json.WriteRawValue(line, skipInputValidation: true);
+                    copied++;
+                    if (json.BytesPending > 1 << 16) json.Flush();
+                }
+                else if (leftOut is not null && index < _tags.Count)
+                {
+                    leftOut(_tags[index].Rule, _tags[index].Level);
+                }
+                index++;
+            }
+            return copied;
         }
 
         public void Dispose()
