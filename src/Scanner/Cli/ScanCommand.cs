@@ -194,7 +194,9 @@ public static class ScanCommand
 
             using (target)
             {
-                if (!fleet.TryOpenCache(parse, ruleSet, lists.Values, io, out var cache)) return ExitCodes.UsageOrConfiguration;
+                // Keyed on the selection before list-less rules are left out: they find nothing either way, and
+                // `inventory --cache` keys on the same set.
+                if (!fleet.TryOpenCache(parse, selected, lists.Values, io, out var cache)) return ExitCodes.UsageOrConfiguration;
                 using var cacheScope = cache;
                 // Inputs fail closed: scanning nothing must never look like a clean scan (an empty SARIF upload closes every alert).
                 var inputPaths = InputPaths(parse.GetValue(paths) ?? [], parse.GetValue(filesFrom), io);
