@@ -15,6 +15,7 @@ public static class FleetReport
 {
     public const int MaxRows = 5000;
     private const int TopBars = 20;
+    private const int MaxHostNames = 20;
 
     public static void Write(FleetDatabase db, TextWriter o, string source)
     {
@@ -93,6 +94,12 @@ public static class FleetReport
             FROM (SELECT * FROM current_findings ORDER BY host) cf JOIN images i ON i.id = cf.image_id
             GROUP BY cf.finding_id ORDER BY instr('error warning note', cf.level), n DESC, cf.rule_id, i.name, cf.anchor LIMIT {MaxRows + 1}
             """);
+        // A finding on a thousand hosts would make a row of a thousand names: the first ones, and how many more.
+        foreach (var row in list)
+        {
+            var names = row[5].Split(", ");
+            if (names.Length > MaxHostNames) row[5] = string.Join(", ", names.Take(MaxHostNames)) + $" … and {names.Length - MaxHostNames} more";
+        }
         Filter(o, "findings", levels: true);
         Table(o, "findings", ["level", "rule", "driver", "anchor", "hosts", "host names"], list, numeric: [4], levelColumn: 0);
 

@@ -77,9 +77,9 @@ public static class FleetSarif
         using (var cmd = connection.CreateCommand())
         {
             cmd.CommandText = """
-                SELECT cf.finding_id, cf.rule_id, cf.image_id, cf.anchor_kind, cf.anchor, cf.level, cf.message, cf.host, i.key,
-                       (SELECT min(path) FROM current_host_images hi WHERE hi.image_id = cf.image_id)
-                FROM current_findings cf JOIN images i ON i.id = cf.image_id
+                WITH paths AS MATERIALIZED (SELECT image_id, min(path) AS path FROM current_host_images GROUP BY image_id)
+                SELECT cf.finding_id, cf.rule_id, cf.image_id, cf.anchor_kind, cf.anchor, cf.level, cf.message, cf.host, i.key, p.path
+                FROM current_findings cf JOIN images i ON i.id = cf.image_id JOIN paths p ON p.image_id = cf.image_id
                 ORDER BY cf.rule_id, i.key, cf.anchor_kind, cf.anchor, cf.host
                 """;
             using var r = cmd.ExecuteReader();
@@ -131,8 +131,9 @@ public static class FleetSarif
         using (var cmd = connection.CreateCommand())
         {
             cmd.CommandText = """
-                SELECT i.id, i.sha256, i.size, i.name, (SELECT min(path) FROM current_host_images p WHERE p.image_id = i.id), hi.module, h.name
-                FROM images i JOIN current_host_images hi ON hi.image_id = i.id JOIN hosts h ON h.id = hi.host_id
+                WITH paths AS MATERIALIZED (SELECT image_id, min(path) AS path FROM current_host_images GROUP BY image_id)
+                SELECT i.id, i.sha256, i.size, i.name, p.path, hi.module, h.name
+                FROM images i JOIN current_host_images hi ON hi.image_id = i.id JOIN hosts h ON h.id = hi.host_id JOIN paths p ON p.image_id = i.id
                 ORDER BY i.key, h.name, hi.path, hi.module
                 """;
             using var r = cmd.ExecuteReader();

@@ -51,6 +51,27 @@ public sealed class ReportTests
     }
 
     [Fact]
+    public void A_finding_on_many_hosts_lists_the_first_names_and_how_many_more()
+    {
+        using var dir = new TempDir();
+        var template = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(MergeTests.HostLog(dir, "template", "pool_legacy.sys")))!;
+        var logs = new List<string>();
+        for (var h = 0; h < 25; h++)
+        {
+            template["runs"]![0]!["properties"]!["host"] = $"host-{h:D2}";
+            foreach (var r in template["runs"]![0]!["results"]!.AsArray()) r!["properties"]!["hosts"] = new System.Text.Json.Nodes.JsonArray($"host-{h:D2}");
+            logs.Add(dir.File($"h{h:D2}.sarif", System.Text.Encoding.UTF8.GetBytes(template.ToJsonString())));
+        }
+        Assert.Equal(0, CliRunner.Run(dir.Path, ["merge", .. logs, "--db", "f.sqlite"]).ExitCode);
+        Assert.Equal(0, CliRunner.Run(dir.Path, "report", "f.sqlite", "-o", "f.html").ExitCode);
+        var html = File.ReadAllText(Path.Combine(dir.Path, "f.html"));
+        Assert.Contains("host-00, host-01,", html);
+        Assert.Contains("host-19 … and 5 more</td>", html);
+        Assert.DoesNotContain("host-20,", html);
+        Assert.Contains("<td>host-24</td>", html); // the hosts table lists every host
+    }
+
+    [Fact]
     public void Inputs_that_are_not_fleet_logs_are_refused()
     {
         using var dir = new TempDir();
