@@ -104,12 +104,21 @@ public static class FuzzRun
     public static void Check(int ciIterations, Arbitrary<Mutant> mutants, Func<Mutant, (string Name, byte[] Bytes)> input, Action<Mutant, byte[]> property)
     {
         (string Name, byte[] Bytes)? lastFailure = null;
+        var (runs, worstTicks, worstAllocated, worstName, largest) = (0, 0L, 0L, "", 0);
         var prop = Prop.ForAll(mutants, m =>
         {
             var made = input(m);
             try
             {
+                var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 property(m, made.Bytes);
+                var ticks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+                var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+                runs++;
+                largest = Math.Max(largest, made.Bytes.Length);
+                if (ticks > worstTicks) (worstTicks, worstName) = (ticks, made.Name);
+                worstAllocated = Math.Max(worstAllocated, allocated);
             }
             catch
             {
@@ -123,6 +132,9 @@ public static class FuzzRun
         }
         finally
         {
+            // tests/fuzz/run.sh: the worst time and allocation of one input, for the notes.
+            if (Environment.GetEnvironmentVariable("DRIVERAUDIT_FUZZ_REPORT") is { Length: > 0 } report)
+                File.AppendAllText(report, $"{input(new Mutant(0, [], 0)).Name.Split('-')[0]}: {runs} inputs (largest {largest:N0} bytes), worst {worstTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency:F0} ms ({worstName}), worst allocation {worstAllocated / (1 << 20):N0} MiB, failure: {(lastFailure is null ? "none" : "yes")}\n");
             if (lastFailure is { } f && Environment.GetEnvironmentVariable("DRIVERAUDIT_FUZZ_FAILURES") is { Length: > 0 } dir)
             {
                 Directory.CreateDirectory(dir);
