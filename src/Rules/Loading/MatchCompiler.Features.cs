@@ -71,7 +71,9 @@ internal sealed partial class MatchCompiler
                     encodingKey = k;
                     encoding = read.String(v, "'encoding'") switch
                     {
-                        "ascii" => StringEncodings.Ascii, "utf16" => StringEncodings.Utf16, "any" => StringEncodings.Any,
+                        "ascii" => StringEncodings.Ascii,
+                        "utf16" => StringEncodings.Utf16,
+                        "any" => StringEncodings.Any,
                         null => null,
                         var e => Invalid<StringEncodings>(v, $"'encoding' must be ascii, utf16 or any, found '{e}'"),
                     };

@@ -272,7 +272,7 @@ internal sealed partial class MatchCompiler(NodeReader read, ListResolver lists)
         if (!ok) return null;
         return new SectionFeature(name, flags.GetValueOrDefault("writable"), flags.GetValueOrDefault("executable"),
             flags.GetValueOrDefault("readable"), flags.GetValueOrDefault("discardable"), flags.GetValueOrDefault("page-aligned"))
-            { Line = key.Line, Column = key.Column };
+        { Line = key.Line, Column = key.Column };
     }
 
     private Predicate? Header(YamlScalar key, YamlNode value)
@@ -371,8 +371,13 @@ internal sealed partial class MatchCompiler(NodeReader read, ListResolver lists)
         {
             ComparisonOp? op = k.Value switch
             {
-                "lt" => ComparisonOp.Lt, "le" => ComparisonOp.Le, "eq" => ComparisonOp.Eq,
-                "ne" => ComparisonOp.Ne, "ge" => ComparisonOp.Ge, "gt" => ComparisonOp.Gt, _ => null,
+                "lt" => ComparisonOp.Lt,
+                "le" => ComparisonOp.Le,
+                "eq" => ComparisonOp.Eq,
+                "ne" => ComparisonOp.Ne,
+                "ge" => ComparisonOp.Ge,
+                "gt" => ComparisonOp.Gt,
+                _ => null,
             };
             if (op is null) continue;
             if (read.Integer(v, $"'{k.Value}'", 0, uint.MaxValue) is not long n) { ok = false; continue; }

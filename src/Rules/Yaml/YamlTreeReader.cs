@@ -84,40 +84,40 @@ internal static class YamlTreeReader
                 return new YamlScalar(line, column, scalar.Value, scalar.Style == ScalarStyle.Plain);
 
             case SequenceStart start:
-            {
-                parser.MoveNext();
-                CheckProperties(start, errors);
-                var items = new List<YamlNode>();
-                while (!parser.TryConsume<SequenceEnd>(out _))
-                    items.Add(ReadNode(parser, errors, depth + 1));
-                return new YamlSequence(line, column, items);
-            }
+                {
+                    parser.MoveNext();
+                    CheckProperties(start, errors);
+                    var items = new List<YamlNode>();
+                    while (!parser.TryConsume<SequenceEnd>(out _))
+                        items.Add(ReadNode(parser, errors, depth + 1));
+                    return new YamlSequence(line, column, items);
+                }
 
             case MappingStart start:
-            {
-                parser.MoveNext();
-                CheckProperties(start, errors);
-                var entries = new List<KeyValuePair<YamlScalar, YamlNode>>();
-                var seen = new Dictionary<string, YamlScalar>(StringComparer.Ordinal);
-                while (!parser.TryConsume<MappingEnd>(out _))
                 {
-                    var keyNode = ReadNode(parser, errors, depth + 1);
-                    var value = ReadNode(parser, errors, depth + 1);
-                    if (keyNode is not YamlScalar key)
+                    parser.MoveNext();
+                    CheckProperties(start, errors);
+                    var entries = new List<KeyValuePair<YamlScalar, YamlNode>>();
+                    var seen = new Dictionary<string, YamlScalar>(StringComparer.Ordinal);
+                    while (!parser.TryConsume<MappingEnd>(out _))
                     {
-                        errors.Add(keyNode.Line, keyNode.Column, "mapping keys must be plain strings");
-                        continue;
+                        var keyNode = ReadNode(parser, errors, depth + 1);
+                        var value = ReadNode(parser, errors, depth + 1);
+                        if (keyNode is not YamlScalar key)
+                        {
+                            errors.Add(keyNode.Line, keyNode.Column, "mapping keys must be plain strings");
+                            continue;
+                        }
+                        if (seen.TryGetValue(key.Value, out var first))
+                        {
+                            errors.Add(key.Line, key.Column, $"duplicate key '{key.Value}' (first at line {first.Line}, column {first.Column})");
+                            continue;
+                        }
+                        seen.Add(key.Value, key);
+                        entries.Add(new(key, value));
                     }
-                    if (seen.TryGetValue(key.Value, out var first))
-                    {
-                        errors.Add(key.Line, key.Column, $"duplicate key '{key.Value}' (first at line {first.Line}, column {first.Column})");
-                        continue;
-                    }
-                    seen.Add(key.Value, key);
-                    entries.Add(new(key, value));
+                    return new YamlMapping(line, column, entries);
                 }
-                return new YamlMapping(line, column, entries);
-            }
 
             default:
                 throw new YamlException(evt.Start, evt.End, $"unexpected {evt.GetType().Name}");

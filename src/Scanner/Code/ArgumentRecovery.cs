@@ -195,18 +195,18 @@ internal sealed class MachineState
                 }
                 break;
             case Mnemonic.Movzx when i.Op0Kind == OpKind.Register && IsGpr(i.Op0Register):
-            {
-                var srcSize = i.Op1Kind == OpKind.Register ? i.Op1Register.GetSize() : i.MemorySize.GetSize();
-                WriteReg(i.Op0Register, Source(i, 1, srcSize));
-                return;
-            }
+                {
+                    var srcSize = i.Op1Kind == OpKind.Register ? i.Op1Register.GetSize() : i.MemorySize.GetSize();
+                    WriteReg(i.Op0Register, Source(i, 1, srcSize));
+                    return;
+                }
             case Mnemonic.Movsx or Mnemonic.Movsxd when i.Op0Kind == OpKind.Register && IsGpr(i.Op0Register):
-            {
-                var srcSize = i.Op1Kind == OpKind.Register ? i.Op1Register.GetSize() : i.MemorySize.GetSize();
-                var v = Source(i, 1, srcSize);
-                WriteReg(i.Op0Register, v is { } x ? SignExtend(x, srcSize) : null);
-                return;
-            }
+                {
+                    var srcSize = i.Op1Kind == OpKind.Register ? i.Op1Register.GetSize() : i.MemorySize.GetSize();
+                    var v = Source(i, 1, srcSize);
+                    WriteReg(i.Op0Register, v is { } x ? SignExtend(x, srcSize) : null);
+                    return;
+                }
             case Mnemonic.Xor or Mnemonic.Sub when i.Op0Kind == OpKind.Register && i.Op1Kind == OpKind.Register
                                                   && i.Op0Register == i.Op1Register && IsGpr(i.Op0Register)
                                                   && i.Op0Register.GetFullRegister() != Register.RSP:
@@ -214,59 +214,59 @@ internal sealed class MachineState
                 return;
             case Mnemonic.Add or Mnemonic.Sub when i.Op0Kind == OpKind.Register && i.Op0Register.GetFullRegister() == Register.RSP
                                                   && IsImmediate(i.Op1Kind):
-            {
-                var delta = (long)i.GetImmediate(1);
-                _sp += i.Mnemonic == Mnemonic.Add ? delta : -delta;
-                return;
-            }
-            case Mnemonic.Add or Mnemonic.Sub or Mnemonic.Or or Mnemonic.And or Mnemonic.Xor or Mnemonic.Shl or Mnemonic.Shr
-                when i.Op0Kind == OpKind.Register && IsGpr(i.Op0Register) && i.Op0Register.GetFullRegister() is not (Register.RSP or Register.RBP):
-            {
-                var size = i.Op0Register.GetSize();
-                var a = ReadReg(i.Op0Register);
-                var b = Source(i, 1, size);
-                WriteReg(i.Op0Register, a is { } x && b is { } y ? Arithmetic(i.Mnemonic, x, y, size) : null);
-                return;
-            }
-            case Mnemonic.Lea when i.Op0Kind == OpKind.Register && IsGpr(i.Op0Register):
-            {
-                var dst = i.Op0Register.GetFullRegister();
-                if (dst == Register.RSP && i.MemoryBase.GetFullRegister() == Register.RBP && i.MemoryIndex == Register.None)
                 {
-                    SetSpFromBp((long)i.MemoryDisplacement64);
+                    var delta = (long)i.GetImmediate(1);
+                    _sp += i.Mnemonic == Mnemonic.Add ? delta : -delta;
                     return;
                 }
-                if (dst is Register.RSP or Register.RBP) break;
-                // An address (rip-relative, absolute or frame-relative) is not a constant the tags care about.
-                ulong? v = null;
-                if (!i.IsIPRelativeMemoryOperand && i.MemoryBase != Register.None && !ArgumentRecovery.IsFrameRegister(i.MemoryBase)
-                    && i.MemoryIndex == Register.None && ReadReg(i.MemoryBase) is { } b)
-                    v = b + i.MemoryDisplacement64;
-                WriteReg(i.Op0Register, v);
-                return;
-            }
-            case Mnemonic.Push when i.OpCount == 1:
-            {
-                var size = i.StackPointerIncrement < 0 ? -i.StackPointerIncrement : WordSize;
-                ulong? v = i.Op0Kind switch
+            case Mnemonic.Add or Mnemonic.Sub or Mnemonic.Or or Mnemonic.And or Mnemonic.Xor or Mnemonic.Shl or Mnemonic.Shr
+                when i.Op0Kind == OpKind.Register && IsGpr(i.Op0Register) && i.Op0Register.GetFullRegister() is not (Register.RSP or Register.RBP):
                 {
-                    OpKind.Register => IsGpr(i.Op0Register) ? ReadReg(i.Op0Register) : null,
-                    OpKind.Memory => LoadMemory(i, size),
-                    _ => Immediate(i, 0, size),
-                };
-                _sp -= size;
-                Store(_spSpace, _sp, size, v, viaSp: true);
-                return;
-            }
+                    var size = i.Op0Register.GetSize();
+                    var a = ReadReg(i.Op0Register);
+                    var b = Source(i, 1, size);
+                    WriteReg(i.Op0Register, a is { } x && b is { } y ? Arithmetic(i.Mnemonic, x, y, size) : null);
+                    return;
+                }
+            case Mnemonic.Lea when i.Op0Kind == OpKind.Register && IsGpr(i.Op0Register):
+                {
+                    var dst = i.Op0Register.GetFullRegister();
+                    if (dst == Register.RSP && i.MemoryBase.GetFullRegister() == Register.RBP && i.MemoryIndex == Register.None)
+                    {
+                        SetSpFromBp((long)i.MemoryDisplacement64);
+                        return;
+                    }
+                    if (dst is Register.RSP or Register.RBP) break;
+                    // An address (rip-relative, absolute or frame-relative) is not a constant the tags care about.
+                    ulong? v = null;
+                    if (!i.IsIPRelativeMemoryOperand && i.MemoryBase != Register.None && !ArgumentRecovery.IsFrameRegister(i.MemoryBase)
+                        && i.MemoryIndex == Register.None && ReadReg(i.MemoryBase) is { } b)
+                        v = b + i.MemoryDisplacement64;
+                    WriteReg(i.Op0Register, v);
+                    return;
+                }
+            case Mnemonic.Push when i.OpCount == 1:
+                {
+                    var size = i.StackPointerIncrement < 0 ? -i.StackPointerIncrement : WordSize;
+                    ulong? v = i.Op0Kind switch
+                    {
+                        OpKind.Register => IsGpr(i.Op0Register) ? ReadReg(i.Op0Register) : null,
+                        OpKind.Memory => LoadMemory(i, size),
+                        _ => Immediate(i, 0, size),
+                    };
+                    _sp -= size;
+                    Store(_spSpace, _sp, size, v, viaSp: true);
+                    return;
+                }
             case Mnemonic.Pop when i.OpCount == 1 && i.Op0Kind == OpKind.Register && IsGpr(i.Op0Register) && i.Op0Register.GetFullRegister() != Register.RSP:
-            {
-                var size = i.Op0Register.GetSize();
-                var v = Read(_spSpace, _sp, size);
-                _sp += size;
-                if (i.Op0Register.GetFullRegister() == Register.RBP) _bp = null;
-                else WriteReg(i.Op0Register, v);
-                return;
-            }
+                {
+                    var size = i.Op0Register.GetSize();
+                    var v = Read(_spSpace, _sp, size);
+                    _sp += size;
+                    if (i.Op0Register.GetFullRegister() == Register.RBP) _bp = null;
+                    else WriteReg(i.Op0Register, v);
+                    return;
+                }
             case Mnemonic.Leave:
                 SetSpFromBp(0);
                 _sp += WordSize;

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
-using Iced.Intel;
 using DriverAudit.Scanner.Pe;
+using Iced.Intel;
 
 namespace DriverAudit.Scanner.Code;
 

@@ -471,60 +471,60 @@ internal sealed class ParamFlow(bool is64, CodeRegion region, Func<uint, ApiSign
                 Call(s, i, escapes);
                 return;
             case Mnemonic.Push when i.OpCount == 1:
-            {
-                var size = i.StackPointerIncrement < 0 ? -i.StackPointerIncrement : is64 ? 8 : 4;
-                var v = i.Op0Kind switch
                 {
-                    OpKind.Register => Reg(s, i.Op0Register),
-                    OpKind.Memory => Load(s, i, size),
-                    _ => IsImmediate(i.Op0Kind) ? Sym.Const(i.GetImmediate(0)).Narrow(size) : Sym.Unknown,
-                };
-                if (s.Sp is { } sp) { s.Sp = sp - size; Store(s, sp - size, size, v); }
-                return;
-            }
+                    var size = i.StackPointerIncrement < 0 ? -i.StackPointerIncrement : is64 ? 8 : 4;
+                    var v = i.Op0Kind switch
+                    {
+                        OpKind.Register => Reg(s, i.Op0Register),
+                        OpKind.Memory => Load(s, i, size),
+                        _ => IsImmediate(i.Op0Kind) ? Sym.Const(i.GetImmediate(0)).Narrow(size) : Sym.Unknown,
+                    };
+                    if (s.Sp is { } sp) { s.Sp = sp - size; Store(s, sp - size, size, v); }
+                    return;
+                }
             case Mnemonic.Pop when i.OpCount == 1 && i.Op0Kind == OpKind.Register && i.Op0Register.IsGPR():
-            {
-                var size = i.Op0Register.GetSize();
-                var v = s.Sp is { } sp ? Read(s, sp, size) : Sym.Unknown;
-                s.Sp = s.Sp + size;
-                SetReg(s, i.Op0Register, v);
-                return;
-            }
+                {
+                    var size = i.Op0Register.GetSize();
+                    var v = s.Sp is { } sp ? Read(s, sp, size) : Sym.Unknown;
+                    s.Sp = s.Sp + size;
+                    SetReg(s, i.Op0Register, v);
+                    return;
+                }
             case Mnemonic.Leave:
                 s.Sp = s.Bp + (is64 ? 8 : 4);
                 s.Bp = null;
                 return;
             case Mnemonic.Mov when i.OpCount == 2 && i.Op0Kind == OpKind.Register && i.Op0Register.IsGPR():
-            {
-                var dst = i.Op0Register.GetFullRegister();
-                if (i.Op1Kind == OpKind.Register && i.Op1Register.GetFullRegister() == Register.RSP && dst == Register.RBP) { s.Bp = s.Sp; return; }
-                if (i.Op1Kind == OpKind.Register && i.Op1Register.GetFullRegister() == Register.RBP && dst == Register.RSP) { s.Sp = s.Bp; return; }
-                var size = i.Op0Register.GetSize();
-                var v = i.Op1Kind switch
                 {
-                    OpKind.Register => Reg(s, i.Op1Register),
-                    OpKind.Memory => Load(s, i, size),
-                    _ => IsImmediate(i.Op1Kind) ? Sym.Const(i.GetImmediate(1)) : Sym.Unknown,
-                };
-                SetReg(s, i.Op0Register, v.Narrow(size));
-                return;
-            }
+                    var dst = i.Op0Register.GetFullRegister();
+                    if (i.Op1Kind == OpKind.Register && i.Op1Register.GetFullRegister() == Register.RSP && dst == Register.RBP) { s.Bp = s.Sp; return; }
+                    if (i.Op1Kind == OpKind.Register && i.Op1Register.GetFullRegister() == Register.RBP && dst == Register.RSP) { s.Sp = s.Bp; return; }
+                    var size = i.Op0Register.GetSize();
+                    var v = i.Op1Kind switch
+                    {
+                        OpKind.Register => Reg(s, i.Op1Register),
+                        OpKind.Memory => Load(s, i, size),
+                        _ => IsImmediate(i.Op1Kind) ? Sym.Const(i.GetImmediate(1)) : Sym.Unknown,
+                    };
+                    SetReg(s, i.Op0Register, v.Narrow(size));
+                    return;
+                }
             case Mnemonic.Mov when i.OpCount == 2 && i.Op0Kind == OpKind.Memory:
-            {
-                var size = i.MemorySize.GetSize();
-                var v = i.Op1Kind == OpKind.Register ? Reg(s, i.Op1Register).Narrow(size)
-                    : IsImmediate(i.Op1Kind) ? Sym.Const(i.GetImmediate(1)).Narrow(size) : Sym.Unknown;
-                if (StackOffset(s, i) is { } at) Store(s, at, size, v);
-                else Clobber(s, i, escapes);
-                return;
-            }
+                {
+                    var size = i.MemorySize.GetSize();
+                    var v = i.Op1Kind == OpKind.Register ? Reg(s, i.Op1Register).Narrow(size)
+                        : IsImmediate(i.Op1Kind) ? Sym.Const(i.GetImmediate(1)).Narrow(size) : Sym.Unknown;
+                    if (StackOffset(s, i) is { } at) Store(s, at, size, v);
+                    else Clobber(s, i, escapes);
+                    return;
+                }
             case Mnemonic.Movzx when i.Op0Kind == OpKind.Register && i.Op0Register.IsGPR():
-            {
-                var srcSize = i.Op1Kind == OpKind.Register ? i.Op1Register.GetSize() : i.MemorySize.GetSize();
-                var v = i.Op1Kind == OpKind.Register ? Reg(s, i.Op1Register) : Load(s, i, srcSize);
-                SetReg(s, i.Op0Register, v.Narrow(srcSize));
-                return;
-            }
+                {
+                    var srcSize = i.Op1Kind == OpKind.Register ? i.Op1Register.GetSize() : i.MemorySize.GetSize();
+                    var v = i.Op1Kind == OpKind.Register ? Reg(s, i.Op1Register) : Load(s, i, srcSize);
+                    SetReg(s, i.Op0Register, v.Narrow(srcSize));
+                    return;
+                }
             case Mnemonic.Xor or Mnemonic.Sub when i.Op0Kind == OpKind.Register && i.Op1Kind == OpKind.Register
                                                   && i.Op0Register == i.Op1Register && i.Op0Register.IsGPR()
                                                   && i.Op0Register.GetFullRegister() is not (Register.RSP or Register.RBP):
@@ -532,11 +532,11 @@ internal sealed class ParamFlow(bool is64, CodeRegion region, Func<uint, ApiSign
                 return;
             case Mnemonic.Add or Mnemonic.Sub when i.Op0Kind == OpKind.Register && IsImmediate(i.Op1Kind)
                                                   && i.Op0Register.GetFullRegister() is Register.RSP or Register.RBP:
-            {
-                var delta = (long)i.GetImmediate(1) * (i.Mnemonic == Mnemonic.Add ? 1 : -1);
-                if (i.Op0Register.GetFullRegister() == Register.RSP) s.Sp += delta; else s.Bp += delta;
-                return;
-            }
+                {
+                    var delta = (long)i.GetImmediate(1) * (i.Mnemonic == Mnemonic.Add ? 1 : -1);
+                    if (i.Op0Register.GetFullRegister() == Register.RSP) s.Sp += delta; else s.Bp += delta;
+                    return;
+                }
             case Mnemonic.Lea when i.Op0Kind == OpKind.Register && i.Op0Register.GetFullRegister() == Register.RSP
                                    && i.MemoryIndex == Register.None && i.MemoryBase.GetFullRegister() is Register.RSP or Register.RBP:
                 s.Sp = (i.MemoryBase.GetFullRegister() == Register.RSP ? s.Sp : s.Bp) + (long)i.MemoryDisplacement64;

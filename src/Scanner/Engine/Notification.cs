@@ -73,6 +73,7 @@ public static class NotificationCodes
     {
         foreach (var r in rules)
             yield return new Notification(RuleNotEvaluated, NotificationLevel.Note,
-                $"'{displayPath}': {r.Id} {r.Name} not evaluated: {reason}", uri) { RuleId = r.Id };
+                $"'{displayPath}': {r.Id} {r.Name} not evaluated: {reason}", uri)
+            { RuleId = r.Id };
     }
 }

@@ -40,8 +40,12 @@ public sealed class DumpFormatTests
 
         Assert.Equal(body switch
         {
-            Body.Full => DumpType.Full, Body.BitmapKernel => DumpType.BitmapKernel, Body.BitmapFull => DumpType.BitmapFull,
-            Body.RangeKernel => DumpType.RangeKernel, Body.RangeKernelAndUser => DumpType.RangeKernelAndUser, Body.RangeComplete => DumpType.RangeComplete,
+            Body.Full => DumpType.Full,
+            Body.BitmapKernel => DumpType.BitmapKernel,
+            Body.BitmapFull => DumpType.BitmapFull,
+            Body.RangeKernel => DumpType.RangeKernel,
+            Body.RangeKernelAndUser => DumpType.RangeKernelAndUser,
+            Body.RangeComplete => DumpType.RangeComplete,
             _ => DumpType.Triage,
         }, dump.DumpType);
         Assert.Equal(arch == DumpArch.X64 ? DumpMachine.X64 : DumpMachine.X86, dump.Machine);

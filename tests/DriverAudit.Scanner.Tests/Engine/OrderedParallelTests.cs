@@ -1,7 +1,7 @@
-using Xunit;
 using DriverAudit.Scanner.Engine;
 using FsCheck;
 using FsCheck.Fluent;
+using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Engine;
 

@@ -34,7 +34,12 @@ public sealed record Mutant(int Seed, Edit[] Edits, uint MissingPages)
                     // Counts, sizes and RVAs at their extremes.
                     BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(at), (e.Value % 6) switch
                     {
-                        0 => 0xFFFFFFFFu, 1 => 0x80000000u, 2 => 0x7FFFFFFFu, 3 => 0x10000u, 4 => 0x400u, _ => (uint)e.Value << 12,
+                        0 => 0xFFFFFFFFu,
+                        1 => 0x80000000u,
+                        2 => 0x7FFFFFFFu,
+                        3 => 0x10000u,
+                        4 => 0x400u,
+                        _ => (uint)e.Value << 12,
                     });
                     break;
                 case EditKind.Zero16:

@@ -1,6 +1,6 @@
-using Xunit;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Tests.TestSupport;
+using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Inputs;
 

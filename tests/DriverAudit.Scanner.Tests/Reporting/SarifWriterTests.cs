@@ -1,10 +1,10 @@
-using Xunit;
 using System.Text.Json;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Reporting;
 using DriverAudit.Scanner.Reporting.Sarif;
 using DriverAudit.Scanner.Tests.TestSupport;
+using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Reporting;
 
