@@ -32,7 +32,7 @@ public sealed record ConfigFile
     /// <summary>Deeper than any sensible config; bounds the model's recursion on hostile input.</summary>
     public const int MaxDepth = 16;
 
-    private static readonly string[] Keys = ["only", "disable", "level", "include", "exclude", "rules", "fail-on", "hash-lists"];
+    private static readonly string[] Keys = ["only", "disable", "level", "include", "exclude", "rules", "fail-on", "hash-lists", "suppressions"];
 
     /// <summary>The file read (full path); null for <see cref="None"/>.</summary>
     public string? Path { get; init; }
@@ -45,6 +45,8 @@ public sealed record ConfigFile
     public string? FailOn { get; init; }
     /// <summary>Named hash lists (e.g. <c>known-vulnerable</c>) → full path; parsed here, used by hash rules.</summary>
     public IReadOnlyDictionary<string, string> HashLists { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
+    /// <summary>Accepted risks (<see cref="ConfigSuppressions"/>), located at this file's full path.</summary>
+    public IReadOnlyList<Engine.Suppression> Suppressions { get; init; } = [];
 
     public static ConfigFile None { get; } = new();
 
@@ -177,6 +179,7 @@ public sealed record ConfigFile
             List<string> include = [], exclude = [], rules = [];
             string? failOn = null;
             var hashLists = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            IReadOnlyList<Engine.Suppression> suppressions = [];
             foreach (var (keyNode, value) in map.Children)
             {
                 if (keyNode is not YamlScalarNode { Value: { } key })
@@ -221,6 +224,9 @@ public sealed record ConfigFile
                         foreach (var (k, v) in Pairs(value, key, "a mapping of list name to file, e.g. {known-vulnerable: lists/loldrivers.csv}"))
                             hashLists[k.Value!] = Resolve(v.Value!);
                         break;
+                    case "suppressions":
+                        suppressions = ConfigSuppressions.Read(value, path, Error);
+                        break;
                     default:
                         Error(keyNode, $"unknown key '{key}'; expected one of: {string.Join(", ", Keys)}");
                         break;
@@ -235,6 +241,7 @@ public sealed record ConfigFile
                 Rules = rules,
                 FailOn = failOn,
                 HashLists = hashLists,
+                Suppressions = suppressions,
             };
         }
 

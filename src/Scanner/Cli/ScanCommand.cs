@@ -87,6 +87,11 @@ public static class ScanCommand
             Description = "With --baseline, keep the baseline's results not found again (baselineState absent) in the SARIF log. " +
                           "Off by default: GitHub ignores baselineState and would show them as open alerts.",
         };
+        var includeSuppressed = new Option<bool>("--include-suppressed")
+        {
+            Description = "Keep results suppressed by the config file in the SARIF log, with SARIF suppressions (kind external, status accepted). " +
+                          "Off by default: GitHub code scanning does not read suppressions and would show them as open alerts.",
+        };
         var noProgress = new Option<bool>("--no-progress") { Description = "Never show the progress display (it appears only on a terminal's stderr)." };
         var baseline = new Option<string?>("--baseline")
         {
@@ -113,7 +118,7 @@ public static class ScanCommand
         var config = new Option<string?>("--config")
         {
             Description = $"Read settings from this YAML file. Default: {ConfigFile.DefaultName} in the source root, when present. " +
-                          "Keys: only, disable, level, include, exclude, rules, fail-on, hash-lists. Command-line options win: " +
+                          "Keys: only, disable, level, include, exclude, rules, fail-on, hash-lists, suppressions. Command-line options win: " +
                           "their lists replace the file's, --level overrides merge (the command line's last), rule paths add up.",
         };
 
@@ -122,7 +127,7 @@ public static class ScanCommand
         var command = new Command("scan", "Scan driver files, folders and kernel dumps; report findings as text, SARIF, JSON Lines or Markdown.")
         {
             paths, filesFrom, output, format, color, quiet, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError,
-            jobs, sourceRoot, hashList, category, baseline, includeAbsent, noProgress,
+            jobs, sourceRoot, hashList, category, baseline, includeAbsent, includeSuppressed, noProgress,
         };
         fleet.AddTo(command);
 
@@ -163,6 +168,8 @@ public static class ScanCommand
             if (selected is null) return ExitCodes.UsageOrConfiguration;
             var ruleSet = WithoutRulesMissingLists(selected, loaded, commandLine, io.Error, quietRun);
             if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
+            var startTime = DateTimeOffset.UtcNow;
+            var suppressions = ConfigSuppressions.ForRun(settings, root, loaded, startTime, io.Error);
 
             Baseline? previous = null;
             if (CliInputs.Resolve(parse.GetValue(baseline), io) is { } baselinePath)
@@ -223,16 +230,19 @@ public static class ScanCommand
                     parse.GetValue(jobs),
                     (parse.GetValue(failOn) ?? settings.FailOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
                     parse.GetValue(failOnError),
-                    ComputeHashes: fmt == "sarif");
+                    ComputeHashes: fmt == "sarif" || suppressions.NeedsHashes);
 
                 using IScanSink sink = fmt switch
                 {
-                    "sarif" => new SarifWriter(target, SarifWriter.CategoryId(parse.GetValue(category)), includeAbsent: parse.GetValue(includeAbsent)),
+                    "sarif" => new SarifWriter(target, SarifWriter.CategoryId(parse.GetValue(category)), includeAbsent: parse.GetValue(includeAbsent), includeSuppressed: parse.GetValue(includeSuppressed)),
                     "json" => new JsonLinesSink(target),
                     "markdown" => new MarkdownSink(target),
                     _ => new TextWriterSink(target, io.Out, io.Error, colorOn, quietRun),
                 };
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, previous, fleet.HostLabelFor(parse, inputPaths, io));
+                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, startTime, previous, fleet.HostLabelFor(parse, inputPaths, io))
+                {
+                    Suppressions = suppressions,
+                };
                 var engine = new ScanEngine(FleetOptions.Analyzer(ruleSet, options, cache), options);
                 // Progress only on a terminal's stderr, and never over a report printed on the same screen.
                 var showProgress = io.ErrorIsTerminal && !parse.GetValue(noProgress) && !quietRun && !(target.IsStdout && io.Interactive);

@@ -35,6 +35,8 @@ public static class NotificationCodes
     public const string UnresolvedImport = "DA0019";
     public const string RuleConfiguration = "DA0020";
     public const string RuleNotEvaluated = "DA0021";
+    public const string SuppressionExpired = "DA0022";
+    public const string SuppressedResultsLeftOut = "DA0023";
     public const string ResultsTruncated = "DA0030";
     public const string NotificationsTruncated = "DA0031";
     public const string InternalError = "DA0099";
@@ -60,6 +62,8 @@ public static class NotificationCodes
         (UnresolvedImport, "UnresolvedImport", "An IAT slot of a dump module could not be resolved to an export, or disagrees with the import descriptor."),
         (RuleConfiguration, "RuleConfiguration", "A rule file or rule option is invalid."),
         (RuleNotEvaluated, "RuleNotEvaluated", "A rule that needs code analysis could not be evaluated on an image (an architecture without code analysis, or packed code); its absence of findings means unknown, not clean."),
+        (SuppressionExpired, "SuppressionExpired", "A suppression in the config file is past its 'expires' date; it no longer applies, so the results it covered are reported and gate again."),
+        (SuppressedResultsLeftOut, "SuppressedResultsLeftOut", "Results that the config file suppresses were left out of the SARIF log: GitHub code scanning does not read SARIF suppressions and would show them as open alerts."),
         (ResultsTruncated, "ResultsTruncated", "More results than GitHub code scanning accepts in one run; the rest were left out."),
         (NotificationsTruncated, "NotificationsTruncated", "One input gave more notifications than are reported per input; the rest were counted, not listed."),
         (InternalError, "InternalError", "An unexpected error while analysing one input; the scan went on."),

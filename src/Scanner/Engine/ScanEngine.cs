@@ -13,19 +13,28 @@ public sealed class ScanEngine(Func<InputItem, InputReport> analyze, ScanOptions
     public ScanSummary Run(IEnumerable<InputItem> items, IScanSink sink, ScanContext context, Action<int>? progress = null, CancellationToken cancel = default)
     {
         sink.Begin(context);
-        int inputs = 0, analyzed = 0, failed = 0, findings = 0;
+        // Expired suppressions are said first, once each: they no longer hide anything.
+        if (context.Suppressions.ExpiredNotifications() is { Count: > 0 } expired) sink.Add(new InputReport([], expired));
+        int inputs = 0, analyzed = 0, failed = 0, findings = 0, suppressed = 0, notEvaluated = 0;
         var byLevel = new Dictionary<RuleLevel, int>();
         RuleLevel? worst = null;
 
         foreach (var analyzed0 in OrderedParallel.Map(items, analyze, options.Jobs, cancel))
         {
-            var report = context.Baseline is { } baseline ? Compare(analyzed0, baseline) : analyzed0;
+            var report = context.Suppressions.Apply(context.Baseline is { } baseline ? Compare(analyzed0, baseline) : analyzed0);
             inputs++;
             foreach (var a in report.Artifacts)
             {
                 if (a.Analyzed) analyzed++;
+                if (a.Notifications.Any(n => n.Code == NotificationCodes.RuleNotEvaluated)) notEvaluated++;
                 foreach (var f in a.Findings)
                 {
+                    // An accepted risk is counted apart and never gates.
+                    if (f.Suppression is not null)
+                    {
+                        suppressed++;
+                        continue;
+                    }
                     findings++;
                     byLevel[f.Level] = byLevel.GetValueOrDefault(f.Level) + 1;
                     // With a baseline only new results gate: CI fails on what a change introduced.
@@ -42,7 +51,7 @@ public sealed class ScanEngine(Func<InputItem, InputReport> analyze, ScanOptions
         if (options.FailOn is RuleLevel threshold && worst is RuleLevel w && w >= threshold) exit = ExitCodes.Findings;
         if (options.FailOnInputError && failed > 0) exit = ExitCodes.InputErrors; // an error outranks findings
 
-        var summary = new ScanSummary(inputs, analyzed, failed, findings, byLevel, exit, DateTimeOffset.UtcNow);
+        var summary = new ScanSummary(inputs, analyzed, failed, findings, byLevel, exit, DateTimeOffset.UtcNow) { Suppressed = suppressed, NotFullyEvaluated = notEvaluated };
         sink.Complete(summary);
         return summary;
     }

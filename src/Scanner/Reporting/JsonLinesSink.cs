@@ -50,6 +50,14 @@ public sealed class JsonLinesSink : IScanSink
                 _json.WriteString("message", f.Message);
                 _json.WriteString("fingerprint", f.Fingerprint);
                 if (f.BaselineState is not null) _json.WriteString("baselineState", f.BaselineState);
+                if (f.Suppression is { } sup)
+                {
+                    _json.WriteStartObject("suppression");
+                    _json.WriteString("justification", sup.Justification);
+                    if (sup.Expires is { } until) _json.WriteString("expires", until.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+                    _json.WriteString("source", sup.Origin);
+                    _json.WriteEndObject();
+                }
                 _json.WriteEndObject();
                 EndLine();
             }
@@ -86,7 +94,9 @@ public sealed class JsonLinesSink : IScanSink
         _json.WriteNumber("inputs", summary.Inputs);
         _json.WriteNumber("analyzed", summary.Analyzed);
         _json.WriteNumber("failed", summary.Failed);
-        _json.WriteNumber("results", summary.Findings);
+        _json.WriteNumber("results", summary.Findings); // not suppressed
+        _json.WriteNumber("suppressed", summary.Suppressed);
+        _json.WriteNumber("notFullyEvaluated", summary.NotFullyEvaluated);
         foreach (var level in new[] { RuleLevel.Error, RuleLevel.Warning, RuleLevel.Note })
             _json.WriteNumber(level.ToString().ToLowerInvariant(), summary.ByLevel.TryGetValue(level, out var c) ? c : 0);
         _json.WriteNumber("exitCode", summary.ExitCode);

@@ -43,6 +43,7 @@ public sealed class MarkdownSink : IScanSink
             var where = a.ModuleName is null ? a.DisplayPath : $"{a.DisplayPath}!{a.ModuleName}";
             foreach (var f in a.Findings)
             {
+                if (f.Suppression is not null) continue; // counted in the totals; SARIF and JSON Lines keep them, marked
                 _byRule[f.Rule.Id] = _byRule.TryGetValue(f.Rule.Id, out var c) ? c with { Count = c.Count + 1 } : (f.Rule, f.Level, 1);
                 if (++_rowCount > MaxFindingRows) continue;
                 var state = _baseline ? $" {f.BaselineState ?? "new"} |" : "";
@@ -66,8 +67,10 @@ public sealed class MarkdownSink : IScanSink
         o.WriteLine("## DriverAudit");
         o.WriteLine();
         var failed = summary.Failed > 0 ? $", {summary.Failed} could not be analysed" : "";
-        o.WriteLine($"**{Count(RuleLevel.Error)} error(s), {Count(RuleLevel.Warning)} warning(s), {Count(RuleLevel.Note)} note(s)** " +
-                    $"in {summary.Analyzed} image(s) from {summary.Inputs} input(s){failed}. Exit code {summary.ExitCode}.");
+        var partial = summary.NotFullyEvaluated > 0 ? $", {summary.NotFullyEvaluated} not fully evaluated" : "";
+        var suppressed = summary.Suppressed > 0 ? $" ({summary.Suppressed} suppressed)" : "";
+        o.WriteLine($"**{Count(RuleLevel.Error)} error(s), {Count(RuleLevel.Warning)} warning(s), {Count(RuleLevel.Note)} note(s)**{suppressed} " +
+                    $"in {summary.Analyzed} image(s) from {summary.Inputs} input(s){failed}{partial}. Exit code {summary.ExitCode}.");
         if (_byRule.Count > 0)
         {
             o.WriteLine();

@@ -46,6 +46,8 @@ public sealed class TextWriterSink : IScanSink
             var where = artifact.ModuleName is null ? artifact.DisplayPath : $"{artifact.DisplayPath}!{artifact.ModuleName}";
             foreach (var f in artifact.Findings)
             {
+                // Accepted risks are counted in the summary, not listed: the SARIF and JSON Lines reports keep them, marked.
+                if (f.Suppression is not null) continue;
                 // With a baseline, say which results a change introduced.
                 var state = f.BaselineState is { } b ? $" ({b})" : "";
                 _out.WriteLine($"{where}: {Level(f.Level)} {f.Rule.Id} {f.Rule.Name}: {f.Message} [{f.Location}]{state}");
@@ -107,8 +109,11 @@ public sealed class TextWriterSink : IScanSink
     {
         int Count(RuleLevel l) => s.ByLevel.TryGetValue(l, out var n) ? n : 0;
         var failed = s.Failed > 0 ? $", {s.Failed} could not be analysed" : "";
-        return $"Scanned {s.Inputs} input(s), analysed {s.Analyzed} image(s){failed}: " +
-               $"{Count(RuleLevel.Error)} error(s), {Count(RuleLevel.Warning)} warning(s), {Count(RuleLevel.Note)} note(s).";
+        // Absence of findings on such an image means unknown, not clean: say how many (DA0021 names the rules).
+        var partial = s.NotFullyEvaluated > 0 ? $", {s.NotFullyEvaluated} not fully evaluated" : "";
+        var suppressed = s.Suppressed > 0 ? $" ({s.Suppressed} suppressed)" : "";
+        return $"Scanned {s.Inputs} input(s), analysed {s.Analyzed} image(s){failed}{partial}: " +
+               $"{Count(RuleLevel.Error)} error(s), {Count(RuleLevel.Warning)} warning(s), {Count(RuleLevel.Note)} note(s){suppressed}.";
     }
 
     private static string LevelMarkup(RuleLevel level) => level switch

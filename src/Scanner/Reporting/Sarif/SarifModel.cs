@@ -78,6 +78,17 @@ public sealed record SarifResult
     [JsonPropertyName("locations")] public required IReadOnlyList<SarifLocation> Locations { get; init; }
     [JsonPropertyName("partialFingerprints")] public required IReadOnlyDictionary<string, string> PartialFingerprints { get; init; }
     [JsonPropertyName("baselineState")] public string? BaselineState { get; init; }
+    [JsonPropertyName("suppressions")] public IReadOnlyList<SarifSuppression>? Suppressions { get; init; }
+    [JsonPropertyName("properties")] public IReadOnlyDictionary<string, object>? Properties { get; init; }
+}
+
+/// <summary>An accepted risk: kind external (the config file), status accepted, with its justification and entry.</summary>
+public sealed record SarifSuppression
+{
+    [JsonPropertyName("kind")] public required string Kind { get; init; }
+    [JsonPropertyName("status")] public string? Status { get; init; }
+    [JsonPropertyName("justification")] public string? Justification { get; init; }
+    [JsonPropertyName("location")] public SarifLocation? Location { get; init; }
     [JsonPropertyName("properties")] public IReadOnlyDictionary<string, object>? Properties { get; init; }
 }
 

@@ -95,6 +95,8 @@ public static class SarifRules
             "The log keeps the most severe results first and at least one per image with an error; narrow the scan (--only, --include) or split it with --category.",
         NotificationCodes.InternalError => "The input was skipped; please report it with the input if you can share it.",
         NotificationCodes.RuleConfiguration => "Fix the rule file or option named in the message.",
+        NotificationCodes.SuppressedResultsLeftOut => "The summary line and the JSON Lines report count them; --include-suppressed keeps them in the log with SARIF suppressions (kind external, status accepted).",
+        NotificationCodes.SuppressionExpired => "Review the accepted risk: renew the suppression's 'expires' date in driveraudit.yaml, or remove the entry.",
         _ when string.CompareOrdinal(id, "DA0010") < 0 => "The path was skipped; check the path or its permissions. The rest of the scan went on.",
         _ => "What could be read was analysed and the rest of the scan went on; --fail-on-error makes the exit code 3 when an input could not be analysed.",
     };

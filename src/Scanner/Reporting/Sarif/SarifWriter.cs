@@ -41,10 +41,13 @@ public sealed class SarifWriter : IScanSink
     private Dictionary<string, int> _ruleIndex = new(StringComparer.Ordinal);
     private ScanContext? _context;
     private readonly bool _includeAbsent;
+    private readonly bool _includeSuppressed;
+    private int _suppressedLeftOut;
     private readonly int _maxPerRulePerImage;
     // Results wait in spools by priority: per level (error, warning, note) the first result of each artifact at that
-    // level, then the others; absent baseline results last. The cap is applied when they are copied in.
-    private readonly Spool[] _results = [new(), new(), new(), new(), new(), new(), new()];
+    // level, then the others; then suppressed results; absent baseline results last. The cap is applied when they are copied in.
+    private readonly Spool[] _results = [new(), new(), new(), new(), new(), new(), new(), new()];
+    private const int SuppressedSpool = 6;
     private int _artifactCount;
     private int _cappedResults;
     private readonly SortedSet<string> _cappedRules = new(StringComparer.Ordinal);
@@ -56,10 +59,13 @@ public sealed class SarifWriter : IScanSink
     /// <param name="includeAbsent">Keep the baseline's results not found again (baselineState absent). GitHub ignores
     /// baselineState, so by default they are left out: uploaded, they would be live alerts for fixed problems.</param>
     /// <param name="maxPerRulePerImage">Results of one rule in one image beyond this become one result saying how many more.</param>
+    /// <param name="includeSuppressed">Keep results the config file suppresses, with SARIF <c>suppressions</c>. GitHub code scanning
+    /// does not read <c>suppressions</c> and would show them as open alerts, so by default they are left out (and counted).</param>
     public SarifWriter(ReportOutput output, string category = "driveraudit/", int maxResults = MaxResults, bool includeAbsent = false,
-        int maxPerRulePerImage = MaxResultsPerRulePerImage)
+        int maxPerRulePerImage = MaxResultsPerRulePerImage, bool includeSuppressed = false)
     {
         _includeAbsent = includeAbsent;
+        _includeSuppressed = includeSuppressed;
         _maxPerRulePerImage = Math.Max(1, maxPerRulePerImage);
         _output = output;
         _out = output.Stream;
@@ -156,21 +162,35 @@ public sealed class SarifWriter : IScanSink
             {
                 // Seen even when capped or dropped: it must not come back as "absent".
                 if (finding.BaselineState is not null) _seenFingerprints.Add(finding.Fingerprint);
-                var n = perRule[finding.Rule.Id] = perRule.GetValueOrDefault(finding.Rule.Id) + 1;
+                if (finding.Suppression is not null && !_includeSuppressed)
+                {
+                    _suppressedLeftOut++;
+                    continue;
+                }
+                // Suppressed and live results of a rule are capped apart, so the summary result says which it stands for.
+                var key = finding.Suppression is null ? finding.Rule.Id : finding.Rule.Id + "\0s";
+                var n = perRule[key] = perRule.GetValueOrDefault(key) + 1;
                 if (n > _maxPerRulePerImage) continue;
+                if (finding.Suppression is not null)
+                {
+                    WriteResult(finding, artifact, index, SuppressedSpool);
+                    continue;
+                }
                 var slot = LevelSlot(finding.Level);
                 WriteResult(finding, artifact, index, firstAtLevel[slot] ? 2 * slot + 1 : 2 * slot);
                 firstAtLevel[slot] = true;
             }
             var cappedHere = false;
-            foreach (var (ruleId, count) in perRule.Where(kv => kv.Value > _maxPerRulePerImage).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            foreach (var (key, count) in perRule.Where(kv => kv.Value > _maxPerRulePerImage).OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
-                var sample = artifact.Findings.First(f => f.Rule.Id == ruleId);
+                var suppressed = key.EndsWith("\0s", StringComparison.Ordinal);
+                var ruleId = suppressed ? key[..^2] : key;
+                var sample = artifact.Findings.First(f => f.Rule.Id == ruleId && (f.Suppression is not null) == suppressed);
                 var more = count - _maxPerRulePerImage;
                 _cappedResults += more;
                 _cappedRules.Add(ruleId);
                 cappedHere = true;
-                WriteResult(MoreResults(sample, artifact, more), artifact, index, 2 * LevelSlot(sample.Level) + 1);
+                WriteResult(MoreResults(sample, artifact, more), artifact, index, suppressed ? SuppressedSpool : 2 * LevelSlot(sample.Level) + 1);
             }
             if (cappedHere) _cappedImages++;
             foreach (var n in artifact.Notifications) WriteNotification(n);
@@ -183,7 +203,7 @@ public sealed class SarifWriter : IScanSink
     /// <summary>One result standing for the results of a rule in an image past the per-rule cap; its fingerprint is stable.</summary>
     private Finding MoreResults(Finding sample, ArtifactReport artifact, int more)
     {
-        var fingerprint = FindingFingerprint.Compute(sample.Rule.Id, artifact.Uri, artifact.ModuleName, "(more results)");
+        var fingerprint = FindingFingerprint.Compute(sample.Rule.Id, artifact.Uri, artifact.ModuleName, sample.Suppression is null ? "(more results)" : "(more suppressed results)");
         var where = artifact.ModuleName is null ? artifact.DisplayPath : $"{artifact.DisplayPath}!{artifact.ModuleName}";
         return sample with
         {
@@ -243,10 +263,26 @@ public sealed class SarifWriter : IScanSink
             ],
             PartialFingerprints = new Dictionary<string, string> { ["primaryLocationLineHash"] = finding.Fingerprint },
             BaselineState = finding.BaselineState,
+            Suppressions = finding.Suppression is { } sup ? [Suppression(sup)] : null,
             Properties = properties,
         };
         _results[spool].Write(result, SarifJsonContext.Default.SarifResult, finding.Rule.Id, SarifRules.LevelName(finding.Level));
     }
+
+    /// <summary>The config entry that accepted the result: where it is, why, and until when.</summary>
+    private static SarifSuppression Suppression(Suppression s) => new()
+    {
+        Kind = "external",
+        Status = "accepted",
+        Justification = s.Justification,
+        Location = new SarifLocation
+        {
+            PhysicalLocation = new SarifPhysicalLocation { ArtifactLocation = Location(s.ConfigUri, null), Region = new SarifRegion(s.Line) },
+        },
+        Properties = s.Expires is { } until
+            ? new SortedDictionary<string, object>(StringComparer.Ordinal) { ["expires"] = until.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) }
+            : null,
+    };
 
     private void WriteNotification(Notification n)
     {
@@ -289,6 +325,10 @@ public sealed class SarifWriter : IScanSink
             });
         _json.WriteEndArray(); // results
 
+        if (_suppressedLeftOut > 0)
+            WriteNotification(new Notification(NotificationCodes.SuppressedResultsLeftOut, NotificationLevel.Note,
+                $"{_suppressedLeftOut} result(s) suppressed by the config file were left out of this log: GitHub code scanning does not read " +
+                "SARIF suppressions and would show them as open alerts. --include-suppressed keeps them, with their suppressions."));
         if (_cappedResults > 0)
             WriteNotification(new Notification(NotificationCodes.ResultsTruncated, NotificationLevel.Note,
                 $"{_cappedResults} result(s) of {string.Join(", ", _cappedRules)} in {_cappedImages} image(s) were summarised: at most " +
