@@ -31,6 +31,27 @@ internal static class CliInputs
     public static string? Resolve(string? path, CliIo io) =>
         path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(io.WorkingDirectory, path));
 
+    /// <summary>
+    /// Every command that reads inputs refuses the same way a path that is not there: a usage error (exit 2) before
+    /// anything is read, since a typo must never pass for an empty or clean result. Prints each missing path (ten at most).
+    /// </summary>
+    /// <param name="verb">"scanned", "inspected", "listed": ends "nothing was …".</param>
+    public static bool AllExist(IEnumerable<string> paths, CliIo io, string verb)
+    {
+        var missing = paths.Where(p => !PathExists(Resolve(p, io)!)).ToList();
+        foreach (var p in missing.Take(10)) io.Error.WriteLine($"driveraudit: error: '{p}' does not exist.");
+        if (missing.Count > 10) io.Error.WriteLine($"driveraudit: … and {missing.Count - 10} more missing path(s).");
+        if (missing.Count == 0) return true;
+        io.Error.WriteLine($"driveraudit: nothing was {verb}.");
+        return false;
+    }
+
+    private static bool PathExists(string path)
+    {
+        try { return File.Exists(path) || Directory.Exists(path); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException) { return false; }
+    }
+
     /// <summary>The crawl of the command line's paths, resolved against the working directory.</summary>
     public static IEnumerable<InputItem> Crawl(CliIo io, string[]? paths, CrawlOptions options, SourceRoot root) =>
         new InputCrawler(options, root).Enumerate((paths ?? []).Select(p => Resolve(p, io)!));

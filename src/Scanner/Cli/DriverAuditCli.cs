@@ -25,7 +25,7 @@ public static class DriverAuditCli
         {
             foreach (var error in parse.Errors) io.Error.WriteLine($"driveraudit: {error.Message}");
             io.Error.WriteLine("Run 'driveraudit --help' for usage.");
-            return 2;
+            return Engine.ExitCodes.UsageOrConfiguration;
         }
         var config = new InvocationConfiguration { Output = io.Out, Error = io.Error, EnableDefaultExceptionHandler = false };
         return parse.Invoke(config);

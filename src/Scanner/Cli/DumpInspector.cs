@@ -14,51 +14,47 @@ namespace DriverAudit.Scanner.Cli;
 /// </summary>
 internal static class DumpInspector
 {
+    /// <param name="input">An opened dump (<see cref="OpenedInput.Dump"/> not null).</param>
     /// <returns>An error message, or null.</returns>
-    public static string? Inspect(InputItem item, string? moduleFilter, bool asJson, Utf8JsonWriter writer, Action endLine, TextWriter o)
+    public static string? Inspect(OpenedInput input, string? moduleFilter, bool asJson, Utf8JsonWriter writer, Action endLine, TextWriter o)
     {
-        var open = KernelDump.TryOpen(item.FullPath);
-        if (open.Dump is not KernelDump dump) return $"'{item.DisplayPath}' is not analysable: {open.Message}";
-        using (dump)
+        var dump = input.Dump!;
+        var path = input.Item.DisplayPath;
+        var selected = input.Modules.Where(t => moduleFilter is null || string.Equals(t.Module.Name, moduleFilter, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (moduleFilter is not null && selected.Count == 0)
+            return $"'{path}' has no module named '{moduleFilter}'.";
+        if (asJson)
         {
-            var selected = dump.Modules.Where(m => moduleFilter is null || string.Equals(m.Name, moduleFilter, StringComparison.OrdinalIgnoreCase)).ToList();
-            if (moduleFilter is not null && selected.Count == 0)
-                return $"'{item.DisplayPath}' has no module named '{moduleFilter}'.";
-            var catalog = new DumpExportCatalog(dump);
-            var is64 = dump.Machine == DumpMachine.X64;
-            if (asJson)
+            WriteSummaryJson(writer, path, dump);
+            endLine();
+            foreach (var target in selected)
             {
-                WriteSummaryJson(writer, item.DisplayPath, dump);
-                endLine();
-                foreach (var m in selected)
+                var m = target.Module;
+                if (!m.ImageAvailable) continue;
+                var open = target.OpenImage();
+                if (open.Image is not PeImage image)
                 {
-                    if (!m.ImageAvailable) continue;
-                    var open1 = PeImage.TryOpen(dump.OpenModuleImage(m));
-                    if (open1.Image is not PeImage image)
-                    {
-                        writer.WriteStartObject();
-                        writer.WriteString("path", $"{item.DisplayPath}!{m.Name}");
-                        writer.WriteString("kind", "module");
-                        writer.WriteString("moduleBase", ImageJson.Hex(m.Base));
-                        writer.WriteString("error", open1.Reason);
-                        writer.WriteEndObject();
-                        endLine();
-                        continue;
-                    }
-                    var facts = new DumpModuleFacts(image, m, catalog, is64, item.DisplayPath);
-                    var iat = facts.Iat;
-                    ImageJson.Write(writer, $"{item.DisplayPath}!{m.Name}", image, w => ModuleJson(w, m, iat), iat.Imports);
+                    writer.WriteStartObject();
+                    writer.WriteString("path", target.DisplayPath);
+                    writer.WriteString("kind", "module");
+                    writer.WriteString("moduleBase", ImageJson.Hex(m.Base));
+                    writer.WriteString("error", open.Reason);
+                    writer.WriteEndObject();
                     endLine();
+                    continue;
                 }
+                var iat = target.Facts(image).Iat;
+                ImageJson.Write(writer, target.DisplayPath, image, w => ModuleJson(w, m, iat), iat.Imports);
+                endLine();
             }
-            else
-            {
-                WriteSummaryText(o, item.DisplayPath, dump);
-                foreach (var m in moduleFilter is null ? [] : selected) WriteIatText(o, dump, m, catalog, is64);
-                o.WriteLine();
-            }
-            return null;
         }
+        else
+        {
+            WriteSummaryText(o, path, dump);
+            foreach (var target in moduleFilter is null ? [] : selected) WriteIatText(o, dump, target);
+            o.WriteLine();
+        }
+        return null;
     }
 
     private static void WriteSummaryText(TextWriter o, string path, KernelDump dump)
@@ -119,14 +115,15 @@ internal static class DumpInspector
     };
 
     /// <summary>Like <c>dps</c> over the IAT: slot address, value, <c>module!function</c>.</summary>
-    private static void WriteIatText(TextWriter o, KernelDump dump, DumpModule m, DumpExportCatalog catalog, bool is64)
+    private static void WriteIatText(TextWriter o, KernelDump dump, DumpModuleTarget target)
     {
+        var m = target.Module;
         o.WriteLine();
         o.WriteLine($"  {m.Name} at {Address(dump, m.Base)}");
         if (!m.ImageAvailable) { o.WriteLine("    image not in the dump (triage minidump)"); return; }
-        var open = PeImage.TryOpen(dump.OpenModuleImage(m));
+        var open = target.OpenImage();
         if (open.Image is not PeImage image) { o.WriteLine($"    not analysable: {open.Reason}"); return; }
-        var iat = IatResolver.Resolve(image, m, catalog, is64);
+        var iat = target.Facts(image).Iat;
         o.WriteLine($"  IAT ({SourceName(iat.Source)}{(iat.IatRva is { } rva ? $" at RVA 0x{rva:x}" : "")}, {iat.Slots.Count} slot(s), {iat.UnresolvedCount} unresolved):");
         foreach (var s in iat.Slots)
         {

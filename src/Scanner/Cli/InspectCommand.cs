@@ -30,6 +30,7 @@ public static class InspectCommand
         };
         command.SetAction(parse =>
         {
+            if (!CliInputs.AllExist(parse.GetValue(paths) ?? [], io, "inspected")) return ExitCodes.UsageOrConfiguration;
             var asJson = parse.GetValue(json) || parse.GetValue(format) == "json";
             // The inventory's ruleIds need the embedded pack; text output does not.
             var ruleSet = asJson ? ScanCommand.LoadRules([], includeDefault: true, io) : null;
@@ -38,16 +39,17 @@ public static class InspectCommand
             using var writer = new Utf8JsonWriter(io.StdoutStream);
             foreach (var item in CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory)))
             {
-                var error = item is InputProblem problem ? problem.Message
-                    : DumpInputAnalyzer.Sniff(item.FullPath) == InputKind.KernelDump
-                        ? DumpInspector.Inspect(item, parse.GetValue(module), asJson, writer, () => EndLine(writer, io), io.Out)
-                        : Inspect(item, ruleSet, writer, io);
+                using var input = InputOpener.Open(item);
+                var error = input.Dump is not null ? DumpInspector.Inspect(input, parse.GetValue(module), asJson, writer, () => EndLine(writer, io), io.Out)
+                    : input.Image is not null ? Inspect(input, ruleSet, writer, io)
+                    : input.RefusalMessage;
                 if (error is null) continue;
                 failed++;
                 if (asJson)
                 {
                     writer.WriteStartObject();
                     writer.WriteString("path", item.DisplayPath);
+                    writer.WriteString("input", OpenedInput.Describe(input.Class));
                     writer.WriteString("error", error);
                     writer.WriteEndObject();
                     EndLine(writer, io);
@@ -55,43 +57,37 @@ public static class InspectCommand
                 io.Error.WriteLine($"driveraudit: {error}");
             }
             io.Out.Flush();
-            return failed > 0 ? 3 : 0;
+            return ExitCodes.ForInputs(failed);
         });
         return command;
     }
 
-    private static string? Inspect(InputItem item, RuleSet? rules, Utf8JsonWriter writer, CliIo io)
+    private static string? Inspect(OpenedInput input, RuleSet? rules, Utf8JsonWriter writer, CliIo io)
     {
-        FileImageSource source;
-        try { source = FileImageSource.Open(item.FullPath); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot read '{item.DisplayPath}': {e.Message}"; }
-        using (source)
+        var image = input.Image!;
+        var path = input.Item.DisplayPath;
+        if (rules is not null)
         {
-            var open = PeImage.TryOpen(source);
-            if (open.Image is not PeImage image) return $"'{item.DisplayPath}' is not analysable: {open.Reason}";
-            if (rules is not null)
+            var facts = new PeFacts(image, path);
+            var ruleIds = rules.Evaluate(facts).Select(m => m.Rule.Id).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            var record = ImageRecord.Describe(image, facts.Signing, facts.FileSha256);
+            ImageJson.Write(writer, path, image, w =>
             {
-                var facts = new PeFacts(image, item.DisplayPath);
-                var ruleIds = rules.Evaluate(facts).Select(m => m.Rule.Id).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-                var record = ImageRecord.Describe(image, facts.Signing, facts.FileSha256);
-                ImageJson.Write(writer, item.DisplayPath, image, w =>
-                {
-                    w.WriteStartObject("inventory");
-                    InventorySink.WriteHead(w, host: null, item.DisplayPath, module: null, source.Length);
-                    record.WriteFields(w);
-                    w.WriteStartArray("ruleIds");
-                    foreach (var id in ruleIds) w.WriteStringValue(id);
-                    w.WriteEndArray();
-                    w.WriteEndObject();
-                });
-                EndLine(writer, io);
-            }
-            else
-            {
-                WriteText(io.Out, item.DisplayPath, image);
-            }
-            return null;
+                w.WriteStartObject("inventory");
+                InventorySink.WriteHead(w, host: null, path, module: null, input.Source!.Length);
+                record.WriteFields(w);
+                w.WriteStartArray("ruleIds");
+                foreach (var id in ruleIds) w.WriteStringValue(id);
+                w.WriteEndArray();
+                w.WriteEndObject();
+            });
+            EndLine(writer, io);
         }
+        else
+        {
+            WriteText(io.Out, path, image);
+        }
+        return null;
     }
 
     private static void EndLine(Utf8JsonWriter writer, CliIo io) => CliInputs.EndJsonLine(writer, io);

@@ -11,8 +11,6 @@ namespace DriverAudit.Scanner.Cli;
 /// </summary>
 public sealed class Interruption : IDisposable
 {
-    public const int SigintExit = 130;
-    public const int SigtermExit = 143;
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
 
     private readonly CancellationTokenSource _cancel = new();
@@ -32,7 +30,7 @@ public sealed class Interruption : IDisposable
     {
         var interruption = new Interruption(error);
         if (!handleSignals) return interruption;
-        foreach (var (signal, code) in new[] { (PosixSignal.SIGINT, SigintExit), (PosixSignal.SIGTERM, SigtermExit) })
+        foreach (var (signal, code) in new[] { (PosixSignal.SIGINT, Engine.ExitCodes.Interrupted), (PosixSignal.SIGTERM, Engine.ExitCodes.Terminated) })
         {
             try
             {

@@ -44,6 +44,7 @@ public static class InventoryCommand
         fleet.AddTo(command);
         command.SetAction(parse =>
         {
+            if (!CliInputs.AllExist(parse.GetValue(paths) ?? [], io, "listed")) return ExitCodes.UsageOrConfiguration;
             var ruleSet = ScanCommand.LoadRules(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
             if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
             var root = new SourceRoot(io.WorkingDirectory);

@@ -328,21 +328,7 @@ public static class ScanCommand
                 : $"driveraudit: --files-from '{filesFrom}' lists no path; nothing was scanned.");
             return null;
         }
-        var missing = all.Where(p => !PathExists(CliInputs.Resolve(p, io)!)).ToList();
-        foreach (var p in missing.Take(10)) io.Error.WriteLine($"driveraudit: error: '{p}' does not exist.");
-        if (missing.Count > 10) io.Error.WriteLine($"driveraudit: … and {missing.Count - 10} more missing path(s).");
-        if (missing.Count > 0)
-        {
-            io.Error.WriteLine("driveraudit: nothing was scanned.");
-            return null;
-        }
-        return [.. all];
-    }
-
-    private static bool PathExists(string path)
-    {
-        try { return File.Exists(path) || Directory.Exists(path); }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException) { return false; }
+        return CliInputs.AllExist(all, io, "scanned") ? [.. all] : null;
     }
 
     /// <summary>

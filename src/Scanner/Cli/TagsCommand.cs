@@ -47,13 +47,14 @@ public static class TagsCommand
         };
         command.SetAction(parse =>
         {
+            if (!CliInputs.AllExist(parse.GetValue(paths) ?? [], io, "read")) return ExitCodes.UsageOrConfiguration;
             var patterns = new List<TagPattern>();
             foreach (var text in (parse.GetValue(tag) ?? []).SelectMany(SplitList))
             {
                 if (!PoolTag.TryParsePattern(text, parse.GetValue(ignoreCase), out var p, out var error))
                 {
                     io.Error.WriteLine($"driveraudit: {error}");
-                    return 2;
+                    return ExitCodes.UsageOrConfiguration;
                 }
                 patterns.Add(p);
             }
@@ -61,11 +62,11 @@ public static class TagsCommand
             if (parse.GetValue(poolused) is { } listingPath)
             {
                 listing = ReadListing(CliInputs.Resolve(listingPath, io)!, listingPath, io);
-                if (listing is null) return 2;
+                if (listing is null) return ExitCodes.UsageOrConfiguration;
                 if (parse.GetValue(format) == "pooltag")
                 {
                     io.Error.WriteLine("driveraudit: --poolused writes text or json, not pooltag lines.");
-                    return 2;
+                    return ExitCodes.UsageOrConfiguration;
                 }
             }
             return new Run(io, patterns, parse.GetValue(format) ?? "text", listing).Execute(
@@ -128,47 +129,36 @@ public static class TagsCommand
             io.Out.Flush();
             _json.Dispose();
             var noMatch = ReportUnmatched();
-            return failed > 0 ? 3 : noMatch ? 1 : 0;
+            return ExitCodes.ForInputs(failed, noMatch ? ExitCodes.Findings : ExitCodes.Clean);
         }
 
         private string? Analyse(InputItem item)
         {
-            if (DumpInputAnalyzer.Sniff(item.FullPath) == InputKind.KernelDump) return AnalyseDump(item);
-
-            FileImageSource source;
-            try { source = FileImageSource.Open(item.FullPath); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot read '{item.DisplayPath}': {e.Message}"; }
-            using (source)
+            using var input = InputOpener.Open(item);
+            if (input.Image is PeImage image)
             {
-                var open = PeImage.TryOpen(source);
-                if (open.Image is not PeImage image) return $"'{item.DisplayPath}' is not analysable: {open.Reason}";
                 Add(new ImageResult(item.DisplayPath, Path.GetFileName(item.FullPath), TagIndex.Build(image, CodeImport.FromImage(image))));
                 return null;
             }
-        }
+            if (input.Dump is not KernelDump dump) return input.RefusalMessage;
 
-        /// <summary>Every loaded module of a kernel dump, with its imports resolved through the IAT (the import table is often gone).</summary>
-        private string? AnalyseDump(InputItem item)
-        {
-            var open = KernelDump.TryOpen(item.FullPath);
-            if (open.Dump is not KernelDump dump) return $"'{item.DisplayPath}' is not analysable: {open.Message}";
-            using (dump)
+            // Every module of the dump whose headers it holds, imports resolved through the IAT (the import table is often
+            // gone). A triage dump holds parts of a few images: their tags are read from what it holds, as scan runs rules on it.
+            if (dump.IsTriage)
+                io.Error.WriteLine($"driveraudit: '{item.DisplayPath}' is a triage dump: only the {dump.Modules.Count(m => m.ImageAvailable)} module image(s) it holds part of are searched for tags.");
+            foreach (var target in input.Modules)
             {
-                if (!dump.HasMemory) return $"'{item.DisplayPath}' is a triage dump: it holds no module images to search for tags.";
-                var catalog = new DumpExportCatalog(dump);
-                var is64 = dump.Machine == DumpMachine.X64;
-                foreach (var module in dump.Modules)
+                if (!target.Module.ImageAvailable) continue;
+                if (target.OpenImage().Image is not PeImage moduleImage)
                 {
-                    if (PeImage.TryOpen(dump.OpenModuleImage(module)).Image is not PeImage image)
-                    {
-                        io.Error.WriteLine($"driveraudit: '{item.DisplayPath}!{module.Name}' skipped: its headers are not in the dump.");
-                        continue;
-                    }
-                    var facts = new DumpModuleFacts(image, module, catalog, is64, item.DisplayPath);
-                    Add(new ImageResult($"{item.DisplayPath}!{module.Name}", module.Name, TagIndex.Build(image, PeFacts.CodeImports(facts.Imports))));
+                    // A triage dump rarely holds a module's headers: expected there, worth a line elsewhere.
+                    if (!dump.IsTriage) io.Error.WriteLine($"driveraudit: '{target.DisplayPath}' skipped: its headers are not in the dump.");
+                    continue;
                 }
-                return null;
+                var facts = target.Facts(moduleImage);
+                Add(new ImageResult(target.DisplayPath, target.Module.Name, TagIndex.Build(moduleImage, PeFacts.CodeImports(facts.Imports))));
             }
+            return null;
         }
 
         private void Add(ImageResult image)

@@ -5,9 +5,6 @@ using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Engine;
 
-/// <summary>What the first bytes of a file say it is.</summary>
-public enum InputKind { Other, KernelDump, UserDump }
-
 /// <summary>
 /// Analyses a kernel crash dump: artifact 0 is the dump, then one nested artifact per loaded module with the
 /// same rules as for files, imports coming from the resolved IAT. Modules are analysed one after another and
@@ -23,108 +20,47 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
     /// </summary>
     public const int MaxNotificationsPerDump = 500;
 
-    /// <summary>Recognises dumps by signature, whatever the file is called. IO problems answer <see cref="InputKind.Other"/> (the PE path reports them).</summary>
-    public static InputKind Sniff(string path)
+    /// <summary>The report of an opened dump (<see cref="OpenedInput.Dump"/> not null); the caller disposes the input.</summary>
+    public InputReport Analyze(OpenedInput input)
     {
-        Span<byte> head = stackalloc byte[MemoryImageFormat.HeadSize];
-        try
+        var file = input.Item;
+        var dump = input.Dump!;
+        var artifacts = new List<ArtifactReport>(dump.Modules.Count + 1) { null! };
+        var dumpNotes = new List<Notification>();
+        if (dump.IsTriage)
         {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            var n = RandomAccess.Read(handle, head, 0);
-            return Classify(head[..n], path, RandomAccess.GetLength(handle));
+            var captured = dump.Modules.Count(m => m.ImageAvailable);
+            dumpNotes.Add(new Notification(NotificationCodes.DumpImagesUnavailable, NotificationLevel.Note,
+                $"'{file.DisplayPath}' is a triage minidump: it lists {dump.Modules.Count} modules and {dump.UnloadedDrivers.Count} unloaded drivers; " +
+                $"its data blocks hold part of {captured} module image(s) (rules ran on what they hold), the other modules got only the rules on name and path.", file.Uri));
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        return InputKind.Other;
-    }
-
-    /// <summary>
-    /// What a file is, from its first <see cref="MemoryImageFormat.HeadSize"/> bytes, name and length:
-    /// <see cref="InputKind.KernelDump"/> also covers raw memory images and the memory formats
-    /// <see cref="KernelDump.TryOpen"/> refuses with a reason (hibernation files, LiME, ELF cores, VM state).
-    /// </summary>
-    public static InputKind Classify(ReadOnlySpan<byte> head, string path, long length)
-    {
-        var kind = Classify(head);
-        if (kind != InputKind.Other) return kind;
-        return MemoryImageFormat.Identify(head, path, length) == MemoryImageKind.None ? InputKind.Other : InputKind.KernelDump;
-    }
-
-    /// <summary>What the first bytes of a file say it is (crash-dump signatures only).</summary>
-    public static InputKind Classify(ReadOnlySpan<byte> head)
-    {
-        if (head.Length >= 8 && (head[..8].SequenceEqual("PAGEDU64"u8) || head[..8].SequenceEqual("PAGEDUMP"u8))) return InputKind.KernelDump;
-        if (head.Length >= 4 && (head[..4].SequenceEqual("MDMP"u8) || head[..4].SequenceEqual("USER"u8))) return InputKind.UserDump;
-        return InputKind.Other;
-    }
-
-    public static InputReport UserDump(InputFile file) => new(
-        [new ArtifactReport
+        // A damaged module list can name one module twice; SARIF artifacts must be unique: the opener lists each once.
+        var budget = new NotificationBudget(MaxNotificationsPerDump);
+        foreach (var target in input.Modules)
         {
-            Uri = file.Uri,
-            Length = LengthOf(file.FullPath),
-            Notifications = [new Notification(NotificationCodes.UserModeDump, NotificationLevel.Error,
-                $"'{file.DisplayPath}' is a user-mode dump (minidump or USER crash dump), not a kernel crash dump; DriverAudit reads MEMORY.DMP and kernel minidumps. Not analysed.", file.Uri)],
-        }], []);
-
-    public InputReport Analyze(InputFile file)
-    {
-        var open = KernelDump.TryOpen(file.FullPath);
-        if (open.Dump is not KernelDump dump)
-        {
-            var code = open.Error == DumpOpenError.UserModeDump ? NotificationCodes.UserModeDump : NotificationCodes.DumpUnreadable;
-            // A hibernation or page file met while crawling a Windows folder is expected, not a failure of the scan.
-            var level = open.Error == DumpOpenError.UnsupportedFormat ? NotificationLevel.Note : NotificationLevel.Error;
-            return new InputReport([new ArtifactReport
-            {
-                Uri = file.Uri,
-                Length = LengthOf(file.FullPath),
-                Notifications = [new Notification(code, level, $"'{file.DisplayPath}' was not analysed: {open.Message}", file.Uri)],
-            }], []);
+            var module = target.Module;
+            var report = module.ImageAvailable ? AnalyzeModuleGuarded(file, dump, target) : ListedOnly(file, module, "not captured");
+            artifacts.Add(report with { Notifications = budget.Take(report.Notifications) });
         }
-
-        using (dump)
-        {
-            var artifacts = new List<ArtifactReport>(dump.Modules.Count + 1) { null! };
-            var catalog = new DumpExportCatalog(dump);
-            var is64 = dump.Machine == DumpMachine.X64;
-            var dumpNotes = new List<Notification>();
-            if (dump.IsTriage)
-            {
-                var captured = dump.Modules.Count(m => m.ImageAvailable);
-                dumpNotes.Add(new Notification(NotificationCodes.DumpImagesUnavailable, NotificationLevel.Note,
-                    $"'{file.DisplayPath}' is a triage minidump: it lists {dump.Modules.Count} modules and {dump.UnloadedDrivers.Count} unloaded drivers; " +
-                    $"its data blocks hold part of {captured} module image(s) (rules ran on what they hold), the other modules got only the rules on name and path.", file.Uri));
-            }
-            // A damaged module list can name one module twice; SARIF artifacts must be unique, and one analysis is enough.
-            var seen = new HashSet<(string Name, ulong Base, uint Size, string Path)>();
-            var duplicates = 0;
-            var budget = new NotificationBudget(MaxNotificationsPerDump);
-            foreach (var module in dump.Modules)
-            {
-                if (!seen.Add((module.Name, module.Base, module.Size, module.FullPath))) { duplicates++; continue; }
-                var report = module.ImageAvailable ? AnalyzeModuleGuarded(file, dump, module, catalog, is64) : ListedOnly(file, module, "not captured");
-                artifacts.Add(report with { Notifications = budget.Take(report.Notifications) });
-            }
-            var seenUnloaded = new HashSet<(string Name, ulong Base, ulong Size)>();
-            foreach (var unloaded in dump.UnloadedDrivers)
-                if (seenUnloaded.Add((unloaded.Name, unloaded.Base, unloaded.Size))) artifacts.Add(Unloaded(file, unloaded));
-            if (duplicates > 0)
-                dumpNotes.Add(new Notification(NotificationCodes.MalformedDump, NotificationLevel.Warning,
-                    $"'{file.DisplayPath}': the loaded-module list names {duplicates} module(s) a second time (same name, base, size and path); each was analysed once.", file.Uri));
-            // Dump-level diagnostics last: lazily built indexes (bitmap, page tables) may add to them while modules are read.
-            foreach (var d in dump.Diagnostics)
-                dumpNotes.Add(new Notification(NotificationCodes.MalformedDump, NotificationLevel.Warning, $"'{file.DisplayPath}': {d}", file.Uri));
-            var kept = budget.Take(dumpNotes);
-            if (budget.Dropped > 0)
-                kept = [.. kept, new Notification(NotificationCodes.NotificationsTruncated, NotificationLevel.Warning,
-                    $"'{file.DisplayPath}': {budget.Dropped:N0} more notification(s) about this dump were left out (at most {MaxNotificationsPerDump} are reported per dump).", file.Uri)];
-            // Analyzed stays false for the dump itself: rules run on its module images, which are counted instead.
-            artifacts[0] = new ArtifactReport { Uri = file.Uri, Length = dump.File.Length, Notifications = kept };
-            return new InputReport(artifacts, []);
-        }
+        var seenUnloaded = new HashSet<(string Name, ulong Base, ulong Size)>();
+        foreach (var unloaded in dump.UnloadedDrivers)
+            if (seenUnloaded.Add((unloaded.Name, unloaded.Base, unloaded.Size))) artifacts.Add(Unloaded(file, unloaded));
+        if (input.DuplicateModules is var duplicates and > 0)
+            dumpNotes.Add(new Notification(NotificationCodes.MalformedDump, NotificationLevel.Warning,
+                $"'{file.DisplayPath}': the loaded-module list names {duplicates} module(s) a second time (same name, base, size and path); each was analysed once.", file.Uri));
+        // Dump-level diagnostics last: lazily built indexes (bitmap, page tables) may add to them while modules are read.
+        foreach (var d in dump.Diagnostics)
+            dumpNotes.Add(new Notification(NotificationCodes.MalformedDump, NotificationLevel.Warning, $"'{file.DisplayPath}': {d}", file.Uri));
+        var kept = budget.Take(dumpNotes);
+        if (budget.Dropped > 0)
+            kept = [.. kept, new Notification(NotificationCodes.NotificationsTruncated, NotificationLevel.Warning,
+                $"'{file.DisplayPath}': {budget.Dropped:N0} more notification(s) about this dump were left out (at most {MaxNotificationsPerDump} are reported per dump).", file.Uri)];
+        // Analyzed stays false for the dump itself: rules run on its module images, which are counted instead.
+        artifacts[0] = new ArtifactReport { Uri = file.Uri, Length = dump.File.Length, Notifications = kept };
+        return new InputReport(artifacts, []);
     }
 
-    private static ArtifactReport Listed(InputFile file, DumpModule module) => new()
+    private static ArtifactReport Listed(InputItem file, DumpModule module) => new()
     {
         Uri = file.Uri,
         Length = module.Size,
@@ -151,24 +87,25 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
     }
 
     /// <summary>One module's defect (ours, or a structure we did not foresee) costs that module only, not the dump's other modules.</summary>
-    private ArtifactReport AnalyzeModuleGuarded(InputFile file, KernelDump dump, DumpModule module, DumpExportCatalog catalog, bool is64)
+    private ArtifactReport AnalyzeModuleGuarded(InputItem file, KernelDump dump, DumpModuleTarget target)
     {
+        var module = target.Module;
         try
         {
-            return AnalyzeModule(file, dump, module, catalog, is64);
+            return AnalyzeModule(file, dump, target);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             return Listed(file, module) with
             {
                 Notifications = [new Notification(NotificationCodes.InternalError, NotificationLevel.Error,
-                    $"Internal error while analysing '{file.DisplayPath}!{module.Name}' (base 0x{module.Base:x}): {e.GetType().Name}: {e.Message}. The dump's other modules were analysed. Please report this with the dump.", file.Uri)],
+                    $"Internal error while analysing '{target.DisplayPath}' (base 0x{module.Base:x}): {e.GetType().Name}: {e.Message}. The dump's other modules were analysed. Please report this with the dump.", file.Uri)],
             };
         }
     }
 
     /// <summary>A module without a readable image: only the rules on its name and path can judge it.</summary>
-    private ArtifactReport ListedOnly(InputFile file, DumpModule module, string capture) => Listed(file, module) with
+    private ArtifactReport ListedOnly(InputItem file, DumpModule module, string capture) => Listed(file, module) with
     {
         Capture = capture,
         Findings = InputAnalyzer.Findings(rules.EvaluateModuleOnly(DumpListedModuleFacts.Of(module, file.DisplayPath)), file.Uri, module.Name),
@@ -178,7 +115,7 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
     /// An unloaded driver: a child artifact named "name (unloaded)" so its findings never share a fingerprint
     /// with a loaded module of the same name.
     /// </summary>
-    private ArtifactReport Unloaded(InputFile file, UnloadedDriver driver)
+    private ArtifactReport Unloaded(InputItem file, UnloadedDriver driver)
     {
         var name = $"{driver.Name} (unloaded)";
         return new ArtifactReport
@@ -194,10 +131,11 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
         };
     }
 
-    private ArtifactReport AnalyzeModule(InputFile file, KernelDump dump, DumpModule module, DumpExportCatalog catalog, bool is64)
+    private ArtifactReport AnalyzeModule(InputItem file, KernelDump dump, DumpModuleTarget target)
     {
-        var where = $"{file.DisplayPath}!{module.Name}";
-        var open = PeImage.TryOpen(dump.OpenModuleImage(module));
+        var module = target.Module;
+        var where = target.DisplayPath;
+        var open = target.OpenImage();
         if (open.Image is not PeImage image)
         {
             var listed = ListedOnly(file, module, dump.IsTriage ? "not captured" : "headers missing");
@@ -209,7 +147,7 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
             };
         }
 
-        var facts = new DumpModuleFacts(image, module, catalog, is64, file.DisplayPath);
+        var facts = target.Facts(image);
         var notEvaluated = new List<DriverAudit.Rules.Engine.Rule>();
         var findings = InputAnalyzer.CapFindings(InputAnalyzer.Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module.Name), where, file.Uri, out var capped);
         var notes = new List<Notification>(NotificationCodes.NotEvaluated(notEvaluated, where, facts.CodeNotEvaluated, file.Uri));
@@ -231,11 +169,5 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
             Capture = dump.IsTriage ? "partially captured" : null,
             Image = collectInventory ? Fleet.ImageRecord.Describe(image, new Signing.ImageSigning(image)) : null,
         };
-    }
-
-    private static long? LengthOf(string path)
-    {
-        try { return new FileInfo(path).Length; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 }

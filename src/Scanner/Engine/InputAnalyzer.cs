@@ -19,10 +19,9 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
     {
         switch (item)
         {
-            case InputProblem p:
-                // Skipped on purpose (a loop, a FIFO or device): the scan did all it should.
-                var level = p.Code is NotificationCodes.LinkLoop or NotificationCodes.SpecialFile ? NotificationLevel.Warning : NotificationLevel.Error;
-                return InputReport.Problem(new Notification(p.Code, level, p.Message, p.Uri));
+            case InputProblem:
+                // Skipped on purpose (a loop, a FIFO or device) or not there: the one classification says how.
+                return Refused(InputOpener.Open(item), computeHashes: false);
             case InputFile f:
                 try
                 {
@@ -41,60 +40,61 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 
     private InputReport AnalyzeFile(InputFile file)
     {
-        FileImageSource source;
-        try
-        {
-            source = FileImageSource.Open(file.FullPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return InputReport.Problem(new Notification(NotificationCodes.FileUnreadable, NotificationLevel.Error,
-                $"Cannot read '{file.DisplayPath}': {e.Message}", file.Uri));
-        }
+        using var input = InputOpener.Open(file);
+        if (input.Dump is not null) return _dumps.Analyze(input);
+        if (input.Image is not PeImage image) return Refused(input, options.ComputeHashes);
 
-        // Content decides, not the name: a dump is never opened as a PE (nor hashed whole). One open per file.
-        Span<byte> head = stackalloc byte[Dumps.MemoryImageFormat.HeadSize];
-        switch (DumpInputAnalyzer.Classify(head[..source.Read(0, head)], file.FullPath, source.Length))
+        var source = input.Source!;
+        var facts = new PeFacts(image, file.DisplayPath);
+        var notEvaluated = new List<Rule>();
+        var findings = CapFindings(Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module: null), file.DisplayPath, file.Uri, out var capped);
+        // After the rules: a hash rule may already have computed it (facts cache it).
+        var notes = image.Diagnostics
+            .Select(d => new Notification(NotificationCodes.MalformedTable, NotificationLevel.Warning, $"'{file.DisplayPath}': {d.Message}", file.Uri))
+            .ToList();
+        notes.AddRange(NotificationCodes.NotEvaluated(notEvaluated, file.DisplayPath, facts.CodeNotEvaluated, file.Uri));
+        if (capped is not null) notes.Add(capped);
+        return new InputReport([new ArtifactReport
         {
-            case InputKind.KernelDump:
-                source.Dispose();
-                return _dumps.Analyze(file);
-            case InputKind.UserDump:
-                source.Dispose();
-                return DumpInputAnalyzer.UserDump(file);
-        }
+            Uri = file.Uri,
+            Length = source.Length,
+            Sha256 = options.ComputeHashes || options.CollectInventory ? facts.FileSha256 : null,
+            Analyzed = true,
+            Image = options.CollectInventory ? ImageRecord.Describe(image, facts.Signing, facts.FileSha256) : null,
+            Findings = findings,
+            Notifications = notes,
+        }], []);
+    }
 
-        using (source)
+    /// <summary>
+    /// The report of an input that is not analysable, in the words and levels scan has always used: one notification
+    /// on the input's artifact. A hibernation or page file met while crawling a Windows folder is expected (a note);
+    /// a link loop or a FIFO skipped on purpose is a warning; the rest are errors (they gate with --fail-on-error).
+    /// </summary>
+    internal static InputReport Refused(OpenedInput input, bool computeHashes)
+    {
+        var item = input.Item;
+        var (code, level, message) = input.Class switch
         {
-            var open = PeImage.TryOpen(source);
-            if (open.Image is not PeImage image)
-            {
-                var sha256 = options.ComputeHashes ? ImageHashes.Sha256(source) : null;
-                var code = open.Status == PeOpenStatus.NotPe ? NotificationCodes.NotPe : NotificationCodes.MalformedPe;
-                var n = new Notification(code, NotificationLevel.Error, $"'{file.DisplayPath}' was not analysed: {open.Reason}", file.Uri);
-                return new InputReport([new ArtifactReport { Uri = file.Uri, Length = source.Length, Sha256 = sha256, Notifications = [n] }], []);
-            }
-
-            var facts = new PeFacts(image, file.DisplayPath);
-            var notEvaluated = new List<Rule>();
-            var findings = CapFindings(Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module: null), file.DisplayPath, file.Uri, out var capped);
-            // After the rules: a hash rule may already have computed it (facts cache it).
-            var notes = image.Diagnostics
-                .Select(d => new Notification(NotificationCodes.MalformedTable, NotificationLevel.Warning, $"'{file.DisplayPath}': {d.Message}", file.Uri))
-                .ToList();
-            notes.AddRange(NotificationCodes.NotEvaluated(notEvaluated, file.DisplayPath, facts.CodeNotEvaluated, file.Uri));
-            if (capped is not null) notes.Add(capped);
-            return new InputReport([new ArtifactReport
-            {
-                Uri = file.Uri,
-                Length = source.Length,
-                Sha256 = options.ComputeHashes || options.CollectInventory ? facts.FileSha256 : null,
-                Analyzed = true,
-                Image = options.CollectInventory ? ImageRecord.Describe(image, facts.Signing, facts.FileSha256) : null,
-                Findings = findings,
-                Notifications = notes,
-            }], []);
-        }
+            InputClass.CrawlProblem when item is InputProblem p => (p.Code,
+                p.Code is NotificationCodes.LinkLoop or NotificationCodes.SpecialFile ? NotificationLevel.Warning : NotificationLevel.Error, p.Message),
+            InputClass.Unreadable => (NotificationCodes.FileUnreadable, NotificationLevel.Error, $"Cannot read '{item.DisplayPath}': {input.Reason}"),
+            InputClass.UserModeDump => (NotificationCodes.UserModeDump, NotificationLevel.Error, input.RefusalMessage!),
+            InputClass.UnsupportedMemoryFormat => (NotificationCodes.DumpUnreadable, NotificationLevel.Note, $"'{item.DisplayPath}' was not analysed: {input.Reason}"),
+            InputClass.UnreadableDump => (NotificationCodes.DumpUnreadable, NotificationLevel.Error, $"'{item.DisplayPath}' was not analysed: {input.Reason}"),
+            InputClass.NotPe => (NotificationCodes.NotPe, NotificationLevel.Error, $"'{item.DisplayPath}' was not analysed: {input.Reason}"),
+            _ => (NotificationCodes.MalformedPe, NotificationLevel.Error, $"'{item.DisplayPath}' was not analysed: {input.Reason}"),
+        };
+        var n = new Notification(code, level, message, item.Uri);
+        // A crawl problem or an unreadable file has no artifact of its own: nothing was read.
+        if (input.Class is InputClass.CrawlProblem or InputClass.Unreadable) return InputReport.Problem(n);
+        return new InputReport([new ArtifactReport
+        {
+            Uri = item.Uri,
+            Length = input.Length,
+            Sha256 = computeHashes && input.Source is { } source ? ImageHashes.Sha256(source) : null,
+            Notifications = [n],
+        }], []);
     }
 
     /// <summary>

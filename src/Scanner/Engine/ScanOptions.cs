@@ -9,12 +9,3 @@ namespace DriverAudit.Scanner.Engine;
 /// <param name="ComputeHashes">SHA-256 of each file, for SARIF artifacts (read only when a report needs it).</param>
 /// <param name="CollectInventory">Describe each analysed image (<see cref="ArtifactReport.Image"/>) for inventories.</param>
 public sealed record ScanOptions(int Jobs, RuleLevel? FailOn, bool FailOnInputError, bool ComputeHashes, bool CollectInventory = false);
-
-/// <summary>The exit codes DriverAudit promises (semgrep's convention).</summary>
-public static class ExitCodes
-{
-    public const int Clean = 0;
-    public const int Findings = 1;
-    public const int UsageOrConfiguration = 2;
-    public const int InputErrors = 3;
-}

@@ -32,8 +32,8 @@ public sealed class CachingAnalyzer(InputAnalyzer inner, ResultCache cache, Rule
         try
         {
             using var source = FileImageSource.Open(file.FullPath);
-            Span<byte> head = stackalloc byte[8];
-            if (DumpInputAnalyzer.Classify(head[..source.Read(0, head)]) != InputKind.Other) return null;
+            Span<byte> head = stackalloc byte[Dumps.MemoryImageFormat.HeadSize];
+            if (InputOpener.IsDumpLike(head[..source.Read(0, head)], file.FullPath, source.Length)) return null;
             return ImageHashes.Sha256(source);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -34,12 +34,21 @@ public sealed class TagsOverDumpTests
     }
 
     [Fact]
-    public void A_triage_dump_says_it_has_no_images()
+    public void A_triage_dump_is_searched_in_what_it_holds_and_says_so()
     {
         using var t = new TempDir();
+        // Nothing captured: no tags, and a line saying why; the dump itself was read, as scan reads it (exit 0, not 3).
         t.File("mini.dmp", new FixtureDumpScenario(DumpArch.X64).Write("triage"));
         var r = CliRunner.Run(t.Path, "tags", "mini.dmp");
-        Assert.Equal(3, r.ExitCode);
+        Assert.Equal(0, r.ExitCode);
         Assert.Contains("triage", r.Stderr);
+        Assert.Equal("", r.Stdout.Trim());
+
+        // Headers of pool_modern.sys captured: its imported allocators are listed from the part the dump holds.
+        t.File("captured.dmp", TriageScanTests.Scenario(DumpArch.X64).Writer.WriteTriage());
+        var captured = CliRunner.Run(t.Path, "tags", "captured.dmp", "--format", "json");
+        Assert.Equal(0, captured.ExitCode);
+        var modules = captured.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("module").GetString()).ToList();
+        Assert.Contains("pool_modern.sys", modules);
     }
 }
