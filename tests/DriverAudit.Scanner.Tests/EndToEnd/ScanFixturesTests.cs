@@ -42,6 +42,11 @@ public sealed class ScanFixturesTests
             "tests/fixtures/bin/x86/wrappers_O0.sys ntoskrnl.exe!ExAllocatePool",
             "tests/fixtures/bin/x86/wrappers_O2.sys ntoskrnl.exe!ExAllocatePool",
             "tests/fixtures/bin/x86/wrappers_Os.sys ntoskrnl.exe!ExAllocatePool",
+            "tests/fixtures/bin/arm64/pool_legacy.sys ntoskrnl.exe!ExAllocatePool",
+            "tests/fixtures/bin/arm64/pool_legacy.sys ntoskrnl.exe!ExAllocatePoolWithQuota",
+            "tests/fixtures/bin/arm64/wrappers_O0.sys ntoskrnl.exe!ExAllocatePool",
+            "tests/fixtures/bin/arm64/wrappers_O2.sys ntoskrnl.exe!ExAllocatePool",
+            "tests/fixtures/bin/arm64/wrappers_Os.sys ntoskrnl.exe!ExAllocatePool",
         }, Results(lines, "DA1001"));
 
         Assert.Equal(new SortedSet<string>(StringComparer.Ordinal)

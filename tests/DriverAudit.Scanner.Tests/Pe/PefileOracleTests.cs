@@ -16,7 +16,7 @@ public sealed class PefileOracleTests
     {
         var data = new TheoryData<string>();
         foreach (var f in Directory.EnumerateFiles(Path.Combine(RepoPaths.Fixtures, "expected"), "*.json", SearchOption.AllDirectories)
-                     .Where(f => Path.GetFileName(Path.GetDirectoryName(f)!) is "x64" or "x86" or "kernel")
+                     .Where(f => Path.GetFileName(Path.GetDirectoryName(f)!) is "x64" or "x86" or "arm64" or "kernel")
                      .OrderBy(f => f, StringComparer.Ordinal))
             data.Add(Path.GetRelativePath(RepoPaths.Fixtures, f).Replace('\\', '/'));
         return data;
