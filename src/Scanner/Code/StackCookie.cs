@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Code;
@@ -43,16 +45,31 @@ public static class StackCookie
             var size = (int)Math.Min(image.DataSize(s), budget);
             if (size < step) continue;
             budget -= size;
-            var bytes = new byte[size];
-            var n = image.ReadRva(s.Rva, bytes);
-            for (var at = 0; at + step <= n; at += step)
+            var buffer = ArrayPool<byte>.Shared.Rent(size);
+            try
             {
-                var hit = wide
-                    ? BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at)) == DefaultCookie64
-                    : BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(at)) == DefaultCookie32;
-                if (hit) sites.Add(s.Rva + (uint)at);
+                var n = image.ReadRva(s.Rva, buffer.AsSpan(0, size));
+                // Aligned values only, found with a vectorised search (this reads every data byte of the image).
+                if (wide) Find(MemoryMarshal.Cast<byte, ulong>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie64 : BinaryPrimitives.ReverseEndianness(DefaultCookie64), s.Rva, 8, sites);
+                else Find(MemoryMarshal.Cast<byte, uint>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie32 : BinaryPrimitives.ReverseEndianness(DefaultCookie32), s.Rva, 4, sites);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
         return sites;
+    }
+
+    private static void Find<T>(ReadOnlySpan<T> values, T cookie, uint rva, int step, List<uint> sites) where T : IEquatable<T>
+    {
+        for (var at = 0; ;)
+        {
+            var i = values[at..].IndexOf(cookie);
+            if (i < 0) return;
+            at += i;
+            sites.Add(rva + (uint)(at * step));
+            at++;
+        }
     }
 }

@@ -1,4 +1,8 @@
 using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using DriverAudit.Rules.Facts;
 
@@ -11,6 +15,11 @@ namespace DriverAudit.Scanner.Pe;
 /// section. Instruction streams produce short noise strings, so executable sections yield strings of at least
 /// <see cref="MinLengthInCode"/> characters. <c>.reloc</c> and <c>.pdata</c> hold only tables and are skipped.
 /// </summary>
+/// <remarks>
+/// This reads every byte of every image a string rule looks at, so it is the scan's hottest loop. Bytes are
+/// classified 64 at a time with vector compares into a bit mask; a block where no run of the minimum length
+/// can start is skipped with a few shifts, and runs are walked by bit counts, not byte by byte.
+/// </remarks>
 public static class PeStrings
 {
     public const int MinLength = 4;
@@ -19,11 +28,12 @@ public static class PeStrings
     /// <summary>Bytes read per image at most; beyond that strings are not collected (bounded work on hostile images).</summary>
     public const int MaxBytesPerImage = 32 << 20;
     public const int MaxStrings = 100_000;
-    private const int MaxStringLength = 4096;
+    internal const int MaxStringLength = 4096;
 
     public static IReadOnlyList<StringFact> Extract(PeImage image)
     {
         var result = new List<StringFact>();
+        var scratch = new List<StringFact>();
         long budget = MaxBytesPerImage;
         // Each byte behind the image once, however many section headers map it (DistinctSpans).
         foreach (var span in image.DistinctSpans(static s => s.Name != ".reloc" && s.Name != ".pdata"))
@@ -38,8 +48,11 @@ public static class PeStrings
             {
                 var n = image.ReadRva(section.Rva, buffer.AsSpan(0, size));
                 var bytes = buffer.AsSpan(0, n);
+                var ascii = result.Count;
                 Ascii(bytes, section, min, result);
-                Utf16(bytes, section, min, result);
+                var wide = result.Count;
+                var odd = Utf16(bytes, section, min, result);
+                MergeRuns(result, ascii, wide, odd, scratch);
             }
             finally
             {
@@ -47,45 +60,174 @@ public static class PeStrings
             }
             if (result.Count >= MaxStrings) break;
         }
-        // Section order, then RVA: deterministic whatever the two passes found first.
-        result.Sort(static (a, b) => a.Rva != b.Rva ? a.Rva.CompareTo(b.Rva) : a.Utf16.CompareTo(b.Utf16));
+        // RVA order (ASCII first at one RVA), deterministic whatever the passes found first. Each span's strings are
+        // already in order and spans rarely come out of RVA order, so sort only when they did.
+        for (var i = 1; i < result.Count; i++)
+        {
+            if (Compare(result[i - 1], result[i]) < 0) continue;
+            result.Sort(static (a, b) => Compare(a, b));
+            break;
+        }
         return result.Count > MaxStrings ? result.GetRange(0, MaxStrings) : result;
+    }
+
+    private static int Compare(StringFact a, StringFact b) => a.Rva != b.Rva ? a.Rva.CompareTo(b.Rva) : a.Utf16.CompareTo(b.Utf16);
+
+    /// <summary>Merges the three RVA-ordered runs [a, w), [w, o), [o, end) of <paramref name="list"/> in place.</summary>
+    private static void MergeRuns(List<StringFact> list, int a, int w, int o, List<StringFact> scratch)
+    {
+        var end = list.Count;
+        if ((w == a ? 1 : 0) + (o == w ? 1 : 0) + (end == o ? 1 : 0) >= 2) return; // one run or none: in order
+        scratch.Clear();
+        for (var i = a; i < end; i++) scratch.Add(list[i]);
+        int i0 = 0, i1 = w - a, i2 = o - a, e0 = w - a, e1 = o - a, e2 = end - a, to = a;
+        while (i0 < e0 || i1 < e1 || i2 < e2)
+        {
+            var pick = -1;
+            if (i0 < e0) pick = 0;
+            if (i1 < e1 && (pick < 0 || Compare(scratch[i1], scratch[i0]) < 0)) pick = 1;
+            if (i2 < e2 && (pick < 0 || Compare(scratch[i2], pick == 0 ? scratch[i0] : scratch[i1]) < 0)) pick = 2;
+            list[to++] = pick switch { 0 => scratch[i0++], 1 => scratch[i1++], _ => scratch[i2++] };
+        }
     }
 
     private static bool Printable(int c) => c is >= 0x20 and < 0x7f or '\t';
 
-    private static void Ascii(ReadOnlySpan<byte> bytes, PeSection section, int min, List<StringFact> into)
+    internal static void Ascii(ReadOnlySpan<byte> bytes, PeSection section, int min, List<StringFact> into)
     {
-        var start = -1;
-        for (var i = 0; i <= bytes.Length; i++)
+        var runs = new RunWalker(min);
+        ref var start = ref MemoryMarshal.GetReference(bytes);
+        int b = 0;
+        for (; b + 64 <= bytes.Length; b += 64)
         {
-            var ok = i < bytes.Length && Printable(bytes[i]);
-            if (ok) { if (start < 0) start = i; continue; }
-            if (start >= 0 && i - start >= min)
-            {
-                var len = Math.Min(i - start, MaxStringLength);
-                into.Add(new StringFact(Encoding.ASCII.GetString(bytes.Slice(start, len)), false, section.Rva + (uint)start, section.Name));
-            }
-            start = -1;
+            var m = AsciiMask(ref Unsafe.Add(ref start, b));
+            runs.Block(m, b, bytes, section, into);
         }
+        for (; b < bytes.Length; b++) runs.Unit(Printable(bytes[b]), b, bytes, section, into);
+        runs.End(bytes.Length, bytes, section, into);
     }
 
-    private static void Utf16(ReadOnlySpan<byte> bytes, PeSection section, int min, List<StringFact> into)
+    /// <summary>Appends the strings at even offsets, then those at odd offsets; returns where the odd ones start.</summary>
+    internal static int Utf16(ReadOnlySpan<byte> bytes, PeSection section, int min, List<StringFact> into)
     {
+        var odd = -1;
         // Two alignments: a UTF-16 string may start at an odd offset inside packed data.
-        for (var phase = 0; phase < 2; phase++)
+        for (var phase = 0; phase < 2 && phase < bytes.Length; phase++)
         {
-            var start = -1;
-            for (var i = phase; i + 1 <= bytes.Length; i += 2)
+            if (phase == 1) odd = into.Count;
+            // Units are the whole (low, high) byte pairs from this phase; a last lone byte ends any run.
+            var units = MemoryMarshal.Cast<byte, ushort>(bytes[phase..]);
+            var runs = new RunWalker(min) { Phase = phase, Utf16 = true };
+            ref var start = ref MemoryMarshal.GetReference(units);
+            int u = 0;
+            for (; u + 64 <= units.Length; u += 64)
+                runs.Block(Utf16Mask(ref Unsafe.Add(ref start, u)), u, bytes, section, into);
+            for (; u < units.Length; u++)
             {
-                var ok = i + 1 < bytes.Length && bytes[i + 1] == 0 && Printable(bytes[i]);
-                if (ok) { if (start < 0) start = i; continue; }
-                if (start >= 0 && (i - start) / 2 >= min)
+                var c = BitConverter.IsLittleEndian ? units[u] : (ushort)((units[u] << 8) | (units[u] >> 8));
+                runs.Unit(c < 0x100 && Printable(c), u, bytes, section, into);
+            }
+            runs.End(units.Length, bytes, section, into);
+        }
+        return odd < 0 ? into.Count : odd;
+    }
+
+    /// <summary>Bit i set when byte i of the 64 is printable (0x20–0x7e or a tab).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong AsciiMask(ref byte at)
+    {
+        ulong mask = 0;
+        for (var k = 0; k < 4; k++)
+        {
+            var v = Vector128.LoadUnsafe(ref at, (nuint)(k * 16));
+            var printable = Vector128.LessThan(v - Vector128.Create((byte)0x20), Vector128.Create((byte)0x5f)) | Vector128.Equals(v, Vector128.Create((byte)'\t'));
+            mask |= (ulong)printable.ExtractMostSignificantBits() << (k * 16);
+        }
+        return mask;
+    }
+
+    /// <summary>Bit i set when UTF-16LE unit i of the 64 is printable ASCII (high byte 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Utf16Mask(ref ushort at)
+    {
+        ulong mask = 0;
+        for (var k = 0; k < 8; k++)
+        {
+            var v = Vector128.LoadUnsafe(ref at, (nuint)(k * 8));
+            if (!BitConverter.IsLittleEndian) v = (v << 8) | (v >>> 8);
+            var printable = Vector128.LessThan(v - Vector128.Create((ushort)0x20), Vector128.Create((ushort)0x5f)) | Vector128.Equals(v, Vector128.Create((ushort)'\t'));
+            mask |= (ulong)printable.ExtractMostSignificantBits() << (k * 8);
+        }
+        return mask;
+    }
+
+    /// <summary>
+    /// Turns printable/unprintable units into runs and emits those of at least <c>min</c> units. Positions are
+    /// units (bytes for ASCII, byte pairs for UTF-16 from <see cref="Phase"/>).
+    /// </summary>
+    private struct RunWalker(int min)
+    {
+        public int Phase;
+        public bool Utf16;
+        private int _start = -1;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Block(ulong m, int at, ReadOnlySpan<byte> bytes, PeSection section, List<StringFact> into)
+        {
+            if (_start < 0)
+            {
+                // No run can start here when no bit begins min set bits (bits past the block count as set: a
+                // run may go on in the next block). The common case in code and padding.
+                var r = m;
+                for (var k = 1; k < min && r != 0; k++) r &= (m >> k) | (ulong.MaxValue << (64 - k));
+                if (r == 0) return;
+            }
+            else if (m == ulong.MaxValue) return; // a long string goes on
+            var pos = 0;
+            while (pos < 64)
+            {
+                if (_start >= 0)
                 {
-                    var len = Math.Min((i - start) / 2, MaxStringLength);
-                    into.Add(new StringFact(Encoding.Unicode.GetString(bytes.Slice(start, len * 2)), true, section.Rva + (uint)start, section.Name));
+                    var rest = ~m >> pos;
+                    if (rest == 0) return; // the run goes on into the next block
+                    pos += BitOperations.TrailingZeroCount(rest);
+                    Emit(at + pos, bytes, section, into);
                 }
-                start = -1;
+                else
+                {
+                    var rest = m >> pos;
+                    if (rest == 0) return;
+                    pos += BitOperations.TrailingZeroCount(rest);
+                    _start = at + pos;
+                }
+            }
+        }
+
+        public void Unit(bool printable, int at, ReadOnlySpan<byte> bytes, PeSection section, List<StringFact> into)
+        {
+            if (printable) { if (_start < 0) _start = at; }
+            else if (_start >= 0) Emit(at, bytes, section, into);
+        }
+
+        public void End(int at, ReadOnlySpan<byte> bytes, PeSection section, List<StringFact> into)
+        {
+            if (_start >= 0) Emit(at, bytes, section, into);
+        }
+
+        private void Emit(int end, ReadOnlySpan<byte> bytes, PeSection section, List<StringFact> into)
+        {
+            var start = _start;
+            _start = -1;
+            if (end - start < min) return;
+            var len = Math.Min(end - start, MaxStringLength);
+            if (Utf16)
+            {
+                var offset = Phase + start * 2;
+                into.Add(new StringFact(Encoding.Unicode.GetString(bytes.Slice(offset, len * 2)), true, section.Rva + (uint)offset, section.Name));
+            }
+            else
+            {
+                into.Add(new StringFact(Encoding.ASCII.GetString(bytes.Slice(start, len)), false, section.Rva + (uint)start, section.Name));
             }
         }
     }
