@@ -4,17 +4,19 @@ namespace DriverAudit.Scanner.Dumps;
 
 /// <summary>
 /// A module of a kernel dump in loaded layout (offset == RVA). Pages are translated lazily, once each, and the
-/// result (file offset or "missing") is cached per page; bytes are read straight from the mapped dump, so
-/// even ntoskrnl costs one long per page. Disposing it is free; disposing the dump makes reads throw
-/// <see cref="ObjectDisposedException"/>.
+/// result (file offset or "missing") is cached in 512-page chunks made when a page of theirs is first read, so
+/// memory follows the pages read, not the size the module claims. Bytes are read straight from the mapped dump.
+/// Disposing it is free; disposing the dump makes reads throw <see cref="ObjectDisposedException"/>.
 /// </summary>
 public sealed class DumpModuleImageSource : IImageSource
 {
     public const int PageSize = 0x1000;
     private const long Unknown = 0;
     private const long Missing = -1;
+    private const int ChunkPages = 512;
     private readonly KernelDump _dump;
-    private readonly long[] _pageOffsets; // Unknown, Missing, or file offset (always past the header, so > 0)
+    private readonly bool _available;
+    private readonly long[]?[] _chunks; // per 512 pages: Unknown, Missing, or file offset + 1 (a raw image's page 0 is at offset 0)
     private readonly bool _byteRuns; // triage: data blocks need not cover whole pages, so reads follow the blocks
 
     internal DumpModuleImageSource(KernelDump dump, DumpModule module)
@@ -23,9 +25,9 @@ public sealed class DumpModuleImageSource : IImageSource
         Module = module;
         Length = module.Size;
         PageCount = (int)((module.Size + (long)PageSize - 1) / PageSize);
-        _pageOffsets = new long[PageCount];
-        if (!module.ImageAvailable) Array.Fill(_pageOffsets, Missing);
-        else _byteRuns = dump.IsTriage;
+        _chunks = new long[]?[(PageCount + ChunkPages - 1) / ChunkPages];
+        _available = module.ImageAvailable;
+        _byteRuns = _available && dump.IsTriage;
         Origin = new ImageOrigin(dump.Path, module.Name, module.Base, module.FullPath);
     }
 
@@ -36,15 +38,33 @@ public sealed class DumpModuleImageSource : IImageSource
     public int PageCount { get; }
 
     /// <summary>True when page <paramref name="pageIndex"/> (RVA / 0x1000) is in the dump.</summary>
-    public bool IsPagePresent(int pageIndex) => pageIndex >= 0 && pageIndex < PageCount && PageOffset(pageIndex) > 0;
+    public bool IsPagePresent(int pageIndex) => pageIndex >= 0 && pageIndex < PageCount && PageOffset(pageIndex) >= 0;
 
-    /// <summary>Number of pages of the image the dump does not hold (translates every page once).</summary>
+    /// <summary>
+    /// Number of pages of the image the dump does not hold. Costs what the dump holds, not what the module claims:
+    /// the page tables are walked once per table (absent upper-level entries skip their whole region), triage
+    /// dumps look only at pages their data blocks reach, and nothing is cached per page.
+    /// </summary>
     public int CountMissingPages()
     {
-        var missing = 0;
-        for (var i = 0; i < PageCount; i++)
-            if (PageOffset(i) < 0) missing++;
-        return missing;
+        if (!_available) return PageCount;
+        return PageCount - (int)(_byteRuns ? CountCapturedPages() : _dump.CountHeldPages(Module.Base, PageCount));
+    }
+
+    /// <summary>Triage: pages wholly copied by data blocks; pages between blocks are skipped in one step.</summary>
+    private long CountCapturedPages()
+    {
+        long held = 0;
+        for (var page = 0L; page < PageCount;)
+        {
+            var start = page * PageSize;
+            if (IsAvailable(start, Math.Min(PageSize, Length - start))) { held++; page++; continue; }
+            // Jump to the page of the next block that starts after this page's first byte (or stop).
+            var next = _dump.Triage!.NextBlockStart(Module.Base + (ulong)start);
+            if (next is not { } at || at >= Module.Base + (ulong)Length) break;
+            page = Math.Max(page + 1, (long)((at - Module.Base) / PageSize));
+        }
+        return held;
     }
 
     public int Read(long position, Span<byte> destination)
@@ -100,20 +120,29 @@ public sealed class DumpModuleImageSource : IImageSource
         return done;
     }
 
+    /// <summary>File offset of the page's first byte, or -1 when the dump does not hold the page.</summary>
     private long PageOffset(int page)
     {
+        if (!_available) return Missing;
         if (_byteRuns)
         {
             // A page counts as present only when the blocks hold all of it.
             var start = page * (long)PageSize;
-            return IsAvailable(start, Math.Min(PageSize, Length - start)) ? 1 : Missing;
+            return IsAvailable(start, Math.Min(PageSize, Length - start)) ? 0 : Missing;
         }
-        var cached = _pageOffsets[page];
-        if (cached != Unknown) return cached;
+        var chunk = _chunks[page / ChunkPages];
+        if (chunk is null)
+        {
+            // A racing thread may make its own chunk; whichever is published, both hold only correct values.
+            chunk = new long[ChunkPages];
+            chunk = Interlocked.CompareExchange(ref _chunks[page / ChunkPages], chunk, null) ?? chunk;
+        }
+        var cached = chunk[page % ChunkPages];
+        if (cached != Unknown) return cached < 0 ? Missing : cached - 1;
         var offset = _dump.FileOffsetOfVirtual(Module.Base + (ulong)page * PageSize);
         // A racing thread computes the same value; a torn write cannot happen for an aligned long on 64-bit.
-        _pageOffsets[page] = offset > 0 ? offset : Missing;
-        return _pageOffsets[page];
+        chunk[page % ChunkPages] = offset >= 0 ? offset + 1 : Missing;
+        return offset >= 0 ? offset : Missing;
     }
 
     public void Dispose() { }

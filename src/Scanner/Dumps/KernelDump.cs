@@ -246,6 +246,16 @@ public sealed class KernelDump : IDisposable
     /// <summary>File offset of the byte at <paramref name="va"/>, or -1 when its page is absent.</summary>
     internal long FileOffsetOfVirtual(ulong va) => FileOffsetOfVirtual(va, out _);
 
+    /// <summary>Pages among the <paramref name="pages"/> from <paramref name="va"/> that the dump holds (page tables walked once per table).</summary>
+    internal long CountHeldPages(ulong va, long pages)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _translator?.CountHeldPages(va, pages) ?? 0;
+    }
+
+    /// <summary>Page-table entries read so far through this dump (a cost counter for tests).</summary>
+    internal long PageTableReads => _physical.EntryReads;
+
     /// <summary>
     /// File offset of the byte at <paramref name="va"/> and how many bytes from there lie contiguously in the file
     /// (to the end of the page, or of the triage data block); -1 when absent.

@@ -7,6 +7,18 @@ internal interface IPhysicalMemory
 {
     /// <summary>File offset of page <paramref name="pfn"/>, or -1 when the dump does not hold it.</summary>
     long FileOffsetOf(ulong pfn);
+
+    /// <summary>
+    /// How many of the pages [pfn, pfn + count) the dump holds (same answer as <see cref="FileOffsetOf"/> page by
+    /// page). Implementations answer from their runs or bitmap words, so a 1 GiB large page does not cost 262,144 lookups.
+    /// </summary>
+    long CountHeld(ulong pfn, ulong count)
+    {
+        long held = 0;
+        for (ulong i = 0; i < count && pfn + i >= pfn; i++)
+            if (FileOffsetOf(pfn + i) >= 0) held++;
+        return held;
+    }
 }
 
 /// <summary>Triage and header-only dumps: no physical pages at all.</summary>
@@ -14,6 +26,7 @@ internal sealed class NoPhysicalMemory : IPhysicalMemory
 {
     public static readonly NoPhysicalMemory Instance = new();
     public long FileOffsetOf(ulong pfn) => -1;
+    public long CountHeld(ulong pfn, ulong count) => 0;
 }
 
 /// <summary>
@@ -80,6 +93,29 @@ internal sealed class RunTablePhysicalMemory : IPhysicalMemory
         var offset = _fileOffset[found] + (long)delta * PageSize;
         return offset <= _fileLength - PageSize ? offset : -1;
     }
+
+    public long CountHeld(ulong pfn, ulong count)
+    {
+        if (count == 0) return 0;
+        var end = pfn > ulong.MaxValue - count ? ulong.MaxValue : pfn + count; // exclusive
+        long held = 0;
+        for (var i = 0; i < _base.Length; i++)
+        {
+            // A PFN belongs to the last run starting at or before it (as FileOffsetOf decides), so a run ends at the next run's base.
+            var runEnd = _base[i] + _count[i];
+            if (i + 1 < _base.Length && _base[i + 1] < runEnd) runEnd = _base[i + 1];
+            var from = Math.Max(pfn, _base[i]);
+            var to = Math.Min(end, runEnd);
+            if (from >= to) continue;
+            // Pages past the end of the file are missing: delta d is held when fileOffset + d × 0x1000 ≤ length − 0x1000.
+            var room = _fileLength - PageSize - _fileOffset[i];
+            if (room < 0) continue;
+            var lastHeld = _base[i] + (ulong)(room / PageSize); // last held PFN of this run
+            if (lastHeld < from) continue;
+            held += (long)(Math.Min(to - 1, lastHeld) - from + 1);
+        }
+        return held;
+    }
 }
 
 /// <summary>
@@ -133,6 +169,32 @@ internal sealed class BitmapPhysicalMemory : IPhysicalMemory
         if (rank > (_file.Length - _firstPage) / PageSize) return -1;
         var offset = _firstPage + rank * PageSize;
         return offset >= 0 && offset <= _file.Length - PageSize ? offset : -1;
+    }
+
+    public long CountHeld(ulong pfn, ulong count)
+    {
+        if (count == 0 || pfn >= _bitCount) return 0;
+        var end = Math.Min(_bitCount, pfn > ulong.MaxValue - count ? ulong.MaxValue : pfn + count);
+        var before = Rank(pfn);
+        var set = Rank(end) - before;
+        // Set bits whose page lies past the end of the file are missing (FileOffsetOf's rank check).
+        var room = _file.Length - PageSize - _firstPage;
+        if (room < 0) return 0;
+        var maxRank = room / PageSize;
+        return Math.Max(0, Math.Min(before + set, maxRank + 1) - before);
+    }
+
+    /// <summary>Set bits before <paramref name="pfn"/> (≤ bit count).</summary>
+    private long Rank(ulong pfn)
+    {
+        var ranks = _blockRank ?? BuildRankIndex();
+        if (pfn >= _bitCount) return ranks[^1];
+        var word = pfn / 64;
+        long rank = ranks[word / WordsPerBlock];
+        for (var i = word / WordsPerBlock * WordsPerBlock; i < word; i++)
+            rank += BitOperations.PopCount(ReadWord(i));
+        var bit = (int)(pfn % 64);
+        return rank + BitOperations.PopCount(ReadWord(word) & ((1UL << bit) - 1));
     }
 
     /// <summary>Word i of the bitmap, with bits past the bitmap's end cleared.</summary>

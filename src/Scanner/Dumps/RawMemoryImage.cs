@@ -8,26 +8,11 @@ namespace DriverAudit.Scanner.Dumps;
 internal sealed class IdentityPhysicalMemory(long fileLength) : IPhysicalMemory
 {
     public long FileOffsetOf(ulong pfn) => pfn < (ulong)(fileLength / 0x1000) ? (long)pfn * 0x1000 : -1;
-}
 
-/// <summary>x86 PAE with the four page directories known (found through the self-map), no PDPT needed.</summary>
-internal sealed class X86PaeDirectoriesTranslator(PhysicalReader physical, ulong[] directories) : AddressTranslator(physical)
-{
-    private const ulong FrameMask = 0x000F_FFFF_FFFF_F000;
-
-    public override bool TryTranslate(ulong va, out ulong pa)
+    public long CountHeld(ulong pfn, ulong count)
     {
-        pa = 0;
-        if (!X86Translator.TryNarrow(ref va)) return false;
-        if (!Physical.TryReadUInt64(directories[(va >> 30) & 3] + ((va >> 21) & 0x1FF) * 8, out var pde) || !Usable(pde)) return false;
-        if (IsLarge(pde))
-        {
-            pa = (pde & 0x000F_FFFF_FFE0_0000) | (va & 0x1F_FFFF);
-            return true;
-        }
-        if (!Physical.TryReadUInt64((pde & FrameMask) + ((va >> 12) & 0x1FF) * 8, out var pte) || !Usable(pte)) return false;
-        pa = (pte & FrameMask) | (va & 0xFFF);
-        return true;
+        var pages = (ulong)(fileLength / 0x1000);
+        return pfn >= pages ? 0 : (long)Math.Min(count, pages - pfn);
     }
 }
 

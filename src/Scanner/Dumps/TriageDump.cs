@@ -207,6 +207,13 @@ internal sealed class TriageDump
         return best;
     }
 
+    /// <summary>Start of the first data block that starts after <paramref name="va"/>, or null.</summary>
+    public ulong? NextBlockStart(ulong va)
+    {
+        var i = LastStartingAtOrBefore(va) + 1;
+        return i < _blocks.Length ? _blocks[i].Address : null;
+    }
+
     private int LastStartingAtOrBefore(ulong va)
     {
         int lo = 0, hi = _blocks.Length - 1, found = -1;

@@ -32,6 +32,8 @@ public sealed class WrittenModule
     public (ushort Length, ushort Maximum)? BaseNameLengths { get; set; }
     /// <summary>Hostile: the DllBase written in the loader entry / triage entry instead of <see cref="Base"/>.</summary>
     public ulong? ListedBase { get; set; }
+    /// <summary>Hostile: the SizeOfImage written in the loader entry instead of the image's size.</summary>
+    public uint? ListedSize { get; set; }
 }
 
 /// <summary>
@@ -174,6 +176,12 @@ public sealed class DumpWriter
     /// <summary>Maps one 4 KiB page.</summary>
     public void Map(ulong va, ulong pfn) => WriteEntry(Slot(va, LeafLevel), (pfn << 12) | 3);
 
+    /// <summary>The raw entry for <paramref name="va"/> at <paramref name="level"/> (0 = top), creating tables above it.</summary>
+    public ulong Entry(ulong va, int level) => ReadEntry(Slot(va, level));
+
+    /// <summary>Hostile: writes the raw entry for <paramref name="va"/> at <paramref name="level"/> (e.g. aliasing one table).</summary>
+    public void SetEntry(ulong va, int level, ulong value) => WriteEntry(Slot(va, level), value);
+
     /// <summary>Sets the raw 4 KiB PTE (for software PTEs).</summary>
     public void SetPte(ulong va, ulong pte) => WriteEntry(Slot(va, LeafLevel), pte);
 
@@ -287,7 +295,7 @@ public sealed class DumpWriter
             Ptr(entry, ptr, blink);
             Ptr(entry, Is64 ? 0x30 : 0x18, m.ListedBase ?? m.Base);
             Ptr(entry, Is64 ? 0x38 : 0x1C, m.Base + 0x1000);
-            BinaryPrimitives.WriteUInt32LittleEndian(entry.AsSpan(Is64 ? 0x40 : 0x20), m.Size);
+            BinaryPrimitives.WriteUInt32LittleEndian(entry.AsSpan(Is64 ? 0x40 : 0x20), m.ListedSize ?? m.Size);
             var full = Encoding.Unicode.GetBytes(m.FullPath);
             var name = Encoding.Unicode.GetBytes(m.Name);
             UnicodeString(entry, Is64 ? 0x48 : 0x24, (ushort)full.Length, (ushort)(full.Length + 2), e + 0x100);
@@ -549,11 +557,11 @@ public sealed class DumpWriter
             var (stamp, sum) = Stamps(m.Loaded);
             if (Is64)
             {
-                W64(e, 0x38, m.ListedBase ?? m.Base); W32(e, 0x48, m.Size); W32(e, 0x80, sum); W32(e, 0x88, stamp);
+                W64(e, 0x38, m.ListedBase ?? m.Base); W32(e, 0x48, m.ListedSize ?? m.Size); W32(e, 0x80, sum); W32(e, 0x88, stamp);
             }
             else
             {
-                W32(e, 0x1C, (uint)(m.ListedBase ?? m.Base)); W32(e, 0x24, m.Size); W32(e, 0x44, sum); W32(e, 0x48, stamp);
+                W32(e, 0x1C, (uint)(m.ListedBase ?? m.Base)); W32(e, 0x24, m.ListedSize ?? m.Size); W32(e, 0x44, sum); W32(e, 0x48, stamp);
             }
         }
         // After the pool: the unloaded-driver list, a KDBG copy, the data-block array and the blocks' bytes.
