@@ -1,9 +1,25 @@
 using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Inputs;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace DriverAudit.Scanner.Cli;
+
+/// <summary>What rules a command loads: the embedded pack or not, rule files and folders, named hash lists.</summary>
+/// <param name="Paths">Rule files or folders (relative to the working directory).</param>
+/// <param name="IncludeDefault">Load the pack embedded in driveraudit.</param>
+public sealed record RulePackRequest(IReadOnlyList<string> Paths, bool IncludeDefault)
+{
+    /// <summary>Named lists for <c>@name</c> references: name → absolute file path.</summary>
+    public IReadOnlyDictionary<string, string> HashLists { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The given paths are what the command is about (validate, test): an embedded rule they redefine is left out.</summary>
+    public bool Focused { get; init; }
+
+    /// <summary>Ends the error count line: "; nothing was scanned" for commands that read inputs.</summary>
+    public string Consequence { get; init; } = "";
+}
 
 /// <summary>
 /// A loaded rule set together with the texts it came from, for the commands that show rules as written
@@ -35,7 +51,7 @@ public sealed class RuleCatalog
     /// Returns null after printing every error as file:line:column.
     /// </summary>
     public static RuleCatalog? Load(IReadOnlyList<string> extra, bool includeDefault, CliIo io) =>
-        Load(extra, includeDefault, io, focusOnExtra: false);
+        Load(new RulePackRequest(extra, includeDefault), io);
 
     /// <summary>
     /// The rules of <paramref name="paths"/>, with the embedded pack loaded beside them so <c>rule:</c>
@@ -43,32 +59,42 @@ public sealed class RuleCatalog
     /// out: that file is its new version (validating or testing an edited copy of the pack).
     /// </summary>
     public static RuleCatalog? LoadFocused(IReadOnlyList<string> paths, bool includeDefault, CliIo io) =>
-        Load(paths, includeDefault, io, focusOnExtra: true);
+        Load(new RulePackRequest(paths, includeDefault) { Focused = true }, io);
 
-    private static RuleCatalog? Load(IReadOnlyList<string> extra, bool includeDefault, CliIo io, bool focusOnExtra)
+    /// <summary>
+    /// The one rule-pack loader: every command (scan, inventory, inspect, rules …) loads its rules here, so they
+    /// accept and refuse the same rule sets. Hash lists: <c>@name</c> from <see cref="RulePackRequest.HashLists"/>,
+    /// a path relative to the rule file. Warnings of user rule files (a named list nobody supplied) are printed;
+    /// the embedded pack's named lists are optional by design (DA6001 is silent without one). Returns null after
+    /// printing every error as file:line:column and a count line ending in <see cref="RulePackRequest.Consequence"/>.
+    /// </summary>
+    public static RuleCatalog? Load(RulePackRequest request, CliIo io)
     {
         var errors = new List<RuleError>();
+        foreach (var (name, file) in request.HashLists)
+            if (ArgumentFile.Refusal(file) is { } why) errors.Add(new RuleError(file, 1, 1, $"hash list '{name}' {why}"));
         var given = new List<RuleSource>();
-        foreach (var path in extra)
+        foreach (var path in request.Paths)
             given.AddRange(RuleSources.FromPath(Path.IsPathRooted(path) ? path : Path.Combine(io.WorkingDirectory, path), errors));
         var sources = new List<RuleSource>();
-        if (includeDefault)
+        if (request.IncludeDefault)
         {
-            var redefined = focusOnExtra ? given.Select(s => DeclaredId(s.Text)).OfType<string>().ToHashSet(StringComparer.Ordinal) : [];
+            var redefined = request.Focused ? given.Select(s => DeclaredId(s.Text)).OfType<string>().ToHashSet(StringComparer.Ordinal) : [];
             sources.AddRange(RuleSources.Embedded().Where(s => DeclaredId(s.Text) is not { } id || !redefined.Contains(id)));
         }
         sources.AddRange(given);
         if (sources.Count == 0 && errors.Count == 0)
-            errors.Add(new RuleError("(command line)", 1, 1, "no rules: --no-default-rules was given without rules"));
+            errors.Add(new RuleError("(command line)", 1, 1, "no rules: --no-default-rules was given without --rules"));
 
         if (errors.Count == 0)
         {
             try
             {
-                var set = RuleSet.Load(sources);
+                var set = RuleSet.Load(sources, new RuleLoadOptions { ResolveList = (reference, ruleFile) => ReadList(reference, ruleFile, request.HashLists, io) });
+                foreach (var w in set.Warnings.Where(w => !w.File.StartsWith("embedded:", StringComparison.Ordinal))) io.Error.WriteLine(w.ToString());
                 var texts = new Dictionary<string, string>(StringComparer.Ordinal);
                 foreach (var s in sources) texts.TryAdd(s.Path, s.Text);
-                var focus = focusOnExtra ? given.Select(s => s.Path).ToHashSet(StringComparer.Ordinal) : new HashSet<string>();
+                var focus = request.Focused ? given.Select(s => s.Path).ToHashSet(StringComparer.Ordinal) : new HashSet<string>();
                 return new RuleCatalog(set, texts, focus);
             }
             catch (RuleLoadException e)
@@ -77,8 +103,27 @@ public sealed class RuleCatalog
             }
         }
         foreach (var e in errors) io.Error.WriteLine($"{e}");
-        io.Error.WriteLine($"driveraudit: {errors.Count} rule error(s).");
+        io.Error.WriteLine($"driveraudit: {errors.Count} rule error(s){request.Consequence}.");
         return null;
+    }
+
+    /// <summary>
+    /// A hash list for a rule: <c>@name</c> from --hash-list / the config's hash-lists, else a path relative to the
+    /// rule file (to the working directory for embedded rules). Null when it does not exist.
+    /// </summary>
+    private static ListContent? ReadList(string reference, string ruleFile, IReadOnlyDictionary<string, string> named, CliIo io)
+    {
+        string? path;
+        if (reference.StartsWith('@'))
+            path = named.TryGetValue(reference[1..], out var file) ? file : null;
+        else
+        {
+            var baseDir = ruleFile.StartsWith("embedded:", StringComparison.Ordinal) ? io.WorkingDirectory : Path.GetDirectoryName(Path.GetFullPath(ruleFile))!;
+            path = Path.GetFullPath(Path.Combine(baseDir, reference));
+        }
+        if (path is null || FileKinds.Of(path) == FileKind.Missing) return null;
+        try { return new ListContent(ArgumentFile.ReadAllText(path, ArgumentFile.MaxHashListBytes, "hash list"), path); }
+        catch (ArgumentFileException e) { return new ListContent("", path, e.Reason); }
     }
 
     /// <summary>

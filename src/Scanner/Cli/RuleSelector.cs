@@ -118,11 +118,13 @@ public static class RuleSelector
         return rules.Select(r => kept.Contains(r.Id), levels);
     }
 
-    /// <summary>" (did you mean DA1003?)" for a near miss of a rule id or name, else empty.</summary>
+    /// <summary>"; did you mean DA1003?" for a near miss of a rule id or name, else the three nearest rule ids; empty for a wildcard.</summary>
     private static string Suggestion(string text, IReadOnlyList<Rule> all)
     {
         if (text.Contains('*') || text.Contains('?')) return "";
         var best = Spelling.Closest(text, all.SelectMany(r => new[] { r.Id, r.Name }));
-        return best is null ? "" : $"; did you mean {best}?";
+        if (best is not null) return $"; did you mean {best}?";
+        // No near miss: name the nearest ids anyway, so "DA9999" points somewhere useful.
+        return $"; nearest rule ids: {string.Join(", ", Spelling.Nearest(text, all.Select(r => r.Id), 3))}";
     }
 }

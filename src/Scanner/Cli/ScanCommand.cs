@@ -392,25 +392,6 @@ public static class ScanCommand
         return selected.Select(r => !ids.Contains(r.Id));
     }
 
-    /// <summary>
-    /// A hash list for a rule: <c>@name</c> from --hash-list / the config's hash-lists, else a path relative to the
-    /// rule file (to the working directory for embedded rules). Null when it does not exist.
-    /// </summary>
-    private static ListContent? ReadList(string reference, string ruleFile, IReadOnlyDictionary<string, string> named, CliIo io)
-    {
-        string? path;
-        if (reference.StartsWith('@'))
-            path = named.TryGetValue(reference[1..], out var file) ? file : null;
-        else
-        {
-            var baseDir = ruleFile.StartsWith("embedded:", StringComparison.Ordinal) ? io.WorkingDirectory : Path.GetDirectoryName(Path.GetFullPath(ruleFile))!;
-            path = Path.GetFullPath(Path.Combine(baseDir, reference));
-        }
-        if (path is null || FileKinds.Of(path) == FileKind.Missing) return null;
-        try { return new ListContent(ArgumentFile.ReadAllText(path, ArgumentFile.MaxHashListBytes, "hash list"), path); }
-        catch (ArgumentFileException e) { return new ListContent("", path, e.Reason); }
-    }
-
     private static IReadOnlyList<RulePattern> Patterns(string[]? values, string origin) =>
         [.. (values ?? []).SelectMany(v => RulePattern.Split(v, origin))];
 
@@ -418,36 +399,7 @@ public static class ScanCommand
     private static IReadOnlyList<string> OrConfig(string[]? commandLine, IReadOnlyList<string> config) =>
         commandLine is { Length: > 0 } ? commandLine : config;
 
-    /// <summary>Loads and compiles the rules; prints every error as file:line:column and returns null on failure.</summary>
-    internal static RuleSet? LoadRules(IReadOnlyList<string> extra, bool includeDefault, CliIo io, IReadOnlyDictionary<string, string>? hashLists = null)
-    {
-        var errors = new List<RuleError>();
-        var lists = hashLists ?? new Dictionary<string, string>();
-        foreach (var (name, file) in lists)
-            if (ArgumentFile.Refusal(file) is { } why) errors.Add(new RuleError(file, 1, 1, $"hash list '{name}' {why}"));
-        var sources = new List<RuleSource>();
-        if (includeDefault) sources.AddRange(RuleSources.Embedded());
-        foreach (var path in extra)
-            sources.AddRange(RuleSources.FromPath(Path.IsPathRooted(path) ? path : Path.Combine(io.WorkingDirectory, path), errors));
-        if (sources.Count == 0 && errors.Count == 0)
-            errors.Add(new RuleError("(command line)", 1, 1, "no rules: --no-default-rules was given without --rules"));
-
-        if (errors.Count == 0)
-        {
-            try
-            {
-                var set = RuleSet.Load(sources, new RuleLoadOptions { ResolveList = (reference, ruleFile) => ReadList(reference, ruleFile, lists, io) });
-                // The embedded pack's named lists are optional by design (DA6001 is silent without one): no noise.
-                foreach (var w in set.Warnings.Where(w => !w.File.StartsWith("embedded:", StringComparison.Ordinal))) io.Error.WriteLine(w.ToString());
-                return set;
-            }
-            catch (RuleLoadException e)
-            {
-                errors.AddRange(e.Errors);
-            }
-        }
-        foreach (var e in errors) io.Error.WriteLine($"{e}");
-        io.Error.WriteLine($"driveraudit: {errors.Count} rule error(s); nothing was scanned.");
-        return null;
-    }
+    /// <summary>Loads and compiles the rules through <see cref="RuleCatalog.Load(RulePackRequest, CliIo)"/>; null after printing the errors.</summary>
+    internal static RuleSet? LoadRules(IReadOnlyList<string> extra, bool includeDefault, CliIo io, IReadOnlyDictionary<string, string>? hashLists = null) =>
+        RuleCatalog.Load(new RulePackRequest(extra, includeDefault) { HashLists = hashLists ?? new Dictionary<string, string>(), Consequence = "; nothing was scanned" }, io)?.Set;
 }

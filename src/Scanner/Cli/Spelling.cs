@@ -21,6 +21,12 @@ public static class Spelling
         return best is not null && bestDistance <= Math.Max(1, text.Length / 3) ? best : null;
     }
 
+    /// <summary>The <paramref name="count"/> candidates nearest to <paramref name="text"/> (edit distance, then ordinal), however far.</summary>
+    public static IReadOnlyList<string> Nearest(string text, IEnumerable<string> candidates, int count) =>
+        [.. candidates.Distinct(StringComparer.Ordinal)
+            .Select(c => (c, d: Distance(text.ToLowerInvariant(), c.ToLowerInvariant())))
+            .OrderBy(x => x.d).ThenBy(x => x.c, StringComparer.Ordinal).Take(count).Select(x => x.c)];
+
     /// <summary>Optimal string alignment distance: insertions, deletions, substitutions and adjacent transpositions.</summary>
     public static int Distance(string a, string b)
     {

@@ -111,6 +111,17 @@ public sealed class ScanSelectionTests
     }
 
     [Theory]
+    [InlineData("--only")]
+    [InlineData("--disable")]
+    public void An_unknown_rule_id_names_the_id_and_the_nearest_ids(string option)
+    {
+        var r = Scan(option, "DA9999");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{option} 'DA9999' matches no rule", r.Stderr);
+        Assert.Matches(@"nearest rule ids: DA\d{4}, DA\d{4}, DA\d{4}", r.Stderr);
+    }
+
+    [Theory]
     [InlineData("DA1003=fatal")]
     [InlineData("DA1003")]
     [InlineData("=error")]
