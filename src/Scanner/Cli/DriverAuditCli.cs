@@ -19,6 +19,7 @@ public static class DriverAuditCli
         root.Subcommands.Add(ReportCommand.Create(io));
         root.Subcommands.Add(TagsCommand.Create(io));
         root.Subcommands.Add(RulesCommand.Create(io));
+        root.Subcommands.Add(CompletionsCommand.Create(io, root));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

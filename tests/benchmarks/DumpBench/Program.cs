@@ -11,18 +11,8 @@ var outDir = args[1];
 var gib = long.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
 Directory.CreateDirectory(outDir);
 
-var w = new DumpWriter(DumpArch.X64);
-byte[] Fixture(string name) => File.ReadAllBytes(Path.Combine(fixtures, name));
-w.AddModule(@"\SystemRoot\system32\ntoskrnl.exe", 0xFFFFF80000200000, Fixture("kernel/ntoskrnl.exe"));
-w.AddModule(@"\SystemRoot\system32\hal.dll", 0xFFFFF80000400000, Fixture("kernel/hal.dll"));
-// Only drivers whose imports the fixture kernel exports (the loader simulation binds every slot).
-string[] drivers = ["{2F4E1D6C-6B3A-4C1F-9E8D-7A1B2C3D4E5F}.sys", "pool_modern.sys", "pool_legacy.sys"];
-var guid = w.AddModule(@"\SystemRoot\System32\drivers\" + drivers[0], 0xFFFFF80001000000, Fixture(drivers[0]));
-for (var i = 1; i < drivers.Length; i++)
-    w.AddModule(@"\SystemRoot\System32\drivers\" + drivers[i], 0xFFFFF80001000000 + (ulong)i * 0x10_0000, Fixture(drivers[i]));
-LoaderSim.BindAll(w);
-LoaderSim.ZeroSection(w, guid, "INIT");
-var small = w.WriteFull();
+// The same dump the README test writes as MEMORY.DMP (tests/DriverAudit.Scanner.Tests/TestSupport/Dumps/SmallFixtureDump.cs).
+var small = SmallFixtureDump.Write(fixtures, out var w);
 File.WriteAllBytes(Path.Combine(outDir, "small.dmp"), small);
 
 // big.dmp: runs = [hole run A] + the original runs + [hole run B]; pages are stored in run order.

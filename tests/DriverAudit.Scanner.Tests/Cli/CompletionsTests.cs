@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using DriverAudit.Scanner.Cli;
+using DriverAudit.Scanner.Tests.TestSupport;
+using Xunit;
+
+namespace DriverAudit.Scanner.Tests.Cli;
+
+/// <summary>
+/// <c>driveraudit completions SHELL</c>: the bash script is run in bash with the words a user would have typed; the other
+/// shells' scripts are syntax-checked by their shell when it is installed, and always checked to name every command.
+/// </summary>
+public sealed class CompletionsTests
+{
+    private static string Script(string shell)
+    {
+        var run = CliRunner.Run(RepoPaths.Root, "completions", shell);
+        Assert.Equal(0, run.ExitCode);
+        return run.Stdout;
+    }
+
+    private static (int Exit, string Stdout, string Stderr) Run(string program, params string[] args)
+    {
+        var psi = new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output, err.Result);
+    }
+
+    private static string? OnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+
+    /// <summary>What bash offers after <paramref name="words"/> (the last word is the one being completed).</summary>
+    private static string[] Complete(string scriptPath, params string[] words)
+    {
+        var array = string.Join(' ', words.Select(w => "'" + w.Replace("'", "'\\''") + "'"));
+        var (exit, stdout, stderr) = Run("bash", "--noprofile", "--norc", "-c",
+            $"source '{scriptPath}' && COMP_WORDS=({array}) && COMP_CWORD={words.Length - 1} && _driveraudit && printf '%s\\n' \"${{COMPREPLY[@]}}\"");
+        Assert.True(exit == 0, stderr);
+        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    [Fact]
+    public void Bash_completes_commands_options_values_and_files()
+    {
+        using var t = new TempDir();
+        var script = Path.Combine(t.Path, "completion.bash");
+        File.WriteAllText(script, Script("bash"));
+        Assert.Equal(0, Run("bash", "-n", script).Exit);
+
+        Assert.Equal(["completions", "inspect", "inventory", "merge", "report", "rules", "scan", "tags"],
+            Complete(script, "driveraudit", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
+        Assert.Equal(["--format"], Complete(script, "driveraudit", "scan", "--fo"));
+        Assert.Equal(["json", "markdown", "sarif", "text"], Complete(script, "driveraudit", "scan", "--format", "").Order(StringComparer.Ordinal));
+        Assert.Equal(["json", "markdown", "sarif", "text"], Complete(script, "driveraudit", "scan", "-f", "").Order(StringComparer.Ordinal));
+        // Option values are not commands: the path stays "scan" after -o FILE.
+        Assert.Equal(["--color"], Complete(script, "driveraudit", "scan", "-o", "out.sarif", "--col"));
+        Assert.Equal(["always", "auto", "never"], Complete(script, "driveraudit", "scan", "--color", "").Order(StringComparer.Ordinal));
+        Assert.Equal(["docs", "list", "show", "test", "validate"], Complete(script, "driveraudit", "rules", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
+        Assert.Equal(["bash", "fish", "pwsh", "zsh"], Complete(script, "driveraudit", "completions", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
+        // Paths: file names next to the options.
+        File.WriteAllText(Path.Combine(t.Path, "driver.sys"), "");
+        Assert.Contains(Path.Combine(t.Path, "driver.sys"), Complete(script, "driveraudit", "scan", Path.Combine(t.Path, "dri")));
+        Assert.Equal([Path.Combine(t.Path, "driver.sys")], Complete(script, "driveraudit", "scan", "--baseline", Path.Combine(t.Path, "dri")));
+        // Every option of scan, as the command defines it, is offered.
+        var scanOptions = Complete(script, "driveraudit", "scan", "-");
+        foreach (var option in ScanCommand.Create(new CliIo(Stream.Null, TextWriter.Null, TextWriter.Null, false, t.Path)).Options.Where(o => !o.Hidden))
+            Assert.Contains(option.Name, scanOptions);
+        Assert.Contains("--include-suppressed", scanOptions);
+        Assert.Contains("--help", scanOptions);
+    }
+
+    [Theory]
+    [InlineData("zsh", "zsh", "-n")]
+    [InlineData("fish", "fish", "--no-execute")]
+    [InlineData("pwsh", "pwsh", null)]
+    public void Other_shells_get_a_script_naming_every_command(string shell, string program, string? syntaxFlag)
+    {
+        var text = Script(shell);
+        foreach (var command in new[] { "scan", "inspect", "inventory", "merge", "report", "tags", "rules", "completions", "include-suppressed", "sarif" })
+            Assert.Contains(command, text, StringComparison.Ordinal);
+        if (OnPath(program) is not { } exe) return; // syntax checked where the shell is installed
+        using var t = new TempDir();
+        var path = Path.Combine(t.Path, "driveraudit." + shell);
+        File.WriteAllText(path, text);
+        var check = syntaxFlag is null
+            ? Run(exe, "-NoProfile", "-Command", $"$e = $null; [System.Management.Automation.Language.Parser]::ParseFile('{path}', [ref]$null, [ref]$e) | Out-Null; exit $e.Count")
+            : Run(exe, syntaxFlag, path);
+        Assert.True(check.Exit == 0, check.Stdout + check.Stderr);
+        if (shell == "zsh")
+        {
+            // Sourced as the README says, it registers a completer for driveraudit.
+            var loaded = Run(exe, "-f", "-c", $"source '{path}' && print -r -- ${{_comps[driveraudit]}}");
+            Assert.True(loaded.Exit == 0 && loaded.Stdout.Trim().Length > 0, loaded.Stdout + loaded.Stderr);
+        }
+        if (shell == "fish")
+        {
+            // fish's own completion engine, given a command line: the values of --format.
+            var offered = Run(exe, "--no-config", "-c", $"source '{path}'; complete -C 'driveraudit scan --format '");
+            Assert.Equal(["json", "markdown", "sarif", "text"], offered.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')[0]).Order(StringComparer.Ordinal));
+        }
+    }
+
+    [Fact]
+    public void An_unknown_shell_is_a_usage_error()
+    {
+        var run = CliRunner.Run(RepoPaths.Root, "completions", "powershell");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("powershell", run.Stderr, StringComparison.Ordinal);
+    }
+}
