@@ -93,7 +93,7 @@ internal abstract class NamePattern
             }
             if (MayNeedBacktracking(body) || size > EagerBuildSize) _ = new Regex(body, options);
             var final = options;
-            return new RegexPattern(text, new Lazy<Regex>(() => new Regex(body, final)));
+            return new RegexPattern(text, new Lazy<Regex>(() => new Regex(body, final)), AnchoredPrefix(body, options));
         }
         catch (ArgumentException ex)
         {
@@ -203,9 +203,59 @@ internal abstract class NamePattern
     private static bool MayNeedBacktracking(string body) =>
         body.Contains("(?", StringComparison.Ordinal) || Regex.IsMatch(body, @"\\[1-9k]", RegexOptions.CultureInvariant);
 
-    private sealed class RegexPattern(string text, Lazy<Regex> regex) : NamePattern
+    private sealed class RegexPattern(string text, Lazy<Regex> regex, string? prefix) : NamePattern
     {
         public override string Text => text;
-        public override bool IsMatch(ReadOnlySpan<char> value) => regex.Value.IsMatch(value);
+
+        // A string rule's regex runs on every string of every image; most fail on their first characters, so an
+        // anchored literal prefix (/^D:/) is checked first, without the automaton.
+        public override bool IsMatch(ReadOnlySpan<char> value) =>
+            (prefix is null || value.StartsWith(prefix, StringComparison.Ordinal)) && regex.Value.IsMatch(value);
+    }
+
+    /// <summary>
+    /// The literal text every match must start with, for a case-sensitive regex anchored at the start
+    /// (<c>^D:[A-Z]*\(</c> → <c>D:</c>); null when there is none or when it cannot be known simply (ignore-case,
+    /// multiline or whitespace flags, a top-level alternative). A literal followed by <c>*</c>, <c>?</c> or
+    /// <c>{</c> is left out: it may be absent.
+    /// </summary>
+    internal static string? AnchoredPrefix(string body, RegexOptions options)
+    {
+        if ((options & (RegexOptions.IgnoreCase | RegexOptions.Multiline | RegexOptions.IgnorePatternWhitespace | RegexOptions.RightToLeft)) != 0) return null;
+        if (body.Length < 2 || body[0] != '^' || HasTopLevelAlternative(body)) return null;
+        var prefix = new System.Text.StringBuilder();
+        var i = 1;
+        while (i < body.Length)
+        {
+            var c = body[i];
+            if (char.IsAsciiLetterOrDigit(c) || ":;,-_=/!@%&'\"<>~` ".Contains(c)) { prefix.Append(c); i++; }
+            else if (c == '\\' && i + 1 < body.Length && "\\.()[]{}*+?|^$/-".Contains(body[i + 1])) { prefix.Append(body[i + 1]); i += 2; }
+            else break;
+        }
+        if (i < body.Length && body[i] is '*' or '?' or '{' && prefix.Length > 0) prefix.Length--;
+        return prefix.Length > 0 ? prefix.ToString() : null;
+    }
+
+    private static bool HasTopLevelAlternative(string body)
+    {
+        var depth = 0;
+        for (var i = 0; i < body.Length; i++)
+        {
+            switch (body[i])
+            {
+                case '\\': i++; break;
+                case '[':
+                    var j = i + 1;
+                    if (j < body.Length && body[j] == '^') j++;
+                    if (j < body.Length && body[j] == ']') j++;
+                    while (j < body.Length && body[j] != ']') j += body[j] == '\\' ? 2 : 1;
+                    i = j;
+                    break;
+                case '(': depth++; break;
+                case ')': depth--; break;
+                case '|' when depth <= 0: return true;
+            }
+        }
+        return false;
     }
 }
