@@ -4,6 +4,10 @@
 # ratios to yara, user+sys CPU, peak RSS (GNU time), -j 1 against -j N, and one-file latency.
 #
 #   tests/benchmarks/bench-real.sh [--runs N] [--jobs N] [--only x64-sys,x64-all,i386-sys,i386-all,real] [--real DIR]
+#                                  [--driveraudit PATH]
+#
+# --driveraudit times that executable instead of publishing this checkout (Release, ReadyToRun) into .bench/bin,
+# e.g. to compare two builds.
 #
 # Corpora:
 #   x64-sys / x64-all   Wine's x64 PE builds (Debian libwine: /usr/lib/x86_64-linux-gnu/wine/x86_64-windows),
@@ -21,12 +25,14 @@ runs=5
 jobs=$(nproc)
 only="x64-sys,x64-all,i386-sys,i386-all,real"
 real="$repo/../shared/real-drivers"
+da=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --real) real=$2; shift 2 ;;
+    --driveraudit) da=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -58,10 +64,13 @@ if (wants i386-sys || wants i386-all) && [ ! -d "$i386" ]; then
   fi
 fi
 
-echo "building driveraudit (Release, ReadyToRun)…" >&2
-dotnet publish "$repo/src/Scanner" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -o "$work/bin" -nologo -v q >/dev/null
-da="$work/bin/driveraudit"
+if [ -z "$da" ]; then
+  echo "building driveraudit (Release, ReadyToRun)…" >&2
+  dotnet publish "$repo/src/Scanner" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+    -o "$work/bin" -nologo -v q >/dev/null
+  da="$work/bin/driveraudit"
+fi
+echo "driveraudit: $da ($("$da" --version)); yara $(yara --version); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 cat > "$work/da1001.yar" <<'YAR'
 import "pe"

@@ -9,6 +9,9 @@ namespace DriverAudit.Scanner.Engine;
 /// </summary>
 public static class OrderedParallel
 {
+    /// <summary>Items in flight or waiting to be yielded, per worker.</summary>
+    public const int WindowPerWorker = 16;
+
     public static IEnumerable<TOut> Map<TIn, TOut>(IEnumerable<TIn> source, Func<TIn, TOut> map, int degree, CancellationToken cancel = default)
     {
         degree = Math.Max(1, degree);
@@ -22,7 +25,10 @@ public static class OrderedParallel
             yield break;
         }
 
-        var window = degree * 4;
+        // Wide enough that one large image (a 26 MB DLL takes ~100× a small driver) does not leave the other
+        // workers idle behind it: they go on with the next WindowPerWorker items per worker meanwhile. Waiting
+        // items are small reports, so memory stays flat.
+        var window = degree * WindowPerWorker;
         using var slots = new SemaphoreSlim(window, window);
         var work = Channel.CreateBounded<(long Seq, TIn Item)>(new BoundedChannelOptions(window) { SingleWriter = true });
         var done = Channel.CreateUnbounded<(long Seq, TOut Result, Exception? Error)>(new UnboundedChannelOptions { SingleReader = true });

@@ -42,9 +42,9 @@ public sealed class OrderedParallelTests
             Interlocked.Decrement(ref inFlight);
 
         Assert.Equal(500, produced);
-        // Window (4 × 4) + the item the producer pulled before waiting for a slot + the one just released to the
+        // Window (4 × WindowPerWorker) + the item the producer pulled before waiting for a slot + the one just released to the
         // consumer but not yet counted down by it.
-        Assert.InRange(maxInFlight, 1, 4 * 4 + 2);
+        Assert.InRange(maxInFlight, 1, 4 * OrderedParallel.WindowPerWorker + 2);
     }
 
     [Fact]
