@@ -105,7 +105,19 @@ public sealed partial class RuleSet
     /// </summary>
     public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, List<Rule>? notEvaluated) => Evaluate(facts, only: null, notEvaluated);
 
-    private IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, bool[]? only, List<Rule>? notEvaluated)
+    /// <summary>
+    /// As <see cref="Evaluate(IImageFacts, List{Rule})"/>, asking <paramref name="stop"/> before each rule: once it says
+    /// true (a time budget ran out) the remaining rules are not evaluated but added to <paramref name="stopped"/> in id
+    /// order, and the matches found so far are returned.
+    /// </summary>
+    public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, List<Rule>? notEvaluated, Func<bool> stop, List<Rule> stopped)
+    {
+        ArgumentNullException.ThrowIfNull(stop);
+        ArgumentNullException.ThrowIfNull(stopped);
+        return Evaluate(facts, only: null, notEvaluated, stop, stopped);
+    }
+
+    private IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, bool[]? only, List<Rule>? notEvaluated, Func<bool>? stop = null, List<Rule>? stopped = null)
     {
         ArgumentNullException.ThrowIfNull(facts);
         var ctx = new EvalContext(facts, _compiled);
@@ -114,11 +126,17 @@ public sealed partial class RuleSet
         var candidates = _index.Candidates(facts);
         List<RuleMatch>? matches = null;
         List<Anchor>? anchors = null;
+        var halted = false;
         for (int r = 0; r < _compiled.Count; r++)
         {
             var rule = _compiled[r];
             if (candidates is not null && !candidates[r]) continue;
             if (only is not null && !only[r]) continue;
+            if (stop is not null && (halted || (halted = stop())))
+            {
+                stopped!.Add(rule.Rule);
+                continue;
+            }
             if (ctx.TestRule(rule.Index) != Tri.True)
             {
                 if (notEvaluated is not null && _needsCode[r] && facts.CodeNotEvaluated is not null) notEvaluated.Add(rule.Rule);

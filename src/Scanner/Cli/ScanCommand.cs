@@ -73,6 +73,21 @@ public static class ScanCommand
                 return 0;
             },
         };
+        var timeLimit = new Option<double>("--time-limit")
+        {
+            Description = "Seconds of analysis per image (a file, or one module of a dump); past it the image's remaining rules are skipped " +
+                          "with a DA0032 notification and the scan goes on. 0: no limit. Default: 30.",
+            HelpName = "SECONDS",
+            DefaultValueFactory = _ => ScanOptions.DefaultTimeLimit.TotalSeconds,
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (double.TryParse(text, System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var n) && n <= 86_400)
+                    return n;
+                r.AddError($"--time-limit expects seconds from 0 to 86400, got '{text}'.");
+                return 0;
+            },
+        };
         var sourceRoot = new Option<string?>("--source-root")
         {
             Description = "Folder that SARIF URIs are relative to (%SRCROOT%). Default: the root of the git checkout holding the current folder, else the current folder.",
@@ -127,7 +142,7 @@ public static class ScanCommand
         var command = new Command("scan", "Scan driver files, folders and kernel dumps; report findings as text, SARIF, JSON Lines or Markdown.")
         {
             paths, filesFrom, output, format, color, quiet, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError,
-            jobs, sourceRoot, hashList, category, baseline, includeAbsent, includeSuppressed, noProgress,
+            jobs, timeLimit, sourceRoot, hashList, category, baseline, includeAbsent, includeSuppressed, noProgress,
         };
         fleet.AddTo(command);
 
@@ -230,7 +245,10 @@ public static class ScanCommand
                     parse.GetValue(jobs),
                     (parse.GetValue(failOn) ?? settings.FailOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
                     parse.GetValue(failOnError),
-                    ComputeHashes: fmt == "sarif" || suppressions.NeedsHashes);
+                    ComputeHashes: fmt == "sarif" || suppressions.NeedsHashes)
+                {
+                    TimeLimit = TimeSpan.FromSeconds(parse.GetValue(timeLimit)),
+                };
 
                 using IScanSink sink = fmt switch
                 {

@@ -12,8 +12,11 @@ namespace DriverAudit.Scanner.Engine;
 /// follows the module pages read, not the dump's size. The dump is never hashed: it can be tens of GB.
 /// </summary>
 /// <param name="collectInventory">Describe each analysed module (<see cref="ArtifactReport.Image"/>).</param>
-public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = false)
+/// <param name="options">The per-image time budget (each module is an image); null: the defaults.</param>
+public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = false, ScanOptions? options = null)
 {
+    private readonly ScanOptions _options = options ?? new ScanOptions(1, null, false, false);
+
     /// <summary>
     /// Notifications kept per dump (dump and modules together, in artifact order); the rest are counted in one
     /// last notification. A damaged dump can otherwise produce one per IAT slot of every module.
@@ -133,6 +136,7 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
 
     private ArtifactReport AnalyzeModule(InputItem file, KernelDump dump, DumpModuleTarget target)
     {
+        var deadline = new ImageDeadline(_options); // each module is an image with its own budget
         var module = target.Module;
         var where = target.DisplayPath;
         var open = target.OpenImage();
@@ -149,9 +153,11 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
 
         var facts = target.Facts(image);
         var notEvaluated = new List<DriverAudit.Rules.Engine.Rule>();
-        var findings = InputAnalyzer.CapFindings(InputAnalyzer.Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module.Name), where, file.Uri, out var capped);
+        var stopped = new List<DriverAudit.Rules.Engine.Rule>();
+        var findings = InputAnalyzer.CapFindings(InputAnalyzer.Findings(rules.Evaluate(facts, notEvaluated, () => deadline.Expired, stopped), file.Uri, module.Name), where, file.Uri, out var capped);
         var notes = new List<Notification>(NotificationCodes.NotEvaluated(notEvaluated, where, facts.CodeNotEvaluated, file.Uri));
         if (capped is not null) notes.Add(capped);
+        if (deadline.Notice(stopped, where, file.Uri) is { } late) notes.Add(late);
         foreach (var d in facts.Iat.Diagnostics)
         {
             // A triage dump copies a module's headers, rarely its IAT: a missing IAT page there is expected.

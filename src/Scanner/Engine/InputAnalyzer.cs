@@ -13,7 +13,7 @@ namespace DriverAudit.Scanner.Engine;
 /// </summary>
 public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 {
-    private readonly DumpInputAnalyzer _dumps = new(rules, options.CollectInventory);
+    private readonly DumpInputAnalyzer _dumps = new(rules, options.CollectInventory, options);
 
     public InputReport Analyze(InputItem item)
     {
@@ -40,6 +40,7 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 
     private InputReport AnalyzeFile(InputFile file)
     {
+        var deadline = new ImageDeadline(options);
         using var input = InputOpener.Open(file);
         if (input.Dump is not null) return _dumps.Analyze(input);
         if (input.Image is not PeImage image) return Refused(input, options.ComputeHashes);
@@ -47,13 +48,15 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
         var source = input.Source!;
         var facts = new PeFacts(image, file.DisplayPath);
         var notEvaluated = new List<Rule>();
-        var findings = CapFindings(Findings(rules.Evaluate(facts, notEvaluated), file.Uri, module: null), file.DisplayPath, file.Uri, out var capped);
+        var stopped = new List<Rule>();
+        var findings = CapFindings(Findings(rules.Evaluate(facts, notEvaluated, () => deadline.Expired, stopped), file.Uri, module: null), file.DisplayPath, file.Uri, out var capped);
         // After the rules: a hash rule may already have computed it (facts cache it).
         var notes = image.Diagnostics
             .Select(d => new Notification(NotificationCodes.MalformedTable, NotificationLevel.Warning, $"'{file.DisplayPath}': {d.Message}", file.Uri))
             .ToList();
         notes.AddRange(NotificationCodes.NotEvaluated(notEvaluated, file.DisplayPath, facts.CodeNotEvaluated, file.Uri));
         if (capped is not null) notes.Add(capped);
+        if (deadline.Notice(stopped, file.DisplayPath, file.Uri) is { } late) notes.Add(late);
         return new InputReport([new ArtifactReport
         {
             Uri = file.Uri,

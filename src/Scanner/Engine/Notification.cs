@@ -39,6 +39,7 @@ public static class NotificationCodes
     public const string SuppressedResultsLeftOut = "DA0023";
     public const string ResultsTruncated = "DA0030";
     public const string NotificationsTruncated = "DA0031";
+    public const string TimeLimitReached = "DA0032";
     public const string InternalError = "DA0099";
 
     /// <summary>Id → (name, description) in id order, for the SARIF descriptors.</summary>
@@ -66,6 +67,7 @@ public static class NotificationCodes
         (SuppressedResultsLeftOut, "SuppressedResultsLeftOut", "Results that the config file suppresses were left out of the SARIF log: GitHub code scanning does not read SARIF suppressions and would show them as open alerts."),
         (ResultsTruncated, "ResultsTruncated", "More results than GitHub code scanning accepts in one run; the rest were left out."),
         (NotificationsTruncated, "NotificationsTruncated", "One input gave more notifications than are reported per input; the rest were counted, not listed."),
+        (TimeLimitReached, "TimeLimitReached", "An image's analysis reached the per-image time limit (--time-limit); the rules not yet evaluated were skipped and are named. The scan went on."),
         (InternalError, "InternalError", "An unexpected error while analysing one input; the scan went on."),
     ];
 

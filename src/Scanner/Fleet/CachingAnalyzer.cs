@@ -22,7 +22,10 @@ public sealed class CachingAnalyzer(InputAnalyzer inner, ResultCache cache, Rule
         if (cache.TryGet(sha256, file, _rules, options.CollectInventory) is { } hit) return hit;
         var report = inner.Analyze(item);
         // Stored only when the analysis saw the bytes that were hashed (the file did not change in between).
-        if (report.Artifacts.Count == 1 && report.Artifacts[0].Sha256 == sha256) cache.Put(sha256, file, report);
+        // A report cut by the time limit depends on the machine's speed: never cached.
+        if (report.Artifacts.Count == 1 && report.Artifacts[0].Sha256 == sha256
+            && !report.Artifacts[0].Notifications.Any(n => n.Code == NotificationCodes.TimeLimitReached))
+            cache.Put(sha256, file, report);
         return report;
     }
 
