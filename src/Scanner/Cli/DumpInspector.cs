@@ -15,8 +15,10 @@ namespace DriverAudit.Scanner.Cli;
 internal static class DumpInspector
 {
     /// <param name="input">An opened dump (<see cref="OpenedInput.Dump"/> not null).</param>
+    /// <param name="rules">With JSON: each module object gets the <c>inventory</c> object <c>driveraudit inventory</c> lists for it.</param>
     /// <returns>An error message, or null.</returns>
-    public static string? Inspect(OpenedInput input, string? moduleFilter, bool asJson, Utf8JsonWriter writer, Action endLine, TextWriter o)
+    public static string? Inspect(OpenedInput input, string? moduleFilter, bool asJson, Utf8JsonWriter writer, Action endLine, TextWriter o,
+        DriverAudit.Rules.Engine.RuleSet? rules = null)
     {
         var dump = input.Dump!;
         var path = input.Item.DisplayPath;
@@ -43,8 +45,15 @@ internal static class DumpInspector
                     endLine();
                     continue;
                 }
-                var iat = target.Facts(image).Iat;
-                ImageJson.Write(writer, target.DisplayPath, image, w => ModuleJson(w, m, iat), iat.Imports);
+                var facts = target.Facts(image);
+                var iat = facts.Iat;
+                ImageJson.Write(writer, target.DisplayPath, image, w =>
+                {
+                    ModuleJson(w, m, iat);
+                    // The same record as the inventory command's for this module (DumpInputAnalyzer describes it the same way).
+                    if (rules is not null)
+                        InspectCommand.WriteInventory(w, path, m.Name, m.Size, Fleet.ImageRecord.Describe(image, new Signing.ImageSigning(image)), InspectCommand.RuleIds(rules, facts));
+                }, iat.Imports);
                 endLine();
             }
         }

@@ -40,7 +40,7 @@ public static class InspectCommand
             foreach (var item in CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory)))
             {
                 using var input = InputOpener.Open(item);
-                var error = input.Dump is not null ? DumpInspector.Inspect(input, parse.GetValue(module), asJson, writer, () => EndLine(writer, io), io.Out)
+                var error = input.Dump is not null ? DumpInspector.Inspect(input, parse.GetValue(module), asJson, writer, () => EndLine(writer, io), io.Out, ruleSet)
                     : input.Image is not null ? Inspect(input, ruleSet, writer, io)
                     : input.RefusalMessage;
                 if (error is null) continue;
@@ -69,18 +69,9 @@ public static class InspectCommand
         if (rules is not null)
         {
             var facts = new PeFacts(image, path);
-            var ruleIds = rules.Evaluate(facts).Select(m => m.Rule.Id).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            var ruleIds = RuleIds(rules, facts);
             var record = ImageRecord.Describe(image, facts.Signing, facts.FileSha256);
-            ImageJson.Write(writer, path, image, w =>
-            {
-                w.WriteStartObject("inventory");
-                InventorySink.WriteHead(w, host: null, path, module: null, input.Source!.Length);
-                record.WriteFields(w);
-                w.WriteStartArray("ruleIds");
-                foreach (var id in ruleIds) w.WriteStringValue(id);
-                w.WriteEndArray();
-                w.WriteEndObject();
-            });
+            ImageJson.Write(writer, path, image, w => WriteInventory(w, path, module: null, input.Source!.Length, record, ruleIds));
             EndLine(writer, io);
         }
         else
@@ -89,6 +80,22 @@ public static class InspectCommand
         }
         return null;
     }
+
+    /// <summary>The <c>inventory</c> object: exactly the fields of a <c>driveraudit inventory</c> record (files and dump modules alike).</summary>
+    internal static void WriteInventory(Utf8JsonWriter w, string path, string? module, long? size, ImageRecord record, IEnumerable<string> ruleIds)
+    {
+        w.WriteStartObject("inventory");
+        InventorySink.WriteHead(w, host: null, path, module, size);
+        record.WriteFields(w);
+        w.WriteStartArray("ruleIds");
+        foreach (var id in ruleIds) w.WriteStringValue(id);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>Ids of the rules that match the image, as an inventory lists them.</summary>
+    internal static List<string> RuleIds(RuleSet rules, DriverAudit.Rules.Facts.IImageFacts facts) =>
+        [.. rules.Evaluate(facts).Select(m => m.Rule.Id).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
 
     private static void EndLine(Utf8JsonWriter writer, CliIo io) => CliInputs.EndJsonLine(writer, io);
 

@@ -126,6 +126,27 @@ public sealed class InventoryTests
     }
 
     [Fact]
+    public void Inspect_format_json_gives_dump_modules_the_inventory_record_too()
+    {
+        using var dir = new TempDir();
+        dir.File("MEMORY.DMP", TestSupport.Dumps.SmallFixtureDump.Write(RepoPaths.Fixture("x64", "")));
+        var inspect = CliRunner.Run(dir.Path, "inspect", "--format", "json", "MEMORY.DMP");
+        Assert.Equal(0, inspect.ExitCode);
+        var modules = Lines(inspect.Stdout).Where(l => l.TryGetProperty("inventory", out _)).Select(l => l.GetProperty("inventory")).ToList();
+        var listed = Lines(CliRunner.Run(dir.Path, "inventory", "MEMORY.DMP").Stdout);
+        Assert.Equal(5, listed.Count);
+        // One inventory object per module image, each equal to the inventory command's record for that module.
+        Assert.Equal(listed.Select(l => l.GetProperty("module").GetString()), modules.Select(m => m.GetProperty("module").GetString()));
+        foreach (var (record, inv) in listed.Zip(modules))
+            foreach (var column in ImageRecord.Columns)
+                Assert.True(JsonElement.DeepEquals(record.GetProperty(column), inv.GetProperty(column)), $"{record.GetProperty("module")}: {column}");
+        // The GUID-named driver: DA7001 (and its untagged import) fired, as in the scan of the dump.
+        var guid = modules.Single(m => m.GetProperty("module").GetString()!.StartsWith('{'));
+        Assert.Contains("DA7001", guid.GetProperty("ruleIds").EnumerateArray().Select(x => x.GetString()));
+        Assert.Equal("MEMORY.DMP", guid.GetProperty("path").GetString());
+    }
+
+    [Fact]
     public void Host_label_is_in_sarif_json_lines_and_text()
     {
         using var dir = new TempDir();
