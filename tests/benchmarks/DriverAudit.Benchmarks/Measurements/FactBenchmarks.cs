@@ -32,6 +32,10 @@ public class FactBenchmarks
     [Benchmark]
     public long ImportsAndInstructions() => Pipeline.ForEach(Images, f => f.Imports.Count + f.Instructions.Count);
 
+    /// <summary>ASCII and UTF-16 strings of every data and code section (what DA3002/DA4001/DA4002 read).</summary>
+    [Benchmark]
+    public long ImportsAndStrings() => Pipeline.ForEach(Images, f => f.Imports.Count + f.Strings.Count);
+
     [Benchmark]
     public long AllCodeFacts() => Pipeline.ForEach(Images, f => f.Imports.Count + f.Calls.Count + f.Instructions.Count);
 }
