@@ -101,7 +101,8 @@ public sealed partial class RuleSet
     /// <summary>
     /// As <see cref="Evaluate(IImageFacts)"/>; besides, every rule that needs code facts, could apply (its import
     /// prerequisites hold) and did not match while the image's code was not evaluated
-    /// (<see cref="IImageFacts.CodeNotEvaluated"/>) is added to <paramref name="notEvaluated"/>, in id order.
+    /// (<see cref="IImageFacts.CodeNotEvaluated"/>), or whose only code evidence is instructions the architecture does not
+    /// have (<see cref="IImageFacts.AbsentInstructions"/>), is added to <paramref name="notEvaluated"/>, in id order.
     /// </summary>
     public IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, List<Rule>? notEvaluated) => Evaluate(facts, only: null, notEvaluated);
 
@@ -139,7 +140,9 @@ public sealed partial class RuleSet
             }
             if (ctx.TestRule(rule.Index) != Tri.True)
             {
-                if (notEvaluated is not null && _needsCode[r] && facts.CodeNotEvaluated is not null) notEvaluated.Add(rule.Rule);
+                if (notEvaluated is not null && _needsCode[r]
+                    && (facts.CodeNotEvaluated is not null || facts.AbsentInstructions is { } absent && rule.Match.ReadsOnlyAbsentInstructions(absent.Mnemonics)))
+                    notEvaluated.Add(rule.Rule);
                 continue;
             }
             anchors ??= [];

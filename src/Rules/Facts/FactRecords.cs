@@ -117,3 +117,9 @@ public sealed record CallFact(ImportFact Api, uint SiteRva, uint? FunctionRva, i
 /// <param name="FunctionRva">Start of the containing function; null when no function is known (linear fallback).</param>
 /// <param name="Count">How many such instructions the function holds (at least 1).</param>
 public sealed record InstructionFact(uint Rva, string Mnemonic, string? ControlRegister, uint? FunctionRva, int Count = 1);
+
+/// <summary>
+/// Instruction mnemonics that do not exist on an image's architecture (port I/O and x86 MSR instructions on
+/// ARM64), and why: a rule that reads code only through them cannot apply, and says so (not evaluated).
+/// </summary>
+public sealed record AbsentInstructionsFact(IReadOnlySet<string> Mnemonics, string Reason);

@@ -44,6 +44,12 @@ public interface IImageFacts
     /// </summary>
     string? CodeNotEvaluated => null;
 
+    /// <summary>
+    /// Instructions the image's architecture does not have (null: none). Rules whose only code evidence is such
+    /// instructions are reported "not evaluated" with <see cref="AbsentInstructionsFact.Reason"/>, never silently clean.
+    /// </summary>
+    AbsentInstructionsFact? AbsentInstructions => null;
+
     /// <summary>VS_VERSIONINFO string table (key → value); empty when there is none.</summary>
     IReadOnlyDictionary<string, string> VersionInfo { get; }
 

@@ -10,8 +10,11 @@ namespace DriverAudit.Rules.Loading;
 /// <summary>Compilers for module, string, version-info, signature, hash, call and instruction features.</summary>
 internal sealed partial class MatchCompiler
 {
-    public static readonly string[] Mnemonics = ["wrmsr", "rdmsr", "in", "out"];
-    public static readonly string[] ControlRegisters = ["cr0", "cr2", "cr3", "cr4", "cr8"];
+    // msr/mrs: ARM64 system-register writes and reads (privileged registers only; see docs/rule-language.md).
+    public static readonly string[] Mnemonics = ["wrmsr", "rdmsr", "in", "out", "msr", "mrs"];
+    // ARM64: the system registers that play CR0/CR3/CR4's part (translation, exception vectors, PAN/UAO).
+    public static readonly string[] ControlRegisters =
+        ["cr0", "cr2", "cr3", "cr4", "cr8", "sctlr_el1", "ttbr0_el1", "ttbr1_el1", "tcr_el1", "vbar_el1", "pan", "uao", "sctlr_el2", "hcr_el2", "vbar_el2"];
 
     private Predicate? CompileModule(YamlScalar key, YamlNode value)
     {

@@ -29,6 +29,28 @@ internal abstract class Predicate
     /// <summary>True for features answered from the image's code (calls, instructions, code-referenced strings).</summary>
     public virtual bool ReadsCode => false;
 
+    /// <summary>
+    /// Whether every code fact this node and its children read is an instruction feature whose mnemonics all lie in
+    /// <paramref name="absent"/> (and there is at least one): then the node cannot be true on such an image.
+    /// </summary>
+    public bool ReadsOnlyAbsentInstructions(IReadOnlySet<string> absent)
+    {
+        var any = false;
+        return Walk(this, absent, ref any) && any;
+
+        static bool Walk(Predicate p, IReadOnlySet<string> absent, ref bool any)
+        {
+            if (p.ReadsCode)
+            {
+                if (p is not InstructionFeature i || !i.OnlyMnemonicsIn(absent)) return false;
+                any = true;
+            }
+            foreach (var c in p.Children)
+                if (!Walk(c, absent, ref any)) return false;
+            return true;
+        }
+    }
+
     /// <summary>Whether this node or a node under it reads code facts.</summary>
     public bool NeedsCode()
     {

@@ -85,7 +85,7 @@ internal static class DumpInspector
             o.WriteLine($"  triage minidump: modules are listed; {blocks} data block(s) ({bytes} bytes) hold part of {dump.Modules.Count(m => m.ImageAvailable)} module image(s)");
         }
         o.WriteLine($"  modules ({dump.Modules.Count}):");
-        var w = dump.Machine == DumpMachine.X64 ? 17 : 8;
+        var w = dump.Machine != DumpMachine.X86 ? 17 : 8;
         o.WriteLine($"    {"base".PadRight(w)} {"size",-10} {"timestamp",-10} {"missing",-11} {"name",-24} path");
         foreach (var m in dump.Modules)
         {
@@ -249,7 +249,7 @@ internal static class DumpInspector
     }
 
     private static string Address(KernelDump dump, ulong va) =>
-        dump.Machine == DumpMachine.X64 ? $"{va >> 32:x8}`{va & 0xFFFF_FFFF:x8}" : $"{va:x8}";
+        dump.Machine != DumpMachine.X86 ? $"{va >> 32:x8}`{va & 0xFFFF_FFFF:x8}" : $"{va:x8}";
 
     private static string TypeName(KernelDump dump) => dump.DumpType switch
     {
@@ -269,6 +269,7 @@ internal static class DumpInspector
     private static string MachineName(KernelDump dump) => dump.Machine switch
     {
         DumpMachine.X64 => "x64",
+        DumpMachine.Arm64 => "ARM64",
         _ => dump.PaeEnabled ? "x86 (PAE)" : "x86",
     };
 

@@ -243,7 +243,13 @@ public static class TagsCommand
                 w.WriteEndObject();
             }
             w.WriteEndArray();
-            w.WriteNumber("unknownTagSites", image.Tags.UnknownTagSites);
+            // Code not analysed (ARM32, IA64, packed): the number of unknown sites is itself unknown, not 0.
+            if (image.Tags.CodeNotEvaluated is { } why)
+            {
+                w.WriteNull("unknownTagSites");
+                w.WriteString("codeNotEvaluated", why);
+            }
+            else w.WriteNumber("unknownTagSites", image.Tags.UnknownTagSites);
             w.WriteEndObject();
             CliInputs.EndJsonLine(w, io);
         }
@@ -264,6 +270,8 @@ public static class TagsCommand
                 o.WriteLine($"  '{u.Tag}' 0x{u.Value:x8} {u.Api}{untagged} at 0x{u.SiteRva:x}{extra}{Chain(u)}");
             }
             // With --tag the question is who uses that tag: a site whose tag is unknown answers nothing.
+            if (patterns.Count == 0 && image.Tags.CodeNotEvaluated is { } why)
+                o.WriteLine($"  tags unknown  the pool call sites were not analysed: {why}");
             if (patterns.Count == 0)
                 foreach (var site in image.Tags.UnknownSites)
                     o.WriteLine($"  tag unknown   {site.Api.Name} at 0x{site.SiteRva:x} (args {string.Join(", ", site.Args)}; {site.Shape})");

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DriverAudit.Scanner.Code.Arm64;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Code;
@@ -43,8 +44,20 @@ public sealed class CodeFacts
     /// <summary>The imports the call sites are found from.</summary>
     public IReadOnlyList<CodeImport> Imports => _importList ??= _imports();
 
-    /// <summary>False for machines the analysis does not decode (ARM64, ARM32, IA64, ...): their code facts are empty.</summary>
-    public bool Supported => _image.Machine is PeMachine.X64 or PeMachine.X86;
+    /// <summary>False for machines the analysis does not decode (ARM32, IA64, ...): their code facts are empty.</summary>
+    public bool Supported => _image.Machine is PeMachine.X64 or PeMachine.X86 or PeMachine.Arm64;
+
+    /// <summary>ARM64 images are analysed by <see cref="Arm64CodeAnalysis"/> (one pass for every fact), not the Iced pipeline.</summary>
+    public bool IsArm64 => _image.Machine == PeMachine.Arm64;
+
+    private Arm64CodeAnalysis? _arm64;
+
+    private Arm64CodeAnalysis? Arm64()
+    {
+        if (_arm64 is not null) return _arm64;
+        if (NotEvaluatedReason is not null || Code() is not { IsArm64: true } code) return null;
+        return _arm64 = Arm64CodeAnalysis.Run(code, _image, Imports);
+    }
 
     /// <summary>Why the image's code looks packed (see <see cref="PackedCode"/>), or null. Computed once, on first read.</summary>
     public string? Packed
@@ -64,23 +77,30 @@ public sealed class CodeFacts
         ? $"no code analysis for {MachineLabel(_image)} images"
         : Packed is { } why ? $"packed code ({why})" : null;
 
+    private static readonly DriverAudit.Rules.Facts.AbsentInstructionsFact Arm64Absent = new(
+        new HashSet<string>(["in", "out", "wrmsr", "rdmsr"], StringComparer.Ordinal),
+        "not applicable to ARM64 images (port I/O and x86 MSR instructions do not exist there)");
+
+    /// <summary>Instructions the image's architecture does not have (ARM64: port I/O, wrmsr/rdmsr), or null.</summary>
+    public DriverAudit.Rules.Facts.AbsentInstructionsFact? AbsentInstructions => IsArm64 && NotEvaluatedReason is null ? Arm64Absent : null;
+
     /// <summary>Every call site of every import, by RVA.</summary>
     public IReadOnlyList<CallSite> CallSites => _callSites ??= FindCallSites();
 
     /// <summary>Privileged instructions of the image's functions (function-bounded disassembly), by RVA.</summary>
-    public IReadOnlyList<InstructionHit> Instructions => Map()?.Hits ?? [];
+    public IReadOnlyList<InstructionHit> Instructions => IsArm64 ? Arm64()?.Hits ?? [] : Map()?.Hits ?? [];
 
     /// <summary>RVAs that decoded code takes the address of or reads (empty when the code is not evaluated).</summary>
-    public IReadOnlySet<uint> References => Map()?.References ?? (IReadOnlySet<uint>)new HashSet<uint>();
+    public IReadOnlySet<uint> References => (IsArm64 ? Arm64()?.References : Map()?.References) ?? (IReadOnlySet<uint>)new HashSet<uint>();
 
     /// <summary>True when function discovery failed and instruction facts come from a linear sweep (labelled: no function).</summary>
-    public bool LinearFallback => Map()?.Fallback ?? false;
+    public bool LinearFallback => !IsArm64 && (Map()?.Fallback ?? false);
 
     /// <summary>Instructions decoded for this image so far (0 until a code fact is read).</summary>
-    public long InstructionsDecoded => (_decoder?.InstructionsDecoded ?? 0) + (_map?.InstructionsDecoded ?? 0);
+    public long InstructionsDecoded => (_decoder?.InstructionsDecoded ?? 0) + (_map?.InstructionsDecoded ?? 0) + (_arm64?.InstructionsDecoded ?? 0);
 
     /// <summary>Functions the shared pass found (0 until it ran).</summary>
-    public int FunctionCount => _map?.FunctionCount ?? 0;
+    public int FunctionCount => _map?.FunctionCount ?? _arm64?.FunctionCount ?? 0;
 
     private IReadOnlyList<WrappedCall>? _wrapped;
 
@@ -92,6 +112,7 @@ public sealed class CodeFacts
 
     private IReadOnlyList<WrappedCall> TraceWrappers()
     {
+        if (IsArm64) return Arm64()?.Wrapped ?? [];
         var sites = CallSites;
         if (Code() is not { } code || !sites.Any(s => PoolApis.Find(s.Api) is not null)) return [];
         return new WrapperTracer(code, sites, _image.AddressOfEntryPoint).Trace();
@@ -115,12 +136,13 @@ public sealed class CodeFacts
     private CodeMap? Map()
     {
         if (_map is not null) return _map;
-        if (NotEvaluatedReason is not null || Code() is not { } code) return null;
+        if (NotEvaluatedReason is not null || Code() is not { IsArm64: false } code) return null;
         return _map = CodeMap.Build(code, _image);
     }
 
     private IReadOnlyList<CallSite> FindCallSites()
     {
+        if (IsArm64) return Arm64()?.CallSites ?? [];
         if (NotEvaluatedReason is not null || Code() is not { } code) return [];
         _decoder = new RegionDecoder(code);
         return new CallSiteFinder(code, _decoder, Imports, rva => Map()?.FunctionOf(rva)).FindAll();
@@ -135,13 +157,14 @@ public sealed class CodeFacts
     /// </summary>
     public bool? IsReferenced(uint rva)
     {
-        if (Map() is not { } map || Code() is not { } code) return null;
-        if (map.References.Contains(rva)) return true;
+        if (NotEvaluatedReason is not null || Code() is not { } code) return null;
+        var references = References;
+        if (references.Contains(rva)) return true;
         if (_viaDescriptor is null)
         {
             _viaDescriptor = [];
             Span<byte> d = stackalloc byte[16];
-            foreach (var r in map.References)
+            foreach (var r in references)
             {
                 var need = code.Is64 ? 16 : 8;
                 if (_image.ReadRva(r, d[..need]) < need) continue;

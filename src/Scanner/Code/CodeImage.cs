@@ -24,9 +24,10 @@ internal sealed class CodeImage
     public const long MaxCodeBytes = 64L << 20;
     private const int RuntimeFunctionSize = 12;
 
-    private CodeImage(int bitness, ulong addressBase, CodeSection[] sections, FunctionTable functions)
+    private CodeImage(int bitness, bool arm64, ulong addressBase, CodeSection[] sections, FunctionTable functions)
     {
         Bitness = bitness;
+        IsArm64 = arm64;
         AddressBase = addressBase;
         Sections = sections;
         Functions = functions;
@@ -35,16 +36,19 @@ internal sealed class CodeImage
     public int Bitness { get; }
     public bool Is64 => Bitness == 64;
 
+    /// <summary>ARM64 (A64) code rather than x86/x64: decoded by <see cref="Arm64.A64Decoder"/>, not Iced.</summary>
+    public bool IsArm64 { get; }
+
     /// <summary>x86: absolute addresses in the code are AddressBase + RVA.</summary>
     public ulong AddressBase { get; }
 
     public IReadOnlyList<CodeSection> Sections { get; }
     public FunctionTable Functions { get; }
 
-    /// <summary>Null when the machine is neither x86 nor x64.</summary>
+    /// <summary>Null when the machine is not x86, x64 or ARM64.</summary>
     public static CodeImage? Load(PeImage image)
     {
-        int bitness = image.Machine switch { PeMachine.X64 => 64, PeMachine.X86 => 32, _ => 0 };
+        int bitness = image.Machine switch { PeMachine.X64 or PeMachine.Arm64 => 64, PeMachine.X86 => 32, _ => 0 };
         if (bitness == 0) return null;
         var sections = new List<CodeSection>();
         long budget = MaxCodeBytes;
@@ -65,8 +69,9 @@ internal sealed class CodeImage
         // A relocated dump module's code holds addresses against its load base, a file's against ImageBase.
         var origin = image.Source.Origin;
         var addressBase = image.Layout == ImageLayout.Loaded && origin.ModuleBase is { } loaded ? loaded : image.ImageBase;
-        var functions = bitness == 64 ? ReadFunctionTable(image) : FunctionTable.Empty;
-        return new CodeImage(bitness, addressBase, [.. sections], functions);
+        var arm64 = image.Machine == PeMachine.Arm64;
+        var functions = arm64 ? ReadArm64FunctionTable(image) : bitness == 64 ? ReadFunctionTable(image) : FunctionTable.Empty;
+        return new CodeImage(bitness, arm64, addressBase, [.. sections], functions);
     }
 
     public CodeSection? FindSection(uint rva)
@@ -115,6 +120,48 @@ internal sealed class CodeImage
             var unwind = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * RuntimeFunctionSize + 8));
             if (begin == 0 && end == 0) break;
             if (end > begin && end - begin <= MaxSectionBytes) list.Add(new FunctionRange(begin, end, PrimaryOf(image, begin, unwind)));
+        }
+        return new FunctionTable(list);
+    }
+
+    private const int Arm64RuntimeFunctionSize = 8;
+
+    /// <summary>
+    /// ARM64 directory 3: { BeginAddress, UnwindData }. UnwindData's low two bits (Flag) say how to read it: 0, an RVA of
+    /// an .xdata record whose first word holds FunctionLength (bits 0..17, in instructions); 1 (function) or 2
+    /// (fragment without prologue), packed unwind data with FunctionLength in bits 2..12; 3 is reserved.
+    /// </summary>
+    private static FunctionTable ReadArm64FunctionTable(PeImage image)
+    {
+        var dir = image.GetDirectory(3);
+        if (!dir.IsPresent) return FunctionTable.Empty;
+        var count = (int)Math.Min(dir.Size / Arm64RuntimeFunctionSize, Math.Min(image.SpanLimit(dir.VirtualAddress) / Arm64RuntimeFunctionSize, 1u << 20));
+        if (count == 0) return FunctionTable.Empty;
+        var raw = new byte[count * Arm64RuntimeFunctionSize];
+        count = image.ReadRva(dir.VirtualAddress, raw) / Arm64RuntimeFunctionSize;
+        var list = new List<FunctionRange>(count);
+        Span<byte> head = stackalloc byte[4];
+        for (var i = 0; i < count; i++)
+        {
+            var begin = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * Arm64RuntimeFunctionSize));
+            var unwind = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * Arm64RuntimeFunctionSize + 4));
+            if (begin == 0 && unwind == 0) break;
+            uint length;
+            switch (unwind & 3)
+            {
+                case 0:
+                    if (image.ReadRva(unwind, head) < 4) continue;
+                    length = (BinaryPrimitives.ReadUInt32LittleEndian(head) & 0x3FFFF) * 4;
+                    break;
+                case 1:
+                case 2:
+                    length = ((unwind >> 2) & 0x7FF) * 4;
+                    break;
+                default:
+                    continue;
+            }
+            if ((begin & 3) != 0 || length == 0 || length > MaxSectionBytes || (ulong)begin + length > uint.MaxValue) continue;
+            list.Add(new FunctionRange(begin, begin + length, begin));
         }
         return new FunctionTable(list);
     }

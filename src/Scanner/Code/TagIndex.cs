@@ -45,6 +45,12 @@ public sealed record ImageTags(IReadOnlyList<TagUse> Tags, int UnknownTagSites, 
 {
     /// <summary>The tag-taking sites whose tag is not proven (directly or through wrappers).</summary>
     public IReadOnlyList<CallSite> UnknownSites { get; init; } = [];
+
+    /// <summary>
+    /// Why the image's pool call sites are unknown altogether (ARM32, IA64, packed code), when it imports a pool API
+    /// whose calls could not be looked for; null when the code was analysed. <see cref="UnknownTagSites"/> is then no count.
+    /// </summary>
+    public string? CodeNotEvaluated { get; init; }
 }
 
 /// <summary>Builds <see cref="ImageTags"/> from code facts: the per-image entry point of <c>driveraudit tags</c>.</summary>
@@ -99,7 +105,8 @@ public static class TagIndex
             if (PoolApis.Find(import) is { TagArg: < 0, IsAllocator: true } untagged
                 && !tags.Any(t => t.Untagged && t.Api == untagged.Name))
                 tags.Add(new TagUse(PoolTag.None, untagged.Name, import.SlotRva, null, null, CallSiteShape.Direct) { Untagged = true, ImportOnly = true });
-        return new ImageTags(tags, unknown.Count, sites) { UnknownSites = unknown };
+        var notEvaluated = facts.NotEvaluatedReason is { } why && imports.Any(i => PoolApis.Find(i) is not null) ? why : null;
+        return new ImageTags(tags, unknown.Count, sites) { UnknownSites = unknown, CodeNotEvaluated = notEvaluated };
 
         void Add(CallSite site, IReadOnlyList<ArgValue> args, IReadOnlyList<WrapperHop> via)
         {

@@ -95,6 +95,8 @@ internal abstract class AddressTranslator(PhysicalReader physical)
     public static AddressTranslator Create(DumpHeader header, PhysicalReader physical) =>
         header.Machine == DumpMachine.X64
             ? new X64Translator(physical, header.DirectoryTableBase)
+            : header.Machine == DumpMachine.Arm64
+            ? new Arm64Translator(physical, header.DirectoryTableBase)
             : header.PaeEnabled
                 ? new X86PaeTranslator(physical, header.DirectoryTableBase)
                 : new X86Translator(physical, header.DirectoryTableBase);
@@ -291,6 +293,44 @@ internal sealed class X64Translator : PagingTranslator
     protected override ulong TopTable(ulong va) => _root;
 
     protected override ulong FrameOf(int level, ulong entry) => entry & ((entry & Present) != 0 ? TableMask : TransitionMask);
+}
+
+/// <summary>
+/// ARM64 with the 4 KiB granule and 48-bit addresses: four levels of 512 8-byte descriptors, 1 GiB blocks at level
+/// 1 and 2 MiB blocks at level 2. Windows points TTBR0 and TTBR1 at one top-level table (the dump header's
+/// DirectoryTableBase), so kernel addresses (bits 63..48 all ones) index it like user ones, by bits 47..39. A
+/// descriptor is followed only when valid (bit 0); bit 1 says table/page rather than block. Invalid entries
+/// (Windows keeps software transition formats there) are missing pages.
+/// </summary>
+internal sealed class Arm64Translator(PhysicalReader physical, ulong directoryTableBase) : AddressTranslator(physical)
+{
+    private const ulong Valid = 1, TableOrPage = 2;
+    private const ulong OutputMask = 0x0000_FFFF_FFFF_F000; // bits 47..12
+    private readonly ulong _root = directoryTableBase & OutputMask; // low bits may hold CnP/ASID
+
+    public override bool TryTranslate(ulong va, out ulong pa)
+    {
+        pa = 0;
+        var high = va >> 48;
+        if (high != 0 && high != 0xFFFF) return false; // outside both halves
+        var table = _root;
+        for (var level = 0; level < 4; level++)
+        {
+            var shift = 39 - 9 * level;
+            if (!Physical.TryReadUInt64(table + ((va >> shift) & 0x1FF) * 8, out var d) || (d & Valid) == 0) return false;
+            if ((d & TableOrPage) == 0)
+            {
+                // A block: level 1 (1 GiB) or 2 (2 MiB); at level 0 and 3 this encoding is invalid.
+                if (level is 0 or 3) return false;
+                var size = 1UL << shift;
+                pa = (d & OutputMask & ~(size - 1)) | (va & (size - 1));
+                return true;
+            }
+            table = d & OutputMask;
+        }
+        pa = table | (va & 0xFFF);
+        return true;
+    }
 }
 
 /// <summary>x86 PAE: a 4-entry PDPT (32-byte aligned, not page aligned), 8-byte entries, 2 MiB large pages.</summary>

@@ -40,7 +40,7 @@ internal sealed class DumpHeader
     /// <summary>The header a raw memory image would have had: what the locator found, nothing else.</summary>
     internal static DumpHeader ForRawImage(DumpMachine machine, bool pae, ulong directoryTableBase, ulong psLoadedModuleList) => new()
     {
-        Is64 = machine == DumpMachine.X64, Machine = machine, PaeEnabled = pae, DirectoryTableBase = directoryTableBase,
+        Is64 = machine != DumpMachine.X86, Machine = machine, PaeEnabled = pae, DirectoryTableBase = directoryTableBase,
         PsLoadedModuleList = psLoadedModuleList, RawDumpType = (uint)DumpType.RawMemory, NumberOfRuns = PageFill,
     };
     public long SystemTimeRaw { get; private init; }
@@ -84,9 +84,9 @@ internal sealed class DumpHeader
             return Fail(DumpOpenError.Encrypted, "The dump's data is encrypted (DUMP_FILE_ATTRIBUTES.EncryptedDumpData); decrypt it first.", out error, out message);
 
         var machine = is64 ? U32(h, 0x30) : U32(h, 0x20);
-        DumpMachine? m = machine switch { 0x8664 => DumpMachine.X64, 0x14C => DumpMachine.X86, _ => null };
-        if (m is null || (m == DumpMachine.X64) != is64)
-            return Fail(DumpOpenError.UnsupportedType, $"Unsupported machine type 0x{machine:X} in a {(is64 ? "64" : "32")}-bit dump header (x64 and x86 are supported).", out error, out message);
+        DumpMachine? m = machine switch { 0x8664 => DumpMachine.X64, 0xAA64 => DumpMachine.Arm64, 0x14C => DumpMachine.X86, _ => null };
+        if (m is null || (m != DumpMachine.X86) != is64)
+            return Fail(DumpOpenError.UnsupportedType, $"Unsupported machine type 0x{machine:X} in a {(is64 ? "64" : "32")}-bit dump header (x64, ARM64 and x86 are supported).", out error, out message);
         return new DumpHeader
         {
             Is64 = header.Is64, Machine = m.Value, MajorVersion = header.MajorVersion, MinorVersion = header.MinorVersion,

@@ -26,6 +26,8 @@ public enum DumpMachine
 {
     X86,
     X64,
+    /// <summary>Windows on ARM (machine 0xAA64): 64-bit, the same DUMP_HEADER64 layout as x64.</summary>
+    Arm64,
 }
 
 /// <summary>Why <see cref="KernelDump.TryOpen"/> refused a file.</summary>

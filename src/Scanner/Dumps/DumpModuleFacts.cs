@@ -42,6 +42,8 @@ public sealed class DumpModuleFacts : IImageFacts
     public IReadOnlyList<StringFact> Strings => _pe.Strings;
     public bool? IsStringReferenced(StringFact value) => Code.IsReferenced(value.Rva);
     public string? CodeNotEvaluated => Code.NotEvaluatedReason;
+
+    public AbsentInstructionsFact? AbsentInstructions => Code.AbsentInstructions;
     public IReadOnlyDictionary<string, string> VersionInfo => _pe.VersionInfo;
     // A loaded image has no certificate table and is not a file: these answer null through PeFacts.
     public SignatureFact? Signature => _pe.Signature;

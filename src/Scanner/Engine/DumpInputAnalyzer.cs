@@ -155,7 +155,7 @@ public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = fal
         var notEvaluated = new List<DriverAudit.Rules.Engine.Rule>();
         var stopped = new List<DriverAudit.Rules.Engine.Rule>();
         var findings = InputAnalyzer.CapFindings(InputAnalyzer.Findings(rules.Evaluate(facts, notEvaluated, () => deadline.Expired, stopped), file.Uri, module.Name), where, file.Uri, out var capped);
-        var notes = new List<Notification>(NotificationCodes.NotEvaluated(notEvaluated, where, facts.CodeNotEvaluated, file.Uri));
+        var notes = new List<Notification>(NotificationCodes.NotEvaluated(notEvaluated, where, facts.CodeNotEvaluated ?? facts.AbsentInstructions?.Reason, file.Uri));
         if (capped is not null) notes.Add(capped);
         if (deadline.Notice(stopped, where, file.Uri) is { } late) notes.Add(late);
         foreach (var d in facts.Iat.Diagnostics)

@@ -54,7 +54,7 @@ public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
         var notes = image.Diagnostics
             .Select(d => new Notification(NotificationCodes.MalformedTable, NotificationLevel.Warning, $"'{file.DisplayPath}': {d.Message}", file.Uri))
             .ToList();
-        notes.AddRange(NotificationCodes.NotEvaluated(notEvaluated, file.DisplayPath, facts.CodeNotEvaluated, file.Uri));
+        notes.AddRange(NotificationCodes.NotEvaluated(notEvaluated, file.DisplayPath, facts.CodeNotEvaluated ?? facts.AbsentInstructions?.Reason, file.Uri));
         if (capped is not null) notes.Add(capped);
         if (deadline.Notice(stopped, file.DisplayPath, file.Uri) is { } late) notes.Add(late);
         return new InputReport([new ArtifactReport

@@ -240,5 +240,5 @@ public sealed class DumpModuleTarget
 
     /// <summary>The facts of this module's image, imports resolved through its IAT against the dump's export tables.</summary>
     public DumpModuleFacts Facts(PeImage image) =>
-        new(image, Module, _input.Catalog, _input.Dump!.Machine == DumpMachine.X64, _input.Item.DisplayPath);
+        new(image, Module, _input.Catalog, _input.Dump!.Machine != DumpMachine.X86, _input.Item.DisplayPath);
 }

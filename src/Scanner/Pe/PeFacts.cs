@@ -77,6 +77,8 @@ public sealed class PeFacts : IImageFacts
 
     public string? CodeNotEvaluated => Code.NotEvaluatedReason;
 
+    public AbsentInstructionsFact? AbsentInstructions => Code.AbsentInstructions;
+
     /// <summary>One fact per (function, mnemonic, control register): the first address and the count, in address order.</summary>
     internal static IReadOnlyList<InstructionFact> BuildInstructions(CodeFacts code)
     {

@@ -11,6 +11,7 @@ public sealed class AddressTranslationTests
         { DumpArch.X64, false }, { DumpArch.X64, true },
         { DumpArch.X86Pae, false }, { DumpArch.X86Pae, true },
         { DumpArch.X86, false }, { DumpArch.X86, true },
+        { DumpArch.Arm64, false }, { DumpArch.Arm64, true },
     };
 
     private static KernelDump OpenDump(DumpScenario s, bool bitmap, out TempDumpFile file)

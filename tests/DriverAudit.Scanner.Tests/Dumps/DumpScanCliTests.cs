@@ -63,6 +63,8 @@ public sealed class DumpScanCliTests
     [InlineData(DumpArch.X64, "range10")]
     [InlineData(DumpArch.X86Pae, "bitmap")]
     [InlineData(DumpArch.X86, "full")]
+    [InlineData(DumpArch.Arm64, "full")]   // ARM64 translation; pool_legacy.sys is the ARM64 build
+    [InlineData(DumpArch.Arm64, "bitmap")]
     public void Founding_case_the_GUID_driver_is_reported_by_DA1001_from_the_dump(DumpArch arch, string kind)
     {
         using var dir = new TempDir();

@@ -171,13 +171,16 @@ public sealed class HostileDumpTests
     }
 
     [Fact]
-    public void Arm64_and_mismatched_machines_are_unsupported()
+    public void Unknown_and_mismatched_machines_are_unsupported()
     {
         var s = new DumpScenario(DumpArch.X64);
-        s.Writer.MachineOverride = 0xAA64;
+        s.Writer.MachineOverride = 0x01C4; // ARM32: no kernel dump support
         var result = OpenBytes(s.Writer.WriteFull(), out var file);
-        using var _ = file;
-        Assert.Equal(DumpOpenError.UnsupportedType, result.Error);
+        using (file) Assert.Equal(DumpOpenError.UnsupportedType, result.Error);
+        var x86 = new DumpScenario(DumpArch.X86);
+        x86.Writer.MachineOverride = 0xAA64; // ARM64 in a 32-bit header
+        result = OpenBytes(x86.Writer.WriteFull(), out file);
+        using (file) Assert.Equal(DumpOpenError.UnsupportedType, result.Error);
     }
 
     [Theory]

@@ -19,7 +19,7 @@ public sealed class TriageScanTests
     /// <summary>The fixture dump plus Defender's driver in drivers\wd, a driver in Windows\Temp, captured headers and unloaded drivers.</summary>
     public static FixtureDumpScenario Scenario(DumpArch arch)
     {
-        var is64 = arch == DumpArch.X64;
+        var is64 = arch is DumpArch.X64 or DumpArch.Arm64;
         ulong Kva(ulong offset) => (is64 ? 0xFFFFF80000000000 : 0x80000000) + offset;
         return new FixtureDumpScenario(arch, s =>
         {
@@ -41,13 +41,14 @@ public sealed class TriageScanTests
     [Theory]
     [InlineData(DumpArch.X64)]
     [InlineData(DumpArch.X86Pae)]
+    [InlineData(DumpArch.Arm64)] // machine 0xAA64: the DUMP_HEADER64 and triage layout of x64
     public void Data_blocks_unloaded_drivers_and_version_are_read(DumpArch arch)
     {
         var s = Scenario(arch);
         using var file = new TempDumpFile(s.Writer.WriteTriage());
         using var dump = DumpScenario.Open(file);
 
-        Assert.Empty(dump.Diagnostics);
+        Assert.Empty(dump.Diagnostics.Select(d => d.ToString()));
         Assert.True(dump.IsTriage);
         Assert.False(dump.HasMemory);
         Assert.Equal(s.Writer.Modules.Select(m => (m.Name, m.FullPath, m.Base, m.Size)), dump.Modules.Select(m => (m.Name, m.FullPath, m.Base, m.Size)));
@@ -57,7 +58,7 @@ public sealed class TriageScanTests
         Assert.Equal(0x3A10u, dump.ServicePackBuild);
         Assert.Equal(BuildLab, dump.BuildLab);
 
-        ulong Kva(ulong offset) => (arch == DumpArch.X64 ? 0xFFFFF80000000000 : 0x80000000) + offset;
+        ulong Kva(ulong offset) => (arch is DumpArch.X64 or DumpArch.Arm64 ? 0xFFFFF80000000000 : 0x80000000) + offset;
         Assert.Equal(
             [new UnloadedDriver("dam.sys", false, Kva(0x200_0000), 0x15000, null),
              new UnloadedDriver("{2F4E1D6C-6B", true, Kva(0x210_0000), 0x8000, null),

@@ -25,7 +25,7 @@ public sealed class DumpScenario
     public DumpScenario(DumpArch arch)
     {
         Writer = new DumpWriter(arch);
-        var is64 = arch == DumpArch.X64;
+        var is64 = arch is DumpArch.X64 or DumpArch.Arm64;
         ulong Kva(ulong offset) => (is64 ? 0xFFFFF80000000000 : 0x80000000) + offset;
 
         Kernel = Writer.AddModule(@"\SystemRoot\system32\ntoskrnl.exe", Kva(0x20_0000), MiniPe.Build(is64, 0x5F3E1A01, 0x00A1B2C3,
@@ -44,7 +44,7 @@ public sealed class DumpScenario
         // Large pages: only the pages written below are stored; the rest of each large page is missing.
         switch (arch)
         {
-            case DumpArch.X64:
+            case DumpArch.X64 or DumpArch.Arm64:
                 LargeVa = Kva(0x4000_0000); LargePa = 0x2000_0000; LargeSize = 0x20_0000;
                 Writer.MapLarge(LargeVa, LargePa, LargeSize);
                 HugeVa = Kva(0x8000_0000); HugePa = 0x4000_0000;

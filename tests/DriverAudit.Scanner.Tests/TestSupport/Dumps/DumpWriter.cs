@@ -9,6 +9,8 @@ public enum DumpArch
     X64,
     X86Pae,
     X86,
+    /// <summary>Windows on ARM: x64's layout (4 levels of 512 8-byte entries), ARM64 descriptors, machine 0xAA64.</summary>
+    Arm64,
 }
 
 /// <summary>A module the writer maps and links into PsLoadedModuleList.</summary>
@@ -60,20 +62,21 @@ public sealed class DumpWriter
         Arch = arch;
         (_levels, _entrySize) = arch switch
         {
-            DumpArch.X64 => (new[] { (39, 9), (30, 9), (21, 9), (12, 9) }, 8),
+            DumpArch.X64 or DumpArch.Arm64 => (new[] { (39, 9), (30, 9), (21, 9), (12, 9) }, 8),
             DumpArch.X86Pae => (new[] { (30, 2), (21, 9), (12, 9) }, 8),
             _ => (new[] { (22, 10), (12, 10) }, 4),
         };
         var top = AllocatePage();
         // PAE CR3 is only 32-byte aligned: put the PDPT off the page start to prove the reader does not align it.
         _top = (top << 12) + (arch == DumpArch.X86Pae ? 0x20UL : 0);
-        DirectoryTableBase = arch == DumpArch.X64 ? _top | 0x2 : _top; // x64: a PCID in the low bits
-        DataBase = arch == DumpArch.X64 ? 0xFFFFF80070000000 : 0x8F000000;
+        // x64: a PCID in the low bits; ARM64: an ASID in bits 63..48 (TTBR layout): the readers must mask both.
+        DirectoryTableBase = arch switch { DumpArch.X64 => _top | 0x2, DumpArch.Arm64 => _top | (5UL << 48), _ => _top };
+        DataBase = arch is DumpArch.X64 or DumpArch.Arm64 ? 0xFFFFF80070000000 : 0x8F000000;
         _listHead = DataBase;
     }
 
     public DumpArch Arch { get; }
-    public bool Is64 => Arch == DumpArch.X64;
+    public bool Is64 => Arch is DumpArch.X64 or DumpArch.Arm64;
     public IReadOnlyList<WrittenModule> Modules => _modules;
 
     // Header values (defaults look like a real Win10 dump).
@@ -204,14 +207,15 @@ public sealed class DumpWriter
     {
         int level = (Arch, size) switch
         {
-            (DumpArch.X64, 0x4000_0000) => 1,
-            (DumpArch.X64, 0x20_0000) => 2,
+            (DumpArch.X64 or DumpArch.Arm64, 0x4000_0000) => 1,
+            (DumpArch.X64 or DumpArch.Arm64, 0x20_0000) => 2,
             (DumpArch.X86Pae, 0x20_0000) => 1,
             (DumpArch.X86, 0x40_0000) => 0,
             _ => throw new ArgumentException($"No {size:X}-byte pages on {Arch}."),
         };
         if (va % size != 0 || pa % size != 0) throw new ArgumentException("Large pages must be aligned.");
-        WriteEntry(Slot(va, level), pa | 0x83);
+        // ARM64 block descriptor: valid (bit 0) with bit 1 clear; x86/x64: present, writable, PS (bit 7).
+        WriteEntry(Slot(va, level), pa | (Arch == DumpArch.Arm64 ? 0x401UL : 0x83UL));
     }
 
     /// <summary>The writer's own translation (present or transition leaf; large pages).</summary>
@@ -225,7 +229,7 @@ public sealed class DumpWriter
             var usable = (e & 1) != 0 || (l == LeafLevel && (e & 0xC00) == 0x800);
             if (!usable) throw new InvalidOperationException($"0x{va:X} is not mapped.");
             var canBeLarge = l < LeafLevel && (Arch == DumpArch.X86 || l > 0);
-            if (canBeLarge && (e & 0x81) == 0x81)
+            if (canBeLarge && (Arch == DumpArch.Arm64 ? (e & 3) == 1 : (e & 0x81) == 0x81))
             {
                 var span = 1UL << shift;
                 return (e & (_entrySize == 8 ? FrameMask : 0xFFFF_F000) & ~(span - 1)) | (va & (span - 1));
@@ -359,7 +363,7 @@ public sealed class DumpWriter
             "PAGEDU64"u8.CopyTo(s);
             W32(s, 0x08, 0xF); W32(s, 0x0C, MinorVersion);
             W64(s, 0x10, DirectoryTableBase); W64(s, 0x18, 0xFFFFF80000C00000); W64(s, 0x20, _listHead); W64(s, 0x28, 0);
-            W32(s, 0x30, MachineOverride ?? 0x8664); W32(s, 0x34, NumberOfProcessors); W32(s, 0x38, BugCheckCode);
+            W32(s, 0x30, MachineOverride ?? (Arch == DumpArch.Arm64 ? 0xAA64u : 0x8664u)); W32(s, 0x34, NumberOfProcessors); W32(s, 0x38, BugCheckCode);
             for (var i = 0; i < 4; i++) W64(s, 0x40 + 8 * i, BugCheckParameters[i]);
             W64(s, 0x80, kdbg);
             W32(s, 0xF98, DumpTypeOverride ?? dumpType);
@@ -486,7 +490,7 @@ public sealed class DumpWriter
     {
         switch (Arch)
         {
-            case DumpArch.X64:
+            case DumpArch.X64 or DumpArch.Arm64:
                 if (index is < 256 or > 511) throw new ArgumentOutOfRangeException(nameof(index));
                 if ((ReadEntry(_top + (ulong)index * 8) & 1) != 0) throw new InvalidOperationException($"PML4 index 0x{index:X} is in use.");
                 WriteEntry(_top + (ulong)index * 8, _top | 0x8000_0000_0000_0063); // present, writable, accessed, dirty, NX

@@ -13,7 +13,9 @@ public sealed class FixtureDumpScenario
     public FixtureDumpScenario(DumpArch arch, Action<FixtureDumpScenario>? beforeDiscard = null)
     {
         Writer = new DumpWriter(arch);
-        var is64 = arch == DumpArch.X64;
+        var is64 = arch is DumpArch.X64 or DumpArch.Arm64;
+        // ARM64: the x64 fake kernel, HAL and GUID driver (IAT binding and the module list do not depend on the code's
+        // machine) next to the ARM64 pool_legacy.sys.
         var dir = is64 ? "x64" : "x86";
         ulong Kva(ulong offset) => (is64 ? 0xFFFFF80000000000 : 0x80000000) + offset;
         byte[] Fixture(string name) => File.ReadAllBytes(RepoPaths.Fixture(dir, name));
@@ -23,7 +25,7 @@ public sealed class FixtureDumpScenario
         Guid = Writer.AddModule(@"\SystemRoot\System32\drivers\" + GuidName, Kva(0x100_0000), Fixture(GuidName));
         GuidNoDir = Writer.AddModule(@"\??\C:\ProgramData\Vendor\" + GuidNoDirName, Kva(0x110_0000), Fixture(GuidName));
         Modern = Writer.AddModule(@"\SystemRoot\System32\drivers\pool_modern.sys", Kva(0x120_0000), Fixture("pool_modern.sys"));
-        Legacy = Writer.AddModule(@"\SystemRoot\System32\drivers\pool_legacy.sys", Kva(0x130_0000), Fixture("pool_legacy.sys"));
+        Legacy = Writer.AddModule(@"\SystemRoot\System32\drivers\pool_legacy.sys", Kva(0x130_0000), arch == DumpArch.Arm64 ? File.ReadAllBytes(RepoPaths.Fixture("arm64", "pool_legacy.sys")) : Fixture("pool_legacy.sys"));
         (string, string[])[] halImports = [("hal.dll", ["KeGetCurrentIrql", "HalMakeBeep"]), ("ntoskrnl.exe", ["ExAllocatePool2"])];
         HalUser = Writer.AddModule(@"\SystemRoot\System32\drivers\haluser.sys", Kva(0x140_0000), ImportPe.Build(is64, 0x60000001, true, halImports));
         HalUserDescriptors = Writer.AddModule(@"\SystemRoot\System32\drivers\haldesc.sys", Kva(0x150_0000), ImportPe.Build(is64, 0x60000002, false, halImports));
