@@ -87,7 +87,7 @@ public class DefaultPackTests
             Assert.NotEmpty(rule.MatchExamples.Concat(rule.NoMatchExamples));
             Assert.All(rule.MatchExamples.Concat(rule.NoMatchExamples), p =>
             {
-                Assert.Matches("^tests/fixtures/bin/(x64|x86)/[A-Za-z0-9_{}-]+\\.sys$", p);
+                Assert.Matches("^tests/fixtures/bin/(x64|x86|arm64)/[A-Za-z0-9_{}-]+\\.sys$", p);
                 Assert.True(File.Exists(Path.Combine(RepoRoot(), p)), p);
             });
             if (rule.Tags.Contains("security")) Assert.NotNull(rule.SecuritySeverity);

@@ -30,7 +30,7 @@ public class FeatureValidationTests
     [InlineData("hash: {md5: x}", "md5", "unknown key 'md5' in 'hash'")]
     [InlineData("hash: {sha256: [], authentihash: []}", "authentihash", "'hash' takes exactly one of")]
     [InlineData("hash: {sha256-in: \"@\"}", "\"@\"", "a named list needs a name after '@'")]
-    [InlineData("instruction: {mnemonic: [wrmsr, cpuid]}", "cpuid", "unknown 'mnemonic' value 'cpuid' (expected wrmsr, rdmsr, in, out)")]
+    [InlineData("instruction: {mnemonic: [wrmsr, cpuid]}", "cpuid", "unknown 'mnemonic' value 'cpuid' (expected wrmsr, rdmsr, in, out, msr, mrs)")]
     [InlineData("instruction: mov", "mov", "write control-register moves as {mov-to: [cr0, cr4]}")]
     [InlineData("instruction: {mov-to: [cr0, cr9]}", "cr9", "unknown 'mov-to' value 'cr9'")]
     [InlineData("instruction: {mnemonic: in, mov-to: cr0}", "mov-to", "exactly one of mnemonic, mov-to")]

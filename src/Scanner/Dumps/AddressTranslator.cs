@@ -138,6 +138,9 @@ internal abstract class PagingTranslator(PhysicalReader physical) : AddressTrans
     /// <summary>Whether the walk follows an entry at this level (present, or a usable transition entry).</summary>
     protected virtual bool Follow(int level, ulong entry) => Usable(entry);
 
+    /// <summary>Whether an entry above the last level maps a large page (x86/x64: present with PS, bit 7).</summary>
+    protected virtual bool IsLargeEntry(ulong entry) => IsLarge(entry);
+
     private bool ReadEntry(ulong pa, int size, out ulong entry)
     {
         if (size == 8) return Physical.TryReadUInt64(pa, out entry);
@@ -172,7 +175,7 @@ internal abstract class PagingTranslator(PhysicalReader physical) : AddressTrans
                 pa = FrameOf(l, e) | (va & 0xFFF);
                 return true;
             }
-            if (level.LargeMask != 0 && IsLarge(e))
+            if (level.LargeMask != 0 && IsLargeEntry(e))
             {
                 pa = (e & level.LargeMask) | (va & ((1UL << level.Shift) - 1));
                 return true;
@@ -229,7 +232,7 @@ internal abstract class PagingTranslator(PhysicalReader physical) : AddressTrans
             {
                 if (Physical.Memory.FileOffsetOf(FrameOf(level, e) >> 12) >= 0) held++;
             }
-            else if (lv.LargeMask != 0 && IsLarge(e))
+            else if (lv.LargeMask != 0 && IsLargeEntry(e))
             {
                 var pfn = ((e & lv.LargeMask) + (from - start)) >> 12;
                 held += Physical.Memory.CountHeld(pfn, ((to - from) >> 12) + 1);
@@ -297,40 +300,43 @@ internal sealed class X64Translator : PagingTranslator
 
 /// <summary>
 /// ARM64 with the 4 KiB granule and 48-bit addresses: four levels of 512 8-byte descriptors, 1 GiB blocks at level
-/// 1 and 2 MiB blocks at level 2. Windows points TTBR0 and TTBR1 at one top-level table (the dump header's
-/// DirectoryTableBase), so kernel addresses (bits 63..48 all ones) index it like user ones, by bits 47..39. A
-/// descriptor is followed only when valid (bit 0); bit 1 says table/page rather than block. Invalid entries
-/// (Windows keeps software transition formats there) are missing pages.
+/// 1 and 2 MiB blocks at level 2. The walk starts at the dump header's DirectoryTableBase for both halves (kernel
+/// addresses, bits 63..48 all ones, index it by bits 47..39 like user ones): one top-level table, as Windows'
+/// self-map at level 0 implies. A descriptor is followed only when valid (bit 0); bit 1 clear is a block at levels
+/// 1 and 2 and reserved at levels 0 and 3. Invalid descriptors (whatever software format Windows keeps there) are
+/// missing pages.
 /// </summary>
-internal sealed class Arm64Translator(PhysicalReader physical, ulong directoryTableBase) : AddressTranslator(physical)
+internal sealed class Arm64Translator(PhysicalReader physical, ulong directoryTableBase) : PagingTranslator(physical)
 {
     private const ulong Valid = 1, TableOrPage = 2;
     private const ulong OutputMask = 0x0000_FFFF_FFFF_F000; // bits 47..12
-    private readonly ulong _root = directoryTableBase & OutputMask; // low bits may hold CnP/ASID
+    private static readonly Level[] FourLevels =
+    [
+        new(39, 9, 8, 0), new(30, 9, 8, 0x0000_FFFF_C000_0000), new(21, 9, 8, 0x0000_FFFF_FFE0_0000), new(12, 9, 8, 0),
+    ];
+    private readonly ulong _root = directoryTableBase & OutputMask; // TTBR: ASID in bits 63..48, CnP in bit 0
 
-    public override bool TryTranslate(ulong va, out ulong pa)
+    protected override Level[] Levels => FourLevels;
+
+    protected override bool Normalize(ref ulong va, out ulong gap)
     {
-        pa = 0;
+        gap = 0;
         var high = va >> 48;
-        if (high != 0 && high != 0xFFFF) return false; // outside both halves
-        var table = _root;
-        for (var level = 0; level < 4; level++)
-        {
-            var shift = 39 - 9 * level;
-            if (!Physical.TryReadUInt64(table + ((va >> shift) & 0x1FF) * 8, out var d) || (d & Valid) == 0) return false;
-            if ((d & TableOrPage) == 0)
-            {
-                // A block: level 1 (1 GiB) or 2 (2 MiB); at level 0 and 3 this encoding is invalid.
-                if (level is 0 or 3) return false;
-                var size = 1UL << shift;
-                pa = (d & OutputMask & ~(size - 1)) | (va & (size - 1));
-                return true;
-            }
-            table = d & OutputMask;
-        }
-        pa = table | (va & 0xFFF);
-        return true;
+        if (high is 0 or 0xFFFF) return true;
+        if (va < 0xFFFF_0000_0000_0000) gap = 0xFFFF_0000_0000_0000 - va; // the hole between the halves
+        return false;
     }
+
+    protected override bool Contiguous(ulong lo, ulong last) => lo >> 48 == last >> 48;
+
+    protected override ulong TopTable(ulong va) => _root;
+
+    protected override ulong FrameOf(int level, ulong entry) => entry & OutputMask;
+
+    protected override bool Follow(int level, ulong entry) =>
+        (entry & Valid) != 0 && ((entry & TableOrPage) != 0 || level is 1 or 2);
+
+    protected override bool IsLargeEntry(ulong entry) => (entry & (Valid | TableOrPage)) == Valid;
 }
 
 /// <summary>x86 PAE: a 4-entry PDPT (32-byte aligned, not page aligned), 8-byte entries, 2 MiB large pages.</summary>
