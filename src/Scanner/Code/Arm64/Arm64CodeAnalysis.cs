@@ -41,8 +41,9 @@ internal sealed class Arm64CodeAnalysis
         foreach (var i in imports) _slots.TryAdd(i.SlotRva, i);
         long total = 0;
         foreach (var s in code.Sections) total += s.Bytes.Length / 4;
-        // Each instruction is simulated a bounded number of times (block visits), whatever the data-flow does.
-        _budget = total * 4 + 64;
+        // Each instruction is decoded once by descent, peeked a few times as a branch target, and simulated at most
+        // MaxBlockVisits + 1 times by the data-flow: the budget bounds the work by the code's size, whatever it holds.
+        _budget = total * (MaxBlockVisits + 8) + 64;
     }
 
     public IReadOnlyList<CallSite> CallSites { get; private set; } = [];
