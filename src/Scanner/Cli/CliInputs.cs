@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text.Json;
 using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.Reporting;
 
 namespace DriverAudit.Scanner.Cli;
 
@@ -50,6 +51,25 @@ internal static class CliInputs
     {
         try { return File.Exists(path) || Directory.Exists(path); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { return false; }
+    }
+
+    /// <summary>
+    /// Every command's <c>-o</c>: null or <c>-</c> is stdout, anything else goes through <see cref="ReportOutput.Open"/>
+    /// (atomic replace, links followed, special files written directly, folders refused). Opened before the command
+    /// does any work; a refusal is printed with <paramref name="consequence"/> ("nothing was scanned") and gives null (exit 2).
+    /// </summary>
+    public static ReportOutput? OpenOutput(string? argument, CliIo io, string consequence)
+    {
+        try
+        {
+            return argument is null ? ReportOutput.Stdout(io.StdoutStream)
+                : ReportOutput.Open(argument == "-" ? "-" : Resolve(argument, io)!, io.StdoutStream);
+        }
+        catch (OutputRefusedException e)
+        {
+            io.Error.WriteLine($"driveraudit: {e.Message}; {consequence}.");
+            return null;
+        }
     }
 
     /// <summary>The crawl of the command line's paths, resolved against the working directory.</summary>

@@ -22,7 +22,7 @@ public static class InventoryCommand
             DefaultValueFactory = _ => "json",
         };
         format.AcceptOnlyFromAmong("json", "csv");
-        var output = new Option<string?>("--output", "-o") { Description = "Write the inventory to this file (atomically) instead of stdout." };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the inventory to FILE ('-' = stdout) instead of stdout, as scan -o does: atomically, links followed, special files written directly.", HelpName = "FILE" };
         var include = new Option<string[]>("--include") { Description = "Glob of files to list inside folders (repeatable). Default: **/*.sys and **/*.dmp." };
         var exclude = new Option<string[]>("--exclude") { Description = "Glob of files to skip inside folders (repeatable)." };
         var rules = new Option<string[]>("--rules") { Description = "Extra rule file or folder of *.yaml rules (repeatable)." };
@@ -48,17 +48,13 @@ public static class InventoryCommand
             var ruleSet = ScanCommand.LoadRules(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
             if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
             var root = new SourceRoot(io.WorkingDirectory);
-            var outPath = CliInputs.Resolve(parse.GetValue(output), io);
             var options = new ScanOptions(parse.GetValue(jobs), FailOn: null, FailOnInputError: true, ComputeHashes: false, CollectInventory: true);
+            // The output is opened before any input is read: a folder or an unwritable place fails fast (exit 2).
+            if (CliInputs.OpenOutput(parse.GetValue(output), io, "nothing was listed") is not { } target) return ExitCodes.UsageOrConfiguration;
+            using var targetScope = target;
             var items = fleet.Select(parse, CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []), root), parse.GetValue(paths), io);
             if (!fleet.TryOpenCache(parse, ruleSet, [], io, out var cache)) return ExitCodes.UsageOrConfiguration;
-            InventorySink sink;
-            try { sink = new InventorySink(outPath, io.StdoutStream, parse.GetValue(format) == "csv", io.Error); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                io.Error.WriteLine($"driveraudit: cannot write '{outPath}': {e.Message}");
-                return ExitCodes.UsageOrConfiguration;
-            }
+            var sink = new InventorySink(target, parse.GetValue(format) == "csv", io.Error);
             using (cache)
             using (sink)
             {

@@ -14,7 +14,7 @@ public static class MergeCommand
     public static Command Create(CliIo io)
     {
         var logs = CliInputs.PathsArgument("Per-host SARIF logs (scan --host H -f sarif), inventories (inventory --host H) or earlier fleet logs.");
-        var output = new Option<string?>("--output", "-o") { Description = "Write the fleet SARIF log here (atomically). Default: stdout, unless --db is given." };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the fleet SARIF log to FILE ('-' = stdout), as scan -o does. Default: stdout, unless --db is given.", HelpName = "FILE" };
         var db = new Option<string?>("--db")
         {
             Description = "Fleet database (SQLite) to create or add this merge to; earlier merges stay, so 'new since the previous merge' can be asked.",
@@ -26,13 +26,20 @@ public static class MergeCommand
         };
         command.SetAction(parse =>
         {
-            var outPath = CliInputs.Resolve(parse.GetValue(output), io);
             var dbPath = CliInputs.Resolve(parse.GetValue(db), io);
-            if (outPath is not null && Directory.Exists(outPath) || dbPath is not null && Directory.Exists(dbPath))
+            if (dbPath is not null && Directory.Exists(dbPath))
             {
-                io.Error.WriteLine($"driveraudit: '{(outPath is not null && Directory.Exists(outPath) ? outPath : dbPath)}' is a folder.");
+                io.Error.WriteLine($"driveraudit: '{dbPath}' is a folder.");
                 return ExitCodes.UsageOrConfiguration;
             }
+            // The SARIF goes to -o, else stdout unless only --db was asked for; opened before any log is read.
+            ReportOutput? target = null;
+            if (parse.GetValue(output) is not null || dbPath is null)
+            {
+                target = CliInputs.OpenOutput(parse.GetValue(output), io, "nothing was merged");
+                if (target is null) return ExitCodes.UsageOrConfiguration;
+            }
+            using var targetScope = target;
             var paths = (parse.GetValue(logs) ?? []).Select(p => CliInputs.Resolve(p, io)!).ToList();
             var temp = dbPath is null ? Path.Combine(Path.GetTempPath(), $"driveraudit-merge-{Environment.ProcessId}-{Guid.NewGuid():N}.sqlite") : null;
             try
@@ -68,25 +75,16 @@ public static class MergeCommand
                             }
                         }
                     }
-                    if (outPath is not null || dbPath is null)
+                    if (target is not null)
                     {
                         try
                         {
-                            if (outPath is not null)
-                            {
-                                using var file = new AtomicFile(outPath);
-                                FleetSarif.Write(database, file.Stream, problems, problems.Count == 0);
-                                file.Commit();
-                            }
-                            else
-                            {
-                                FleetSarif.Write(database, io.StdoutStream, problems, problems.Count == 0);
-                                io.StdoutStream.Flush();
-                            }
+                            FleetSarif.Write(database, target.Stream, problems, problems.Count == 0);
+                            target.Commit();
                         }
                         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                         {
-                            io.Error.WriteLine($"driveraudit: cannot write '{outPath}': {e.Message}");
+                            io.Error.WriteLine($"driveraudit: cannot write '{target.Path ?? "-"}': {e.Message}");
                             return ExitCodes.UsageOrConfiguration;
                         }
                     }

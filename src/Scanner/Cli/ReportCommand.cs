@@ -12,7 +12,7 @@ public static class ReportCommand
     public static Command Create(CliIo io)
     {
         var input = new Argument<string>("fleet") { Description = "A fleet database (merge --db) or a SARIF log (merge -o, or one host's scan)." };
-        var output = new Option<string?>("--output", "-o") { Description = "Write the HTML here (atomically). Default: stdout." };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the HTML to FILE ('-' = stdout), as scan -o does. Default: stdout.", HelpName = "FILE" };
         var command = new Command("report", "Write the fleet as one self-contained HTML file: findings by rule and level, top drivers by hosts " +
                                             "affected, a per-host table and filterable lists; no external scripts, styles or fonts.")
         {
@@ -21,7 +21,9 @@ public static class ReportCommand
         command.SetAction(parse =>
         {
             var source = CliInputs.Resolve(parse.GetValue(input), io)!;
-            var outPath = CliInputs.Resolve(parse.GetValue(output), io);
+            // Opened before the fleet is read: a folder or an unwritable place fails fast (exit 2).
+            if (CliInputs.OpenOutput(parse.GetValue(output), io, "no report was written") is not { } target) return ExitCodes.UsageOrConfiguration;
+            using var targetScope = target;
             string? temp = null;
             try
             {
@@ -48,22 +50,13 @@ public static class ReportCommand
                 {
                     try
                     {
-                        if (outPath is null)
-                        {
-                            using var writer = new StreamWriter(io.StdoutStream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
+                        using (var writer = new StreamWriter(target.Stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true))
                             FleetReport.Write(db, writer, Path.GetFileName(source));
-                        }
-                        else
-                        {
-                            using var file = new AtomicFile(outPath);
-                            using (var writer = new StreamWriter(file.Stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true))
-                                FleetReport.Write(db, writer, Path.GetFileName(source));
-                            file.Commit();
-                        }
+                        target.Commit();
                     }
                     catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                     {
-                        io.Error.WriteLine($"driveraudit: cannot write '{outPath}': {e.Message}");
+                        io.Error.WriteLine($"driveraudit: cannot write '{target.Path ?? "-"}': {e.Message}");
                         return ExitCodes.UsageOrConfiguration;
                     }
                 }

@@ -203,16 +203,7 @@ public static class ScanCommand
             // Signals are handled from before the output exists, so no temporary file can outlive an interrupted run.
             using var interruption = Interruption.Install(io.HandleSignals, io.Error);
             // The output is checked and opened before any input is read: a folder or an unwritable place fails fast.
-            ReportOutput target;
-            try
-            {
-                target = outArg is null ? ReportOutput.Stdout(io.StdoutStream) : ReportOutput.Open(outArg == "-" ? "-" : CliInputs.Resolve(outArg, io)!, io.StdoutStream);
-            }
-            catch (OutputRefusedException e)
-            {
-                io.Error.WriteLine($"driveraudit: {e.Message}; nothing was scanned.");
-                return ExitCodes.UsageOrConfiguration;
-            }
+            if (CliInputs.OpenOutput(outArg, io, "nothing was scanned") is not { } target) return ExitCodes.UsageOrConfiguration;
 
             using (target)
             {

@@ -13,20 +13,17 @@ namespace DriverAudit.Scanner.Fleet;
 public sealed class InventorySink : IScanSink
 {
     private readonly Stream _out;
-    private readonly AtomicFile? _file;
+    private readonly ReportOutput _target;
     private readonly bool _csv;
     private readonly TextWriter _diagnostics;
     private readonly Utf8JsonWriter _json;
     private string? _host;
 
-    public InventorySink(string? path, Stream stdout, bool csv, TextWriter diagnostics)
+    /// <param name="target">Opened by the command before the work starts; committed by <see cref="Complete"/>, disposed by the command.</param>
+    public InventorySink(ReportOutput target, bool csv, TextWriter diagnostics)
     {
-        if (path is not null)
-        {
-            _file = new AtomicFile(path);
-            _out = _file.Stream;
-        }
-        else _out = stdout;
+        _target = target;
+        _out = target.Stream;
         _csv = csv;
         _diagnostics = diagnostics;
         _json = new Utf8JsonWriter(_out, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
@@ -99,13 +96,8 @@ public sealed class InventorySink : IScanSink
     {
         _json.Flush();
         _json.Dispose(); // before the rename: a disposed writer must not flush into a closed file
-        _out.Flush();
-        _file?.Commit();
+        _target.Commit();
     }
 
-    public void Dispose()
-    {
-        _json.Dispose();
-        _file?.Dispose();
-    }
+    public void Dispose() => _json.Dispose();
 }
