@@ -93,7 +93,7 @@ internal static class DumpInspector
             var missing = $"{source.CountMissingPages()}/{source.PageCount}";
             o.WriteLine($"    {Address(dump, m.Base).PadRight(w)} 0x{m.Size:x8} {(m.TimeDateStamp is { } ts ? $"0x{ts:x8}" : "-"),-10} {missing,-11} {m.Name,-24} {m.FullPath}");
         }
-        if (dump.IsTriage)
+        if (dump.IsTriage || dump.UnloadedDrivers.Count > 0)
         {
             o.WriteLine($"  unloaded drivers ({dump.UnloadedDrivers.Count}):");
             if (dump.UnloadedDrivers.Count > 0) o.WriteLine($"    {"base".PadRight(w)} {"size",-10} {"unloaded",-20} name");
@@ -185,6 +185,9 @@ internal static class DumpInspector
             var (blocks, bytes) = dump.DataBlocks;
             w.WriteNumber("dataBlocks", blocks);
             w.WriteNumber("dataBlockBytes", bytes);
+        }
+        if (dump.IsTriage || dump.UnloadedDrivers.Count > 0)
+        {
             w.WriteStartArray("unloadedDrivers");
             foreach (var u in dump.UnloadedDrivers)
             {

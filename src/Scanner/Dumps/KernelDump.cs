@@ -41,6 +41,8 @@ public sealed class KernelDump : IDisposable
         {
             Modules = ModuleListWalker.Walk(ReadVirtual, header.Is64, header.PsLoadedModuleList, diagnostics, file.Length / (header.Is64 ? 0x7C : 0x44));
             CrossCheckKdbg();
+            if (_translator is not null && Modules.Count > 0)
+                _unloaded = UnloadedDriverList.Read(ReadVirtual, header.Is64, header.KdDebuggerDataBlock, Modules[0].Base, diagnostics);
         }
         _modulesByBase = Modules.OrderBy(m => m.Base).ThenBy(m => m.Index).ToArray();
     }
@@ -50,8 +52,12 @@ public sealed class KernelDump : IDisposable
     /// <summary>Triage dumps: data blocks, unloaded drivers, version data; null for other dumps.</summary>
     internal TriageDump? Triage { get; }
 
-    /// <summary>Drivers the dump lists as unloaded before the crash (triage dumps); empty when none are recorded.</summary>
-    public IReadOnlyList<UnloadedDriver> UnloadedDrivers => Triage?.Unloaded ?? [];
+    /// <summary>
+    /// Drivers unloaded before the crash: a triage dump's list (names cut to 12 characters, no time), else the
+    /// kernel's MmUnloadedDrivers reached through a readable KDBG (full names, unload times); empty when none are recorded.
+    /// </summary>
+    public IReadOnlyList<UnloadedDriver> UnloadedDrivers => Triage?.Unloaded ?? _unloaded;
+    private readonly IReadOnlyList<UnloadedDriver> _unloaded = [];
 
     /// <summary>Triage dumps: TRIAGE_DUMP.ServicePackBuild; 0 otherwise.</summary>
     public uint ServicePackBuild => Triage?.ServicePackBuild ?? 0;

@@ -123,6 +123,18 @@ public sealed class DumpWriter
     /// <summary>Write a KDBG block whose PsLoadedModuleList is this value (null: no KDBG).</summary>
     public ulong? KdbgModuleList { get; set; }
 
+    /// <summary>
+    /// Dumps with memory: the kernel's MmUnloadedDrivers array (full names, unload times) and MmLastUnloadedDriver,
+    /// reached through KDBG fields 0x220/0x228 (needs <see cref="KdbgModuleList"/>); the KDBG then gets a page of its own.
+    /// </summary>
+    public List<(string Name, ulong Start, ulong End, DateTime Time)> MemoryUnloadedDrivers { get; } = [];
+    /// <summary>Hostile: MmLastUnloadedDriver written instead of the real count.</summary>
+    public uint? MemoryUnloadedCountOverride { get; set; }
+    /// <summary>Hostile: the MmUnloadedDrivers pointer written instead of the array's address.</summary>
+    public ulong? MemoryUnloadedArrayOverride { get; set; }
+    /// <summary>Hostile: the KDBG is left encoded (no 'KDBG' tag), as Windows 8+ keeps it in memory.</summary>
+    public bool KdbgEncoded { get; set; }
+
     // ---- physical memory -------------------------------------------------------------------------
 
     public ulong AllocatePage()
@@ -317,16 +329,49 @@ public sealed class DumpWriter
         WriteVirtual(_listHead, head);
         if (KdbgModuleList is ulong list)
         {
-            var kdbg = new byte[0x80];
-            BinaryPrimitives.WriteUInt32LittleEndian(kdbg.AsSpan(0x10), 0x4742444B);
+            ulong Signed(ulong v) => Is64 ? v : (ulong)(long)(int)(uint)v; // KDBG keeps x86 pointers sign-extended
+            var kdbg = new byte[MemoryUnloadedDrivers.Count > 0 ? 0x380 : 0x80];
+            BinaryPrimitives.WriteUInt32LittleEndian(kdbg.AsSpan(0x10), KdbgEncoded ? 0x9C3B_51E7u : 0x4742444B);
             BinaryPrimitives.WriteUInt32LittleEndian(kdbg.AsSpan(0x14), 0x380);
-            BinaryPrimitives.WriteUInt64LittleEndian(kdbg.AsSpan(0x18), _modules.Count > 0 ? _modules[0].Base : 0);
-            BinaryPrimitives.WriteUInt64LittleEndian(kdbg.AsSpan(0x48), Is64 ? list : (ulong)(long)(int)(uint)list);
+            BinaryPrimitives.WriteUInt64LittleEndian(kdbg.AsSpan(0x18), _modules.Count > 0 ? Signed(_modules[0].Base) : 0);
+            BinaryPrimitives.WriteUInt64LittleEndian(kdbg.AsSpan(0x48), Signed(list));
+            if (MemoryUnloadedDrivers.Count > 0)
+            {
+                // Page 1: the KDBG, the MmUnloadedDrivers pointer (+0x400), MmLastUnloadedDriver (+0x408), the array (+0x800);
+                // pages 2-3: the names, 0x80 bytes each.
+                var at = DataBase + (ulong)(pages * PageSize);
+                for (var i = 0; i < 3; i++) if (!IsMapped(at + (ulong)(i * PageSize))) Map(at + (ulong)(i * PageSize), AllocatePage());
+                _kdbgVa = at;
+                var stride = Is64 ? 0x28 : 0x18;
+                var array = new byte[stride * MemoryUnloadedDrivers.Count];
+                for (var i = 0; i < MemoryUnloadedDrivers.Count; i++)
+                {
+                    var (name, start, end, time) = MemoryUnloadedDrivers[i];
+                    var text = Encoding.Unicode.GetBytes(name);
+                    if (text.Length > 0x80) throw new ArgumentException("Names of at most 64 characters.");
+                    var nameVa = at + PageSize + (ulong)(i * 0x80);
+                    WriteVirtual(nameVa, text);
+                    var e = array.AsSpan(i * stride, stride).ToArray();
+                    UnicodeString(e, 0, (ushort)text.Length, (ushort)(text.Length + 2), nameVa);
+                    Ptr(e, Is64 ? 0x10 : 0x08, start);
+                    Ptr(e, Is64 ? 0x18 : 0x0C, end);
+                    BinaryPrimitives.WriteInt64LittleEndian(e.AsSpan(Is64 ? 0x20 : 0x10), time.ToFileTimeUtc());
+                    e.CopyTo(array, i * stride);
+                }
+                WriteVirtual(at + 0x800, array);
+                var pointer = new byte[Is64 ? 8 : 4];
+                Ptr(pointer, 0, MemoryUnloadedArrayOverride ?? at + 0x800);
+                WriteVirtual(at + 0x400, pointer);
+                WriteVirtual(at + 0x408, BitConverter.GetBytes(MemoryUnloadedCountOverride ?? (uint)MemoryUnloadedDrivers.Count));
+                BinaryPrimitives.WriteUInt64LittleEndian(kdbg.AsSpan(0x220), Signed(at + 0x400));
+                BinaryPrimitives.WriteUInt64LittleEndian(kdbg.AsSpan(0x228), Signed(at + 0x408));
+            }
             WriteVirtual(KdbgAddress, kdbg);
         }
     }
 
-    private ulong KdbgAddress => DataBase + 0x80;
+    private ulong _kdbgVa;
+    private ulong KdbgAddress => _kdbgVa != 0 ? _kdbgVa : DataBase + 0x80;
 
     private bool IsMapped(ulong va)
     {
