@@ -22,5 +22,16 @@ osslsigncode sign -nest -certs wdk.pem -key wdk.key -h sha256 -in p1.sys -out "$
 openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -subj "/CN=Exp" -days 30
 cp "$src" u.sys; printf 'abcde' >> u.sys
 osslsigncode sign -certs c.pem -key k.pem -h sha256 -in u.sys -out "$here/padded_signed.sys"
+# test_only.sys / partner_signed.sys: the same CA-issued chain (leaf + CA in the blob, nothing self-signed), the leaf
+# named like Microsoft's partner test PKI ("... (TEST ONLY)") or not: only the name marks the test certificate.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout pca.key -out pca.pem -subj "/O=Contoso/CN=Contoso Partner CA" -days 3650 \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=keyCertSign,cRLSign"
+for leaf in test_only partner_signed; do
+  if [ $leaf = test_only ]; then cn="Contoso OEM Cert 2013 (TEST ONLY)"; else cn="Contoso OEM Cert 2013"; fi
+  openssl req -newkey rsa:2048 -nodes -keyout $leaf.key -out $leaf.csr -subj "/O=Contoso/CN=$cn"
+  openssl x509 -req -in $leaf.csr -CA pca.pem -CAkey pca.key -CAcreateserial -out $leaf.pem -days 3650 -extfile ext.cnf
+  cat $leaf.pem pca.pem > $leaf.chain.pem
+  osslsigncode sign -certs $leaf.chain.pem -key $leaf.key -h sha256 -in "$src" -out "$here/$leaf.sys"
+done
 osslsigncode verify -in "$here/nested_dual.sys" || true
 osslsigncode verify -in "$here/padded_signed.sys" || true
