@@ -130,36 +130,10 @@ internal sealed class CodeMap
             }
         }
 
-        private const int MaxRelocationBytes = 4 << 20;
-
-        /// <summary>Base relocation blocks: { PageRVA, BlockSize, u16 entries (type &lt;&lt; 12 | offset) }.</summary>
-        private void RelocationSeeds()
+        private void RelocationSeeds() => BaseRelocations.ForEachPointer(_image, includeHighLow: true, target =>
         {
-            var dir = _image.GetDirectory(5);
-            if (!dir.IsPresent) return;
-            var size = (int)Math.Min(dir.Size, MaxRelocationBytes);
-            var table = new byte[size];
-            size = _image.ReadRva(dir.VirtualAddress, table);
-            Span<byte> value = stackalloc byte[8];
-            for (var at = 0; at + 8 <= size;)
-            {
-                var page = BinaryPrimitives.ReadUInt32LittleEndian(table.AsSpan(at));
-                var blockSize = BinaryPrimitives.ReadUInt32LittleEndian(table.AsSpan(at + 4));
-                if (blockSize < 8 || blockSize > size - at) break;
-                for (var e = at + 8; e + 2 <= at + blockSize; e += 2)
-                {
-                    var entry = BinaryPrimitives.ReadUInt16LittleEndian(table.AsSpan(e));
-                    var type = entry >> 12;
-                    var site = page + (uint)(entry & 0xFFF);
-                    ulong target;
-                    if (type == 3 && _image.ReadRva(site, value[..4]) == 4) target = BinaryPrimitives.ReadUInt32LittleEndian(value);
-                    else if (type == 10 && _image.ReadRva(site, value) == 8) target = BinaryPrimitives.ReadUInt64LittleEndian(value);
-                    else continue;
-                    if (_code.AbsoluteToRva(target) is { } rva) Enqueue(rva, strong: false);
-                }
-                at += (int)blockSize;
-            }
-        }
+            if (_code.AbsoluteToRva(target) is { } rva) Enqueue(rva, strong: false);
+        });
 
         private void MarkDirectories()
         {

@@ -188,30 +188,11 @@ internal sealed class Arm64CodeAnalysis
 
     private bool InsideKnownBlock(uint rva) => _covered.Contains(rva);
 
-    private const int MaxRelocationBytes = 4 << 20;
-
-    private void RelocationSeeds()
+    // ARM64 images store pointers as DIR64 only.
+    private void RelocationSeeds() => BaseRelocations.ForEachPointer(_image, includeHighLow: false, target =>
     {
-        var dir = _image.GetDirectory(5);
-        if (!dir.IsPresent) return;
-        var size = (int)Math.Min(dir.Size, MaxRelocationBytes);
-        var table = new byte[size];
-        size = _image.ReadRva(dir.VirtualAddress, table);
-        Span<byte> value = stackalloc byte[8];
-        for (var at = 0; at + 8 <= size;)
-        {
-            var page = BinaryPrimitives.ReadUInt32LittleEndian(table.AsSpan(at));
-            var blockSize = BinaryPrimitives.ReadUInt32LittleEndian(table.AsSpan(at + 4));
-            if (blockSize < 8 || blockSize > size - at) break;
-            for (var e = at + 8; e + 2 <= at + blockSize; e += 2)
-            {
-                var entry = BinaryPrimitives.ReadUInt16LittleEndian(table.AsSpan(e));
-                if (entry >> 12 != 10 || _image.ReadRva(page + (uint)(entry & 0xFFF), value) != 8) continue;
-                if (_code.AbsoluteToRva(BinaryPrimitives.ReadUInt64LittleEndian(value)) is { } rva && !InsideKnownBlock(rva)) Seed(rva, weak: true);
-            }
-            at += (int)blockSize;
-        }
-    }
+        if (_code.AbsoluteToRva(target) is { } rva && !InsideKnownBlock(rva)) Seed(rva, weak: true);
+    });
 
     private bool TryWord(uint rva, out uint word)
     {
