@@ -1,5 +1,6 @@
 using DriverAudit.Rules.Engine;
 using DriverAudit.Rules.Facts;
+using DriverAudit.TestSupport;
 using static DriverAudit.Rules.Tests.FakeFacts;
 
 namespace DriverAudit.Rules.Tests;
@@ -9,18 +10,11 @@ public class DefaultPackTests
 {
     private static readonly Lazy<(string[] Files, RuleSet Set)> Pack = new(() =>
     {
-        var dir = Path.Combine(RepoRoot(), "rules");
+        var dir = RepoPaths.Rules;
         var files = Directory.GetFiles(dir, "*.yaml").Order(StringComparer.Ordinal).ToArray();
         var sources = files.Select(f => new RuleSource("rules/" + Path.GetFileName(f), File.ReadAllText(f)));
         return (files, RuleSet.Load(sources));
     });
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "DriverAudit.sln"))) return dir.FullName;
-        throw new InvalidOperationException("DriverAudit.sln not found above " + AppContext.BaseDirectory);
-    }
 
     internal static RuleSet Set => Pack.Value.Set;
 
@@ -88,7 +82,7 @@ public class DefaultPackTests
             Assert.All(rule.MatchExamples.Concat(rule.NoMatchExamples), p =>
             {
                 Assert.Matches("^tests/fixtures/bin/(x64|x86|arm64)/[A-Za-z0-9_{}-]+\\.sys$", p);
-                Assert.True(File.Exists(Path.Combine(RepoRoot(), p)), p);
+                Assert.True(File.Exists(Path.Combine(RepoPaths.Root, p)), p);
             });
             if (rule.Tags.Contains("security")) Assert.NotNull(rule.SecuritySeverity);
         }
@@ -318,7 +312,7 @@ public class DefaultPackTests
         Assert.Empty(Findings(new FakeFacts { FileSha256Value = hash }, "DA6001"));
 
         var withList = RuleSet.Load(
-            [new RuleSource("rules/DA6001.yaml", File.ReadAllText(Path.Combine(RepoRoot(), "rules", "DA6001.yaml")))],
+            [new RuleSource("rules/DA6001.yaml", File.ReadAllText(Path.Combine(RepoPaths.Rules, "DA6001.yaml")))],
             new RuleLoadOptions { ResolveList = (r, _) => r == "@known-vulnerable" ? new ListContent($"[{{\"KnownVulnerableSamples\": [{{\"Authentihash\": {{\"SHA256\": \"{hash}\"}}}}]}}]", "drivers.json") : null });
         Assert.Empty(withList.Warnings);
         Assert.Single(withList.Evaluate(new FakeFacts { AuthenticodeSha256Value = hash }));

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using DriverAudit.Scanner.Cli;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Cli;
@@ -18,18 +16,7 @@ public sealed class CompletionsTests
         return run.Stdout;
     }
 
-    private static (int Exit, string Stdout, string Stderr) Run(string program, params string[] args)
-    {
-        var psi = new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output, err.Result);
-    }
-
-    private static string? OnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+    private static ProcessRunner.Outcome Run(string program, params string[] args) => ProcessRunner.Run(program, args);
 
     /// <summary>What bash offers after <paramref name="words"/> (the last word is the one being completed).</summary>
     private static string[] Complete(string scriptPath, params string[] words)
@@ -47,7 +34,7 @@ public sealed class CompletionsTests
         using var t = new TempDir();
         var script = Path.Combine(t.Path, "completion.bash");
         File.WriteAllText(script, Script("bash"));
-        Assert.Equal(0, Run("bash", "-n", script).Exit);
+        Assert.Equal(0, Run("bash", "-n", script).ExitCode);
 
         Assert.Equal(["completions", "inspect", "inventory", "merge", "report", "rules", "scan", "tags"],
             Complete(script, "driveraudit", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
@@ -80,19 +67,19 @@ public sealed class CompletionsTests
         var text = Script(shell);
         foreach (var command in new[] { "scan", "inspect", "inventory", "merge", "report", "tags", "rules", "completions", "include-suppressed", "sarif" })
             Assert.Contains(command, text, StringComparison.Ordinal);
-        if (OnPath(program) is not { } exe) return; // syntax checked where the shell is installed
+        if (ProcessRunner.OnPath(program) is not { } exe) return; // syntax checked where the shell is installed
         using var t = new TempDir();
         var path = Path.Combine(t.Path, "driveraudit." + shell);
         File.WriteAllText(path, text);
         var check = syntaxFlag is null
             ? Run(exe, "-NoProfile", "-Command", $"$e = $null; [System.Management.Automation.Language.Parser]::ParseFile('{path}', [ref]$null, [ref]$e) | Out-Null; exit $e.Count")
             : Run(exe, syntaxFlag, path);
-        Assert.True(check.Exit == 0, check.Stdout + check.Stderr);
+        Assert.True(check.ExitCode == 0, check.Stdout + check.Stderr);
         if (shell == "zsh")
         {
             // Sourced as the README says, it registers a completer for driveraudit.
             var loaded = Run(exe, "-f", "-c", $"source '{path}' && print -r -- ${{_comps[driveraudit]}}");
-            Assert.True(loaded.Exit == 0 && loaded.Stdout.Trim().Length > 0, loaded.Stdout + loaded.Stderr);
+            Assert.True(loaded.ExitCode == 0 && loaded.Stdout.Trim().Length > 0, loaded.Stdout + loaded.Stderr);
         }
         if (shell == "fish")
         {

@@ -1,7 +1,6 @@
 using System.Text;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Cli;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Cli;

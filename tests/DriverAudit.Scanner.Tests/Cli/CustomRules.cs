@@ -1,7 +1,6 @@
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
 
 namespace DriverAudit.Scanner.Tests.Cli;
 

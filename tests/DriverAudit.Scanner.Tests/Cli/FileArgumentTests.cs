@@ -1,5 +1,4 @@
 using DriverAudit.Scanner.Inputs;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Cli;

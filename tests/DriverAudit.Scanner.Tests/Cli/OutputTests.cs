@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using DriverAudit.Scanner.Inputs;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Cli;
@@ -14,14 +13,7 @@ public sealed class OutputTests
 {
     private static readonly string Legacy = RepoPaths.Fixture("x64", "pool_legacy.sys");
 
-    private static string Fifo(TempDir t, string name)
-    {
-        var path = Path.Combine(t.Path, name);
-        using var mkfifo = Process.Start("mkfifo", [path]);
-        mkfifo.WaitForExit();
-        Assert.Equal(0, mkfifo.ExitCode);
-        return path;
-    }
+    private static string Fifo(TempDir t, string name) => UnixFiles.Fifo(Path.Combine(t.Path, name));
 
     [Fact]
     public void Dash_is_stdout_and_creates_no_file()

@@ -1,5 +1,4 @@
 using DriverAudit.Scanner.Cli;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Cli;

@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Cli;

@@ -5,7 +5,6 @@ using DriverAudit.Scanner.Cli;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Reporting;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Cli;

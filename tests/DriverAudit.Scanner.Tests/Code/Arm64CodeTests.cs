@@ -6,7 +6,6 @@ using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Code;

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using DriverAudit.Scanner.Code.Arm64;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Code;

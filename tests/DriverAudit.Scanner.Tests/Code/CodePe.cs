@@ -1,7 +1,6 @@
 using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Iced.Intel;
 
 namespace DriverAudit.Scanner.Tests.Code;

@@ -3,7 +3,6 @@ using System.Text.Json;
 using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Code;

@@ -2,7 +2,6 @@ using System.Text;
 using System.Text.Json;
 using DriverAudit.Scanner.Cli;
 using DriverAudit.Scanner.Code;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Code;

@@ -2,7 +2,6 @@ using System.Text.Json;
 using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Code;

@@ -1,6 +1,4 @@
 using DriverAudit.Scanner.Dumps;
-using DriverAudit.Scanner.Tests.TestSupport;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Dumps;

@@ -1,6 +1,5 @@
 using DriverAudit.Scanner.Dumps;
 using DriverAudit.Scanner.Images;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Dumps;

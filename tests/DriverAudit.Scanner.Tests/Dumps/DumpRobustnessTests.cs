@@ -3,8 +3,6 @@ using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Cli;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
-using DriverAudit.Scanner.Tests.TestSupport;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Dumps;

@@ -2,8 +2,6 @@ using System.Text;
 using System.Text.Json;
 using DriverAudit.Scanner.Cli;
 using DriverAudit.Scanner.Engine;
-using DriverAudit.Scanner.Tests.TestSupport;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Dumps;

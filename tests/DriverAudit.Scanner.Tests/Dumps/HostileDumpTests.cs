@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using DriverAudit.Scanner.Dumps;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Dumps;

@@ -4,7 +4,6 @@ using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.EndToEnd;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.EndToEnd;

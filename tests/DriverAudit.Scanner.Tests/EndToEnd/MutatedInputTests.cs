@@ -2,7 +2,6 @@ using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Cli;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.EndToEnd;

@@ -1,8 +1,5 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
-using DriverAudit.Scanner.Tests.TestSupport;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.EndToEnd;
@@ -67,21 +64,13 @@ public sealed partial class ReadmeExamplesTests
     /// <summary>Runs a bash script in <paramref name="folder"/> with the built driveraudit first on PATH; stdout and stderr interleaved.</summary>
     private static (int Exit, string Output) Bash(string folder, string bin, string script)
     {
-        var psi = new ProcessStartInfo("bash", ["--noprofile", "--norc", "-c", script])
+        var run = ProcessRunner.Run("bash", ["--noprofile", "--norc", "-c", script], folder, new Dictionary<string, string?>
         {
-            WorkingDirectory = folder,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.Environment["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH");
-        psi.Environment["HOME"] = Path.Combine(folder, ".home"); // examples that install into ~ (completions) stay in the scratch folder
-        psi.Environment.Remove("NO_COLOR");
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output + err.Result);
+            ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH"),
+            ["HOME"] = Path.Combine(folder, ".home"), // examples that install into ~ (completions) stay in the scratch folder
+            ["NO_COLOR"] = null,
+        }, TimeSpan.FromMinutes(5));
+        return (run.ExitCode, run.Stdout + run.Stderr);
     }
 
     private static string Runnable(string command) =>

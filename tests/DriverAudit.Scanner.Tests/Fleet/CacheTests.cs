@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using DriverAudit.Scanner.Fleet;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Microsoft.Data.Sqlite;
 using Xunit;
 

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 using YamlDotNet.RepresentationModel;
 

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using DriverAudit.Scanner.Fleet;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Fleet;
@@ -129,7 +128,7 @@ public sealed class InventoryTests
     public void Inspect_format_json_gives_dump_modules_the_inventory_record_too()
     {
         using var dir = new TempDir();
-        dir.File("MEMORY.DMP", TestSupport.Dumps.SmallFixtureDump.Write(RepoPaths.Fixture("x64", "")));
+        dir.File("MEMORY.DMP", SmallFixtureDump.Write(RepoPaths.Fixture("x64", "")));
         var inspect = CliRunner.Run(dir.Path, "inspect", "--format", "json", "MEMORY.DMP");
         Assert.Equal(0, inspect.ExitCode);
         var modules = Lines(inspect.Stdout).Where(l => l.TryGetProperty("inventory", out _)).Select(l => l.GetProperty("inventory")).ToList();

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using DriverAudit.Scanner.Fleet;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Microsoft.Data.Sqlite;
 using Xunit;
 

@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.RegularExpressions;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Fleet;
@@ -120,31 +118,15 @@ public sealed class ChromiumFactAttribute : FactAttribute
 internal static class Chromium
 {
     public static string? Executable { get; } = new[] { "chromium", "chromium-browser", "google-chrome" }
-        .SelectMany(n => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, n)))
-        .FirstOrDefault(File.Exists);
+        .Select(ProcessRunner.OnPath).FirstOrDefault(p => p is not null);
 
     /// <summary>Runs headless chromium; returns stdout and stderr. Fails the test past two minutes.</summary>
     public static (string Stdout, string Stderr) Run(string workDir, params string[] args)
     {
-        var psi = new ProcessStartInfo(Executable!)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workDir,
-        };
-        foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-                     "--disable-background-networking", "--enable-logging=stderr", "--v=0", $"--user-data-dir={Path.Combine(workDir, "chromium-profile")}" })
-            psi.ArgumentList.Add(a);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail("chromium did not finish within 120 s");
-        }
-        return (stdout.Result, stderr.Result);
+        string[] options = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+            "--disable-background-networking", "--enable-logging=stderr", "--v=0", $"--user-data-dir={Path.Combine(workDir, "chromium-profile")}"];
+        var run = ProcessRunner.Run(Executable!, [.. options, .. args], workDir);
+        return (run.Stdout, run.Stderr);
     }
 }
 

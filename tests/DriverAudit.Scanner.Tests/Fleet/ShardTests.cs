@@ -1,6 +1,5 @@
 using System.Text.Json;
 using DriverAudit.Scanner.Fleet;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Fleet;

@@ -5,8 +5,6 @@ using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Fuzz;

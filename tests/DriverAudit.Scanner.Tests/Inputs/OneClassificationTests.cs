@@ -1,7 +1,5 @@
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
-using DriverAudit.Scanner.Tests.TestSupport;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Inputs;

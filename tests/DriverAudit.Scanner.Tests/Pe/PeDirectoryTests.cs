@@ -1,6 +1,5 @@
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Pe;

@@ -1,7 +1,6 @@
 using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Pe;

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Pe;

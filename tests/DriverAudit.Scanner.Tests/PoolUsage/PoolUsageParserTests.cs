@@ -1,5 +1,4 @@
 using DriverAudit.Scanner.PoolUsage;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.PoolUsage;

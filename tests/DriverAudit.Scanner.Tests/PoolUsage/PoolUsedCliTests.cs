@@ -1,6 +1,4 @@
 using System.Text.Json;
-using DriverAudit.Scanner.Tests.TestSupport;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.PoolUsage;

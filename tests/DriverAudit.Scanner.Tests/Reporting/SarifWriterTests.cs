@@ -3,7 +3,6 @@ using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Reporting;
 using DriverAudit.Scanner.Reporting.Sarif;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Reporting;

@@ -3,7 +3,6 @@ using System.Text.Json;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 using DriverAudit.Scanner.Signing;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 using static DriverAudit.Scanner.Tests.Signing.SigningTestData;
 

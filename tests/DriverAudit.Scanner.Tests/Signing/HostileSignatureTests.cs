@@ -6,7 +6,6 @@ using System.Security.Cryptography.X509Certificates;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 using DriverAudit.Scanner.Signing;
-using DriverAudit.Scanner.Tests.TestSupport;
 using FsCheck;
 using FsCheck.Fluent;
 using Xunit;

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Text.Json;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
-using DriverAudit.Scanner.Tests.TestSupport;
 
 namespace DriverAudit.Scanner.Tests.Signing;
 

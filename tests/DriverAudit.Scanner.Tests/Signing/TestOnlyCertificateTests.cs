@@ -1,5 +1,4 @@
 using DriverAudit.Scanner.Signing;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 using static DriverAudit.Scanner.Tests.Signing.SigningTestData;
 

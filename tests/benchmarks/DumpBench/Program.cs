@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
+using DriverAudit.TestSupport.Dumps;
 
 // Usage: DumpBench <fixtures/bin/x64> <out dir> <big dump GiB>
 // Writes small.dmp (an x64 complete dump holding a few modules, every page stored) and big.dmp: the same
@@ -11,7 +11,7 @@ var outDir = args[1];
 var gib = long.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
 Directory.CreateDirectory(outDir);
 
-// The same dump the README test writes as MEMORY.DMP (tests/DriverAudit.Scanner.Tests/TestSupport/Dumps/SmallFixtureDump.cs).
+// The same dump the README test writes as MEMORY.DMP (tests/DriverAudit.TestSupport/Dumps/SmallFixtureDump.cs).
 var small = SmallFixtureDump.Write(fixtures, out var w);
 File.WriteAllBytes(Path.Combine(outDir, "small.dmp"), small);
 

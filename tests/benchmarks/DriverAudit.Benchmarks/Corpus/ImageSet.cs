@@ -1,5 +1,6 @@
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
+using DriverAudit.TestSupport;
 
 namespace DriverAudit.Benchmarks.Corpus;
 
@@ -26,25 +27,28 @@ public sealed class ImageSet(string name, IReadOnlyList<string> paths)
         return new("largest fixture " + Path.GetFileName(largest), [largest]);
     }
 
+    /// <summary>The synthetic driver built by tests/benchmarks/data/make-large-driver.py.</summary>
+    private static string LargeDriver => Path.Combine(RepoPaths.Root, "tests", "benchmarks", "data", "large_driver.sys");
+
     /// <summary>tests/benchmarks/data/large_driver.sys: ~137 KB, 2000 allocation call sites.</summary>
     public static ImageSet SyntheticLarge()
     {
-        if (!File.Exists(RepoLayout.LargeDriver))
-            throw new FileNotFoundException("run tests/benchmarks/data/make-large-driver.py first", RepoLayout.LargeDriver);
-        return new("large-driver", [RepoLayout.LargeDriver]);
+        if (!File.Exists(LargeDriver))
+            throw new FileNotFoundException("run tests/benchmarks/data/make-large-driver.py first", LargeDriver);
+        return new("large-driver", [LargeDriver]);
     }
 
     private static List<string> FixturePes()
     {
         var list = new List<string>();
-        foreach (var path in Directory.EnumerateFiles(RepoLayout.FixtureBin, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        foreach (var path in Directory.EnumerateFiles(RepoPaths.FixtureBin, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
             if (!(path.EndsWith(".sys", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".exe", StringComparison.OrdinalIgnoreCase)
                   || path.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))) continue;
             using var source = FileImageSource.Open(path);
             if (PeImage.TryOpen(source).Image is not null) list.Add(path);
         }
-        if (list.Count == 0) throw new InvalidOperationException("no PE fixtures under " + RepoLayout.FixtureBin);
+        if (list.Count == 0) throw new InvalidOperationException("no PE fixtures under " + RepoPaths.FixtureBin);
         return list;
     }
 }

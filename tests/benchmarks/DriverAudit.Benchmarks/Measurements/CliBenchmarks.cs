@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using DriverAudit.Benchmarks.Corpus;
 using DriverAudit.Benchmarks.Rules;
 using DriverAudit.Scanner.Cli;
+using DriverAudit.TestSupport;
 
 namespace DriverAudit.Benchmarks.Measurements;
 
@@ -24,7 +25,7 @@ public class CliBenchmarks
         _singleRules = Path.Combine(_dir, "single");
         RulePack.DefaultFromDisk().WriteTo(_fullRules);
         RulePack.SingleImportRule().WriteTo(_singleRules);
-        _io = new CliIo(Stream.Null, TextWriter.Null, TextWriter.Null, Interactive: false, RepoLayout.Root);
+        _io = new CliIo(Stream.Null, TextWriter.Null, TextWriter.Null, Interactive: false, RepoPaths.Root);
     }
 
     [GlobalCleanup]
@@ -38,7 +39,7 @@ public class CliBenchmarks
 
     private int Scan(string rules)
     {
-        var code = DriverAuditCli.Run(["scan", RepoLayout.FixtureBin, "--no-default-rules", "--rules", rules,
+        var code = DriverAuditCli.Run(["scan", RepoPaths.FixtureBin, "--no-default-rules", "--rules", rules,
             "-f", "sarif", "--fail-on", "none", "-j", "1", "--no-progress"], _io);
         return code == 0 ? code : throw new InvalidOperationException($"driveraudit scan exited with {code}");
     }

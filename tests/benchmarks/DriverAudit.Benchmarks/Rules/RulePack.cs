@@ -1,5 +1,6 @@
 using DriverAudit.Benchmarks.Corpus;
 using DriverAudit.Rules.Engine;
+using DriverAudit.TestSupport;
 
 namespace DriverAudit.Benchmarks.Rules;
 
@@ -26,10 +27,10 @@ public sealed class RulePack
 
     /// <summary>Every rules/*.yaml this build can load.</summary>
     public static RulePack DefaultFromDisk() => FromFiles("rules/*.yaml",
-        Directory.EnumerateFiles(RepoLayout.RulesDir, "*.yaml").Order(StringComparer.Ordinal));
+        Directory.EnumerateFiles(RepoPaths.Rules, "*.yaml").Order(StringComparer.Ordinal));
 
     /// <summary>The single import rule DA1001 (untagged pool allocation), the smallest realistic pack.</summary>
-    public static RulePack SingleImportRule() => FromFiles("DA1001", [Path.Combine(RepoLayout.RulesDir, "DA1001.yaml")]);
+    public static RulePack SingleImportRule() => FromFiles("DA1001", [Path.Combine(RepoPaths.Rules, "DA1001.yaml")]);
 
     public static RulePack FromFiles(string name, IEnumerable<string> files)
     {

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 
-namespace DriverAudit.Scanner.Tests.TestSupport.Dumps;
+namespace DriverAudit.TestSupport.Dumps;
 
 /// <summary>
 /// Does what the kernel loader does to the IATs of the modules written into a dump: every slot receives the

@@ -1,4 +1,4 @@
-namespace DriverAudit.Scanner.Tests.TestSupport;
+namespace DriverAudit.TestSupport;
 
 /// <summary>A scratch folder deleted at dispose.</summary>
 public sealed class TempDir : IDisposable

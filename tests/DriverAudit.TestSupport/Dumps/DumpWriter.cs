@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace DriverAudit.Scanner.Tests.TestSupport.Dumps;
+namespace DriverAudit.TestSupport.Dumps;
 
 /// <summary>Paging mode of the dumped machine.</summary>
 public enum DumpArch

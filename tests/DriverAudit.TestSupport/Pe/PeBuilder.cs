@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using DriverAudit.Scanner.Images;
 
-namespace DriverAudit.Scanner.Tests.TestSupport;
+namespace DriverAudit.TestSupport;
 
 /// <summary>
 /// Emits small synthetic PE32 / PE32+ images in file layout and loaded layout from one description, for
@@ -16,7 +16,8 @@ public sealed class PeBuilder
     public const int PeHeaderOffset = 0x80;
     public const uint TextCharacteristics = 0x60000020, RDataCharacteristics = 0x40000040, DataCharacteristics = 0xC0000040;
 
-    private readonly List<(string Name, uint Characteristics, byte[] Content, uint? VirtualSize)> _sections = [];
+    private readonly List<(string Name, uint Characteristics, byte[] Content, uint? VirtualSize, uint? Rva)> _sections = [];
+    private readonly (uint Rva, uint Size)[] _rawDirectories = new (uint, uint)[16];
     private readonly List<(string Module, string? Name, int? Ordinal, ushort Hint)> _imports = [];
     private readonly List<(string Module, string? Name, int? Ordinal)> _delayImports = [];
     private readonly List<(string? Name, int Ordinal, uint Rva, string? Forwarder)> _exports = [];
@@ -48,10 +49,26 @@ public sealed class PeBuilder
     /// <summary>Emit data directory 12 (IAT range); when false a reader must fall back to FirstThunk.</summary>
     public bool EmitIatDirectory { get; set; } = true;
     public bool WithRelocations { get; set; }
+    /// <summary>AddressOfEntryPoint (and BaseOfCode); 0 writes an image without an entry point.</summary>
+    public uint EntryPoint { get; set; } = TextRva;
 
-    public PeBuilder AddSection(string name, uint characteristics, byte[] content, uint? virtualSize = null)
+    /// <summary>
+    /// A section with <paramref name="content"/>; placed after the previous one, or at <paramref name="rva"/> when given
+    /// (gaps left between sections stay unmapped, as in images whose discarded sections were dropped).
+    /// </summary>
+    public PeBuilder AddSection(string name, uint characteristics, byte[] content, uint? virtualSize = null, uint? rva = null)
     {
-        _sections.Add((name, characteristics, content, virtualSize));
+        _sections.Add((name, characteristics, content, virtualSize, rva));
+        return this;
+    }
+
+    /// <summary>
+    /// Sets data directory <paramref name="index"/> as given, for tables the caller laid out itself inside its sections
+    /// (the tables this builder writes set their own directory and win over this).
+    /// </summary>
+    public PeBuilder Directory(int index, uint rva, uint size)
+    {
+        _rawDirectories[index] = (rva, size);
         return this;
     }
 
@@ -116,19 +133,20 @@ public sealed class PeBuilder
     public PeBuilt Build()
     {
         var sections = new List<Placed>();
-        var directories = new (uint Rva, uint Size)[16];
+        var directories = ((uint Rva, uint Size)[])_rawDirectories.Clone();
         var built = new PeBuilt(Is64Bit);
         uint nextRva = TextRva;
 
-        void Place(string name, uint characteristics, byte[] content, uint? virtualSize = null)
+        void Place(string name, uint characteristics, byte[] content, uint? virtualSize = null, uint? at = null)
         {
             var vs = virtualSize ?? (uint)content.Length;
-            sections.Add(new Placed(name, characteristics, content, nextRva, vs));
-            nextRva += Align(Math.Max(Math.Max(vs, (uint)content.Length), 1), SectionAlignment);
+            var rva = at ?? nextRva;
+            sections.Add(new Placed(name, characteristics, content, rva, vs));
+            nextRva = Math.Max(nextRva, rva + Align(Math.Max(Math.Max(vs, (uint)content.Length), 1), SectionAlignment));
         }
 
         if (_sections.Count == 0) Place(".text", TextCharacteristics, Enumerable.Repeat((byte)0xCC, 0x100).ToArray());
-        foreach (var s in _sections) Place(s.Name, s.Characteristics, s.Content, s.VirtualSize);
+        foreach (var s in _sections) Place(s.Name, s.Characteristics, s.Content, s.VirtualSize, s.Rva);
 
         var ptr = Is64Bit ? 8 : 4;
         var rdata = new Blob(nextRva);
@@ -453,8 +471,8 @@ public sealed class PeBuilder
         BinaryPrimitives.WriteUInt16LittleEndian(coff[18..], Characteristics);
         var o = s[(PeHeaderOffset + 24)..];
         BinaryPrimitives.WriteUInt16LittleEndian(o, Is64Bit ? (ushort)0x20b : (ushort)0x10b);
-        BinaryPrimitives.WriteUInt32LittleEndian(o[16..], TextRva);
-        BinaryPrimitives.WriteUInt32LittleEndian(o[20..], TextRva);
+        BinaryPrimitives.WriteUInt32LittleEndian(o[16..], EntryPoint);
+        BinaryPrimitives.WriteUInt32LittleEndian(o[20..], EntryPoint);
         if (Is64Bit) BinaryPrimitives.WriteUInt64LittleEndian(o[24..], ImageBase);
         else BinaryPrimitives.WriteUInt32LittleEndian(o[28..], (uint)ImageBase);
         BinaryPrimitives.WriteUInt32LittleEndian(o[32..], SectionAlignment);

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Json.Schema;
 
-namespace DriverAudit.Scanner.Tests.TestSupport;
+namespace DriverAudit.TestSupport;
 
 /// <summary>Validates SARIF logs against the official 2.1.0 schema (from the Sarif.Sdk package).</summary>
 public static class SarifSchema

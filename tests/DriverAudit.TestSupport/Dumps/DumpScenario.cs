@@ -1,6 +1,6 @@
 using DriverAudit.Scanner.Dumps;
 
-namespace DriverAudit.Scanner.Tests.TestSupport.Dumps;
+namespace DriverAudit.TestSupport.Dumps;
 
 /// <summary>A dump written to a temporary file, deleted on dispose.</summary>
 public sealed class TempDumpFile : IDisposable

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace DriverAudit.Scanner.Tests.TestSupport.Dumps;
+namespace DriverAudit.TestSupport;
 
 /// <summary>
 /// A <see cref="MiniPe"/> driver with an import table laid out like MSVC's: the IAT alone in a writable data
@@ -51,21 +51,13 @@ public static class ImportPe
         descriptors.CopyTo(initData, 0);
         lookup.CopyTo(initData, (int)intAt);
 
-        var pe = MiniPe.Build(is64, timeDateStamp, 0x1234,
+        var pe = MiniPe.Builder(is64, 0, timeDateStamp, 0x1234,
             new MiniSection(".text", 0x1000, MiniPe.Pattern(0x300, 11)),
             new MiniSection(".idata", IatRva, iat, MiniSection.WritableData),
             new MiniSection("INIT", InitRva, initData, MiniSection.DiscardableCode));
-        SetDirectory(pe, is64, 1, InitRva, (uint)descriptorsSize);
-        if (setIatDirectory) SetDirectory(pe, is64, 12, IatRva, (uint)iat.Length);
-        return pe;
-    }
-
-    public static void SetDirectory(byte[] pe, bool is64, int index, uint rva, uint size)
-    {
-        var lfanew = BinaryPrimitives.ReadInt32LittleEndian(pe.AsSpan(0x3C));
-        var at = lfanew + 24 + (is64 ? 112 : 96) + 8 * index;
-        BinaryPrimitives.WriteUInt32LittleEndian(pe.AsSpan(at), rva);
-        BinaryPrimitives.WriteUInt32LittleEndian(pe.AsSpan(at + 4), size);
+        pe.Directory(1, InitRva, (uint)descriptorsSize);
+        if (setIatDirectory) pe.Directory(12, IatRva, (uint)iat.Length);
+        return pe.Build().File;
     }
 
     private static void WritePtr(byte[] b, int at, ulong v, bool is64)

@@ -1,4 +1,4 @@
-namespace DriverAudit.Scanner.Tests.TestSupport.Dumps;
+namespace DriverAudit.TestSupport.Dumps;
 
 /// <summary>
 /// The README's MEMORY.DMP and DumpBench's small.dmp: an x64 complete dump of the fixture kernel, HAL and three drivers

@@ -1,12 +1,12 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace DriverAudit.Scanner.Tests.TestSupport;
+namespace DriverAudit.TestSupport;
 
 /// <summary>
 /// Builds the section-amplification PE of issue 16 from a real fixture: its own sections kept (moved behind a
 /// larger header), the body padded to <paramref name="bodyBytes"/>, and section headers added up to
-/// <see cref="Pe.PeImage.MaxSections"/>, each mapping the whole body at a new RVA (alternately code and data).
+/// <see cref="DriverAudit.Scanner.Pe.PeImage.MaxSections"/>, each mapping the whole body at a new RVA (alternately code and data).
 /// A pass that reads every section header's data costs headers × body; the cost model must make it one body.
 /// </summary>
 public static class AmplificationPe

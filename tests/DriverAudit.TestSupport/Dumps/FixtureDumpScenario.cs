@@ -1,4 +1,4 @@
-namespace DriverAudit.Scanner.Tests.TestSupport.Dumps;
+namespace DriverAudit.TestSupport.Dumps;
 
 /// <summary>
 /// The founding case as a dump: the mingw fixture kernel (ntoskrnl.exe, hal.dll with a forwarder) and

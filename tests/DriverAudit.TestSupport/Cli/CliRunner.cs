@@ -1,7 +1,7 @@
 using System.Text;
 using DriverAudit.Scanner.Cli;
 
-namespace DriverAudit.Scanner.Tests.TestSupport;
+namespace DriverAudit.TestSupport;
 
 /// <summary>
 /// Runs the real command line in-process and captures what it prints. Every SARIF log a test makes through

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace DriverAudit.Scanner.Tests.TestSupport;
+namespace DriverAudit.TestSupport;
 
 /// <summary>Special files for hostile-input tests (FIFOs; .NET has no API to make one).</summary>
 public static partial class UnixFiles

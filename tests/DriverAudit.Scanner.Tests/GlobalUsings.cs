@@ -1,0 +1,2 @@
+global using DriverAudit.TestSupport;
+global using DriverAudit.TestSupport.Dumps;
