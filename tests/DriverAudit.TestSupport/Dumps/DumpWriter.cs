@@ -531,6 +531,74 @@ public sealed class DumpWriter
         return image;
     }
 
+    /// <summary>
+    /// A VMware checkpoint (.vmss/.vmsn) as VMware writes one beside a .vmem: header (magic, version, group count),
+    /// 80-byte group descriptors, and tagged values — group "cpu" holds per-vCPU registers, CR0..CR4 as
+    /// <c>CR64[vcpu][n]</c> 8-byte values, or (<paramref name="crBlock"/>) one <c>CR64[vcpu]</c> block of CR0..CR8.
+    /// <paramref name="cr3"/> gives each vCPU's CR3 (default: this machine's root for all); <paramref name="cr4"/> is saved as CR4.
+    /// </summary>
+    public byte[] WriteVmss(ulong[]? cr3 = null, ulong cr4 = 0x3506F8, bool crBlock = false, uint magic = 0xBED2BED2)
+    {
+        cr3 ??= [DirectoryTableBase];
+        static void Tag(MemoryStream m, string name, uint[] index, ReadOnlySpan<byte> value, bool block = false)
+        {
+            var n = Encoding.ASCII.GetBytes(name);
+            var tag = (ushort)((n.Length << 8) | (index.Length << 6) | (block ? 0x3F : value.Length));
+            m.Write(BitConverter.GetBytes(tag));
+            m.Write(n);
+            foreach (var i in index) m.Write(BitConverter.GetBytes(i));
+            if (block)
+            {
+                m.Write(BitConverter.GetBytes((ulong)value.Length)); // bytes in the file
+                m.Write(BitConverter.GetBytes((ulong)value.Length)); // bytes in memory
+                m.Write(BitConverter.GetBytes((ushort)3)); // padding before the data
+                m.Write(new byte[3]);
+            }
+            m.Write(value);
+        }
+        var checkpoint = new MemoryStream();
+        Tag(checkpoint, "product", [], "VMware Workstation"u8);
+        checkpoint.Write(new byte[2]);
+        var cpu = new MemoryStream();
+        Tag(cpu, "cpu:numVCPUs", [], BitConverter.GetBytes((uint)cr3.Length));
+        for (var v = 0u; v < cr3.Length; v++)
+        {
+            Tag(cpu, "rip", [v], BitConverter.GetBytes(0xFFFFF80000201234UL));
+            Tag(cpu, "gpregs", [v], new byte[128], block: true);
+            ulong[] crs = [0x8005_0033, 0, 0, cr3[v], cr4, 0, 0, 0, 0];
+            if (crBlock) Tag(cpu, "CR64", [v], MemoryMarshalBytes(crs), block: true);
+            else for (var n = 0u; n < 5; n++) Tag(cpu, "CR64", [v, n], BitConverter.GetBytes(crs[n]));
+        }
+        cpu.Write(new byte[2]);
+        var memory = new MemoryStream();
+        Tag(memory, "regionsCount", [], BitConverter.GetBytes(0u));
+        memory.Write(new byte[2]);
+        (string Name, byte[] Body)[] groups = [("Checkpoint", checkpoint.ToArray()), ("cpu", cpu.ToArray()), ("memory", memory.ToArray())];
+        var file = new MemoryStream();
+        file.Write(BitConverter.GetBytes(magic));
+        file.Write(BitConverter.GetBytes(8u));
+        file.Write(BitConverter.GetBytes((uint)groups.Length));
+        var position = 12UL + 80UL * (ulong)groups.Length;
+        foreach (var (name, body) in groups)
+        {
+            var desc = new byte[80];
+            Encoding.ASCII.GetBytes(name).CopyTo(desc, 0);
+            W64(desc, 64, position);
+            W64(desc, 72, (ulong)body.Length);
+            file.Write(desc);
+            position += (ulong)body.Length;
+        }
+        foreach (var (_, body) in groups) file.Write(body);
+        return file.ToArray();
+    }
+
+    private static byte[] MemoryMarshalBytes(ulong[] values)
+    {
+        var b = new byte[values.Length * 8];
+        for (var i = 0; i < values.Length; i++) W64(b, i * 8, values[i]);
+        return b;
+    }
+
     private void WriteSelfMap(int index)
     {
         switch (Arch)
