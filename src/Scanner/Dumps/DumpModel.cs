@@ -80,6 +80,8 @@ public static class DumpDiagnosticCodes
     public const string TriageDataBlocks = "DMP031";
     public const string UnloadedDrivers = "DMP032";
     public const string RangeBlock = "DMP035";
+    /// <summary>A VMware saved state beside a .vmem could not be used (unreadable, or its CR3 did not validate).</summary>
+    public const string SavedState = "DMP036";
     public const string HeaderField = "DMP040";
     public const string IatNotFound = "DMP050";
     public const string IatUnresolved = "DMP051";

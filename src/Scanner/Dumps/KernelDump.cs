@@ -152,10 +152,15 @@ public sealed class KernelDump : IDisposable
             case MemoryImageKind.None:
                 return DumpOpenResult.Fail(DumpOpenError.NotADump, notADump);
             case MemoryImageKind.Raw:
-                var located = RawMemoryImage.Locate(file, out var why);
+                var located = RawMemoryImage.Locate(file, VmwareCheckpoint.ReadBeside(path), out var why);
                 if (located is null) return DumpOpenResult.Fail(DumpOpenError.NoKernelFound, why);
                 var diagnostics = new DiagnosticBag();
+                foreach (var d in located.Diagnostics) diagnostics.Add(d.Code, d.Message);
                 return DumpOpenResult.Ok(new KernelDump(path, file, located.Header, new IdentityPhysicalMemory(file.Length), diagnostics, located.Translator, located.Notes));
+            case MemoryImageKind.VMwareState:
+                return DumpOpenResult.Fail(DumpOpenError.UnsupportedFormat, VmwareCheckpoint.MemoryFileBeside(path) is { } vmem
+                    ? $"This is a VMware suspend or snapshot state file (.vmss/.vmsn): it holds the virtual CPUs' registers, not the memory. Scan '{System.IO.Path.GetFileName(vmem)}' beside it (its saved CR3 is used from there)."
+                    : MemoryImageFormat.RefusalMessage(kind));
             default:
                 return DumpOpenResult.Fail(DumpOpenError.UnsupportedFormat, MemoryImageFormat.RefusalMessage(kind));
         }

@@ -41,6 +41,7 @@ public static class MemoryImageFormat
             if (sig.SequenceEqual("EMiL"u8)) return MemoryImageKind.LiME;
             if (sig.SequenceEqual("\u007fELF"u8)) return MemoryImageKind.ElfCore;
             if (sig.SequenceEqual("PK\u0003\u0004"u8) && ext == ".aff4") return MemoryImageKind.Aff4;
+            if (VmwareCheckpoint.HasMagic(head)) return MemoryImageKind.VMwareState;
         }
         // Windows zeroes hiberfil.sys's first page after resume, and pagefile.sys has no header at all.
         if (name.Equals("hiberfil.sys", StringComparison.OrdinalIgnoreCase)) return MemoryImageKind.Hibernation;
@@ -81,7 +82,7 @@ public static class MemoryImageFormat
         MemoryImageKind.ElfCore => "This is an ELF core file (e.g. QEMU dump-guest-memory or VirtualBox debugvm dumpvmcore); DriverAudit does not read ELF cores. Write a raw image instead (QEMU: dump-guest-memory -z none to a raw file, or 'pmemsave').",
         MemoryImageKind.Aff4 => "This is an AFF4 container; DriverAudit does not read AFF4. Export the memory stream as a raw image first.",
         MemoryImageKind.HyperVState => "This is a Hyper-V saved-state file (.vmrs/.vmgs); DriverAudit does not read it. Convert it with vm2dmp or Hyper-V's vmsavedstatedumpprovider to a crash dump first.",
-        MemoryImageKind.VMwareState => "This is a VMware suspend or snapshot state file (.vmss/.vmsn); the memory itself is in the .vmem beside it: scan that file.",
+        MemoryImageKind.VMwareState => "This is a VMware suspend or snapshot state file (.vmss/.vmsn): it holds the virtual CPUs' registers, not the memory. Scan the .vmem of the same name (keep this file beside it: its saved CR3 is then used); no .vmem was found beside this one.",
         _ => "Not a memory image.",
     };
 }

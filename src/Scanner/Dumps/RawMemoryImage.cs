@@ -32,20 +32,26 @@ internal static class RawMemoryImage
     /// <summary>Mapped kernel pages looked at per candidate when searching for ntoskrnl's headers.</summary>
     private const int MaxKernelPages = 1 << 22;
     private const ulong FrameMask = 0x000F_FFFF_FFFF_F000;
+    private const ulong NoDirectory = ulong.MaxValue;
 
-    public sealed record Located(DumpHeader Header, Func<PhysicalReader, AddressTranslator> Translator, ulong KernelBase, IReadOnlyList<string> Notes);
+    public sealed record Located(DumpHeader Header, Func<PhysicalReader, AddressTranslator> Translator, ulong KernelBase, IReadOnlyList<string> Notes,
+        IReadOnlyList<DumpDiagnostic> Diagnostics);
 
-    private sealed record Candidate(DumpMachine Machine, bool Pae, ulong Root, ulong[]? PaeDirectories, string Source);
+    private sealed record Candidate(DumpMachine Machine, bool Pae, ulong Root, ulong[]? PaeDirectories, string Source, bool FromState = false);
 
-    public static Located? Locate(MappedDumpFile file, out string message)
+    public static Located? Locate(MappedDumpFile file, out string message) => Locate(file, null, out message);
+
+    /// <param name="state">The VMware saved state beside a .vmem, when there is one: its CR3 values are tried first.</param>
+    public static Located? Locate(MappedDumpFile file, VmwareSavedState? state, out string message)
     {
         var physical = new PhysicalReader(file, new IdentityPhysicalMemory(file.Length));
         var pages = file.Length / PageSize;
         var tried = 0;
         var rejected = new List<string>();
-        foreach (var candidate in Candidates(file, pages))
+        var stateRejected = new List<string>();
+        foreach (var candidate in SavedStateCandidates(state, physical).Concat(Candidates(file, pages)))
         {
-            if (++tried > MaxCandidates) break;
+            if (!candidate.FromState && ++tried > MaxCandidates) break;
             var translator = Create(candidate, physical);
             if (FindKernel(file, physical, translator, candidate, out var kernelBase, out var list, out var why) is { } header)
             {
@@ -54,20 +60,67 @@ internal static class RawMemoryImage
                     $"page-table root: {candidate.Source}",
                     $"ntoskrnl at 0x{kernelBase:X}, PsLoadedModuleList 0x{list:X} (its export), list entry 0 is ntoskrnl",
                 };
+                var diagnostics = new List<DumpDiagnostic>();
+                if (state is not null && !candidate.FromState)
+                {
+                    var text = state.Cpus.Count == 0
+                        ? $"The VMware saved state '{state.FileName}' {state.Problem}; the page-table root was found by searching the image instead."
+                        : $"The CR3 saved in '{state.FileName}' did not lead to ntoskrnl ({string.Join("; ", stateRejected.Take(3))}); the page-table root was found by searching the image instead.";
+                    notes.Add(text);
+                    diagnostics.Add(new DumpDiagnostic(DumpDiagnosticCodes.SavedState, text));
+                }
+                else if (state?.Problem is { } problem) notes.Add($"VMware saved state '{state.FileName}' {problem}");
                 if (rejected.Count > 0) notes.Add($"{rejected.Count} earlier candidate root(s) rejected: {string.Join("; ", rejected.Take(3))}");
                 message = "";
-                return new Located(header, p => Create(candidate, p), kernelBase, notes);
+                return new Located(header, p => Create(candidate, p), kernelBase, notes, diagnostics);
             }
-            rejected.Add($"{candidate.Source}: {why}");
+            (candidate.FromState ? stateRejected : rejected).Add($"{candidate.Source}: {why}");
         }
+        var fromState = state is null ? ""
+            : state.Cpus.Count == 0 ? $" The VMware saved state '{state.FileName}' {state.Problem}."
+            : $" The CR3 saved in '{state.FileName}' did not lead to ntoskrnl ({string.Join("; ", stateRejected.Take(3))}).";
         message = tried == 0
-            ? $"Read as a raw physical memory image ({pages} pages), but no kernel page-table root was found: no x64 processor start block in the first 1 MiB and no self-referencing PML4, PAE or x86 page directory in any page."
-            : $"Read as a raw physical memory image ({pages} pages): {Math.Min(tried, MaxCandidates)} candidate page-table root(s) found, none leads to ntoskrnl and a module list ({string.Join("; ", rejected.Take(3))}).";
+            ? $"Read as a raw physical memory image ({pages} pages), but no kernel page-table root was found: no x64 processor start block in the first 1 MiB and no self-referencing PML4, PAE or x86 page directory in any page.{fromState}"
+            : $"Read as a raw physical memory image ({pages} pages): {Math.Min(tried, MaxCandidates)} candidate page-table root(s) found, none leads to ntoskrnl and a module list ({string.Join("; ", rejected.Take(3))}).{fromState}";
         return null;
+    }
+
+    /// <summary>
+    /// Roots from a VMware saved state: each distinct vCPU CR3 (a vCPU caught in user mode under KVA shadowing holds a
+    /// user directory table that maps little of the kernel, so every vCPU is worth a try). CR4 decides the paging mode
+    /// when saved (PAE bit 5); without it x64 is tried, then x86 PAE.
+    /// </summary>
+    private static IEnumerable<Candidate> SavedStateCandidates(VmwareSavedState? state, PhysicalReader physical)
+    {
+        if (state is null) yield break;
+        var seen = new HashSet<ulong>();
+        foreach (var cpu in state.Cpus)
+        {
+            if (!seen.Add(cpu.Cr3)) continue;
+            var source = $"CR3 0x{cpu.Cr3:X} of vCPU {cpu.Index} in VMware saved state '{state.FileName}'";
+            var pae = cpu.Cr4 is not { } cr4 || (cr4 & 0x20) != 0;
+            if (pae) yield return new Candidate(DumpMachine.X64, false, cpu.Cr3 & FrameMask, null, source, FromState: true);
+            if (pae && cpu.Cr3 >> 32 == 0)
+            {
+                var pdpt = cpu.Cr3 & 0xFFFF_FFE0;
+                // Some of the kernel half (PDPT entries 2 and 3) must be present; absent entries are left out of the search.
+                var dirs = new ulong[4];
+                var ok = false;
+                for (var k = 0; k < 4; k++)
+                {
+                    var present = physical.TryReadUInt64(pdpt + (ulong)k * 8, out var e) && (e & 1) != 0;
+                    dirs[k] = present ? e & FrameMask : NoDirectory;
+                    ok |= present && k >= 2;
+                }
+                if (ok) yield return new Candidate(DumpMachine.X86, true, pdpt, dirs, source + " (x86 PAE)", FromState: true);
+            }
+            if (!pae) yield return new Candidate(DumpMachine.X86, false, cpu.Cr3 & 0xFFFF_F000, null, source + " (x86)", FromState: true);
+        }
     }
 
     private static AddressTranslator Create(Candidate c, PhysicalReader physical) =>
         c.Machine == DumpMachine.X64 ? new X64Translator(physical, c.Root)
+        : c.Pae && c.FromState ? new X86PaeTranslator(physical, c.Root) // a real PDPT: its absent entries stay absent
         : c.Pae ? new X86PaeDirectoriesTranslator(physical, c.PaeDirectories!)
         : new X86Translator(physical, c.Root);
 
@@ -196,7 +249,8 @@ internal static class RawMemoryImage
         else if (c.Pae)
         {
             for (var k = 2; k < 4; k++)
-                foreach (var x in Directory(physical, c.PaeDirectories![k], (ulong)k << 30, 512, 21, 8, skipFirst: k == 3 ? 4 : 0)) yield return x;
+                if (c.PaeDirectories![k] != NoDirectory)
+                    foreach (var x in Directory(physical, c.PaeDirectories![k], (ulong)k << 30, 512, 21, 8, skipFirst: k == 3 ? 4 : 0)) yield return x;
         }
         else
         {

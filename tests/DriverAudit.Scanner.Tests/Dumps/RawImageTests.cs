@@ -182,7 +182,7 @@ public sealed class RawImageTests
     [InlineData("guest.elf", "\u007fELF", "ELF core")]
     [InlineData("capture.aff4", "PK\u0003\u0004", "AFF4")]
     [InlineData("vm.vmrs", "\0\0\0\0", "Hyper-V saved-state")]
-    [InlineData("Windows 10 x64-Snapshot1.vmsn", "\u00d2\u00be\u00d2\u00be", "scan that file")]
+    [InlineData("Windows 10 x64-Snapshot1.vmsn", "\u00d2\u00be\u00d2\u00be", "Scan the .vmem of the same name")]
     public void Other_memory_formats_are_refused_with_a_note_not_as_broken_drivers(string name, string magic, string expected)
     {
         using var dir = new TempDir();
