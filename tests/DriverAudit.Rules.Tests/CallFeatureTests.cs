@@ -68,8 +68,8 @@ public class CallFeatureTests
         // unknown: true together with a value constraint: either an unknown value or a matching one.
         Assert.Equal(2, Keys("call: {api: ExAllocatePoolWithTag, tag: {unknown: true, eq: Test}}", facts).Count);
         // Arguments the scanner did not recover at all (beyond Args) are unknown too.
-        Assert.Empty(Keys("call: {api: ExAllocatePoolWithTag, arg: {5: {eq: 0}}}", facts));
-        Assert.Equal(2, Keys("call: {api: ExAllocatePoolWithTag, arg: {5: {unknown: true}}}", facts).Count);
+        Assert.Empty(Keys("call: {api: ExAllocatePoolWithTag, arg: {3: {eq: 0}}}", facts));
+        Assert.Equal(2, Keys("call: {api: ExAllocatePoolWithTag, arg: {3: {unknown: true}}}", facts).Count);
     }
 
     [Fact]

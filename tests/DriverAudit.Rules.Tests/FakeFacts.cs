@@ -73,9 +73,9 @@ internal sealed class FakeFacts : IImageFacts
     }
 
     public static HeaderFact MakeHeader(
-        string machine = "x64", string subsystem = "native", ushort fileCharacteristics = 0x0022,
+        ushort machine = 0x8664, ushort subsystem = 1, ushort fileCharacteristics = 0x0022,
         ushort dllCharacteristics = 0x0160, uint sectionAlignment = 0x1000, uint fileAlignment = 0x200) =>
-        new(machine, subsystem, machine == "x64", fileCharacteristics, dllCharacteristics, sectionAlignment, fileAlignment,
+        new(machine, subsystem, machine == 0x8664, fileCharacteristics, dllCharacteristics, sectionAlignment, fileAlignment,
             0x140000000, 0x8000, 0x12345678, 0);
 
     public static ImportFact Import(string module, string name, bool delayed = false) => new(module, name, null, delayed);

@@ -131,6 +131,7 @@ public class HeaderFeatureTests
     [InlineData("header: {machine: X64}", true)]
     [InlineData("header: {machine: [x86, arm64]}", false)]
     [InlineData("header: {machine: [x86, x64]}", true)]
+    [InlineData("header: {machine: 0x8664}", true)] // the raw value of a named machine is that machine
     [InlineData("header: {subsystem: native}", true)]
     [InlineData("header: {subsystem: [windows-gui, windows-cui]}", false)]
     [InlineData("header: {dll-characteristics: {has: [NX_COMPAT, DYNAMIC_BASE]}}", true)]
@@ -148,7 +149,7 @@ public class HeaderFeatureTests
     [Fact]
     public void Raw_machine_values_compare_numerically()
     {
-        var facts = With(MakeHeader(machine: "0x01c4"));
+        var facts = With(MakeHeader(machine: 0x01c4));
         Assert.True(RuleText.Matches("header: {machine: 0x1c4}", facts));
         Assert.False(RuleText.Matches("header: {machine: 0x1c0}", facts));
     }

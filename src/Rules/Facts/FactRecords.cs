@@ -29,11 +29,11 @@ public sealed record SectionFact(int Index, string Name, uint Rva, uint VirtualS
 }
 
 /// <summary>File and optional header facts.</summary>
-/// <param name="Machine">"x86", "x64", "arm64", "arm" or "0x{value:x4}" for anything else.</param>
-/// <param name="Subsystem">"native", "windows-gui", "windows-cui", "efi-boot-service-driver", ... or "0x{value}".</param>
+/// <param name="Machine">IMAGE_FILE_HEADER.Machine as read (named by <see cref="MachineNames.Name"/>).</param>
+/// <param name="Subsystem">IMAGE_OPTIONAL_HEADER.Subsystem as read (named by <see cref="MachineNames.Subsystem"/>).</param>
 public sealed record HeaderFact(
-    string Machine,
-    string Subsystem,
+    ushort Machine,
+    ushort Subsystem,
     bool Is64Bit,
     ushort FileCharacteristics,
     ushort DllCharacteristics,
@@ -42,7 +42,14 @@ public sealed record HeaderFact(
     ulong ImageBase,
     uint SizeOfImage,
     uint TimeDateStamp,
-    uint CheckSum);
+    uint CheckSum)
+{
+    /// <summary>"x86", "x64", "arm64", "arm" or "0x{value:x4}".</summary>
+    public string MachineName => MachineNames.Name(Machine);
+
+    /// <summary>"native", "windows-gui", ... or "0x{value:x}".</summary>
+    public string SubsystemName => MachineNames.Subsystem(Subsystem);
+}
 
 /// <summary>Provenance of the image.</summary>
 /// <param name="Origin">"file", "dump", or "unloaded" (a driver a dump lists as unloaded: name, base and size only).</param>
@@ -88,7 +95,7 @@ public enum CallShape
 }
 
 /// <summary>
-/// A call to an imported function. <see cref="Args"/> holds arguments 0–3 as recovered constants;
+/// A call to an imported function. <see cref="Args"/> holds arguments 0–3 (<see cref="TrackedArgs"/>) as recovered constants;
 /// null means unknown (could not be proven constant) — never a guess.
 /// </summary>
 /// <param name="Api">The import called.</param>
@@ -97,6 +104,12 @@ public enum CallShape
 /// <param name="Ordinal">0-based index of this site among the sites of the same API in the same function (stable anchor).</param>
 public sealed record CallFact(ImportFact Api, uint SiteRva, uint? FunctionRva, int Ordinal, IReadOnlyList<ulong?> Args, CallShape Shape)
 {
+    /// <summary>
+    /// How many leading arguments the scanner recovers (x64 passes the first four in registers; x86 pushes are
+    /// tracked as far). A rule cannot ask about a later one: the compiler refuses <c>arg: {4: ...}</c>.
+    /// </summary>
+    public const int TrackedArgs = 4;
+
     /// <summary>
     /// For <see cref="CallShape.Wrapper"/>: the way from the site to the API, e.g.
     /// "wrapper 0x1000 → ExAllocatePoolWithTag at 0x1029"; null for a direct call.
@@ -112,8 +125,8 @@ public sealed record CallFact(ImportFact Api, uint SiteRva, uint? FunctionRva, i
 /// the address of the first occurrence and how many there are.
 /// </summary>
 /// <param name="Rva">Address of the first such instruction in the function.</param>
-/// <param name="Mnemonic">Lower-case mnemonic: "wrmsr", "rdmsr", "in", "out", "mov".</param>
-/// <param name="ControlRegister">For <c>mov crN, reg</c>: "cr0", "cr3", "cr4", "cr8"; else null.</param>
+/// <param name="Mnemonic">One of <see cref="InstructionNames"/>: "wrmsr", "rdmsr", "in", "out", "insb", …, "mov", "msr", "mrs".</param>
+/// <param name="ControlRegister">For <c>mov crN, reg</c>: "cr0", "cr2", "cr3", "cr4", "cr8"; for msr/mrs the system register; else null.</param>
 /// <param name="FunctionRva">Start of the containing function; null when no function is known (linear fallback).</param>
 /// <param name="Count">How many such instructions the function holds (at least 1).</param>
 public sealed record InstructionFact(uint Rva, string Mnemonic, string? ControlRegister, uint? FunctionRva, int Count = 1);

@@ -1,56 +1,61 @@
-using System.Text;
-
 namespace DriverAudit.Rules.Kernel;
 
-/// <summary>Which argument of a pool API holds what (see docs/kernel-pool.md). -1: the API has no such argument.</summary>
-internal readonly record struct PoolSignature(int PoolType, int PoolFlags, int Tag);
+/// <summary>
+/// A kernel pool DDI (docs/kernel-pool.md): which argument is the tag, the pool type, the flags (-1: none), and
+/// how its arguments are laid out on an x86 stack.
+/// </summary>
+/// <param name="Name">Exact, case-sensitive export name, as imported.</param>
+/// <param name="ArgSizes">Size in bytes of each parameter, in order (x86 pushes 8-byte ones as two dwords).</param>
+/// <param name="PoolTypeArg">Index of the POOL_TYPE argument (ExAllocatePoolWith*), or -1.</param>
+/// <param name="PoolFlagsArg">Index of the POOL_FLAGS argument (ExAllocatePool2/3), or -1.</param>
+/// <param name="TagArg">Index of the pool tag argument, or -1.</param>
+public sealed record PoolApi(string Name, int[] ArgSizes, int PoolTypeArg, int PoolFlagsArg, int TagArg)
+{
+    public int ArgCount => ArgSizes.Length;
+    public bool IsAllocator => PoolTypeArg >= 0 || PoolFlagsArg >= 0;
+}
 
 /// <summary>
-/// Signatures of the kernel pool allocators, so rules can say <c>tag:</c>, <c>pool-type:</c> and
-/// <c>pool-flags:</c> instead of raw argument indexes. Names are exact and case-sensitive, as imported.
+/// The one table of kernel pool DDIs: the scanner finds their call sites, tags and wrappers with it; rules say
+/// <c>tag:</c>, <c>pool-type:</c> and <c>pool-flags:</c> instead of raw argument indexes through it.
 /// </summary>
-internal static class PoolApis
+public static class PoolApis
 {
-    private static readonly Dictionary<string, PoolSignature> Known = new(StringComparer.Ordinal)
-    {
-        ["ExAllocatePool"] = new(0, -1, -1),
-        ["ExAllocatePoolWithQuota"] = new(0, -1, -1),
-        ["ExAllocatePoolWithTag"] = new(0, -1, 2),
-        ["ExAllocatePoolWithQuotaTag"] = new(0, -1, 2),
-        ["ExAllocatePoolWithTagPriority"] = new(0, -1, 2),
-        ["ExAllocatePool2"] = new(-1, 0, 2),
-        ["ExAllocatePool3"] = new(-1, 0, 2),
-        ["ExFreePoolWithTag"] = new(-1, -1, 1),
-        ["ExFreePool2"] = new(-1, -1, 1),
-    };
+    // Sizes are what x86 pushes: pointers, SIZE_T, ULONG and enums are 4 bytes there; POOL_FLAGS is a ULONG64.
+    // On x64 every argument up to the fourth is one register whatever its size.
+    private static readonly PoolApi[] All =
+    [
+        new("ExAllocatePool", [4, 4], 0, -1, -1),
+        new("ExAllocatePoolWithQuota", [4, 4], 0, -1, -1),
+        new("ExAllocatePoolWithTag", [4, 4, 4], 0, -1, 2),
+        new("ExAllocatePoolWithQuotaTag", [4, 4, 4], 0, -1, 2),
+        new("ExAllocatePoolWithTagPriority", [4, 4, 4, 4], 0, -1, 2),
+        new("ExAllocatePool2", [8, 4, 4], -1, 0, 2),
+        new("ExAllocatePool3", [8, 4, 4, 4, 4], -1, 0, 2),
+        new("ExFreePoolWithTag", [4, 4], -1, -1, 1),
+        // ExFreePool2(P, Tag, ExtendedParameters, ExtendedParametersCount).
+        new("ExFreePool2", [4, 4, 4, 4], -1, -1, 1),
+    ];
 
-    /// <summary>The APIs with a named argument, for load-time checks and documentation.</summary>
-    public static IEnumerable<string> Names => Known.Keys;
+    private static readonly Dictionary<string, PoolApi> ByName = All.ToDictionary(s => s.Name, StringComparer.Ordinal);
 
-    public static PoolSignature? Of(string? api) => api is not null && Known.TryGetValue(api, out var s) ? s : null;
+    public static IReadOnlyList<PoolApi> Signatures => All;
 
-    public static IEnumerable<string> WithTag => Known.Where(k => k.Value.Tag >= 0).Select(k => k.Key);
-    public static IEnumerable<string> WithPoolType => Known.Where(k => k.Value.PoolType >= 0).Select(k => k.Key);
-    public static IEnumerable<string> WithPoolFlags => Known.Where(k => k.Value.PoolFlags >= 0).Select(k => k.Key);
+    /// <summary>The pool DDI of that exact name (any module), or null.</summary>
+    public static PoolApi? Of(string? name) => name is not null && ByName.TryGetValue(name, out var s) ? s : null;
 
-    /// <summary>"Ddk " → 0x206B6444: the tag as it reads in memory (and in !poolused), little-endian.</summary>
-    public static uint TagFromText(string text)
-    {
-        uint value = 0;
-        for (int i = 3; i >= 0; i--) value = (value << 8) | text[i];
-        return value;
-    }
+    /// <summary>The pool DDI imported from the kernel under that name, or null.</summary>
+    public static PoolApi? Find(string module, string? name) => Of(name) is { } s && IsKernelModule(module) ? s : null;
 
-    /// <summary>0x74736554 → "Test": memory order, trailing spaces kept, bytes outside printable ASCII as \xNN.</summary>
-    public static string TagToText(ulong value)
-    {
-        var sb = new StringBuilder(16);
-        for (int i = 0; i < 4; i++)
-        {
-            byte b = (byte)(value >> (8 * i));
-            if (b is >= 0x20 and < 0x7F && b != (byte)'\\') sb.Append((char)b);
-            else sb.Append("\\x").Append(b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
-        }
-        return sb.ToString();
-    }
+    public static IEnumerable<string> WithTag => All.Where(s => s.TagArg >= 0).Select(s => s.Name);
+    public static IEnumerable<string> WithPoolType => All.Where(s => s.PoolTypeArg >= 0).Select(s => s.Name);
+    public static IEnumerable<string> WithPoolFlags => All.Where(s => s.PoolFlagsArg >= 0).Select(s => s.Name);
+
+    /// <summary>The untagged allocators, charged to <see cref="PoolTag.None"/>.</summary>
+    public static bool IsUntaggedAllocator(PoolApi api) => api.IsAllocator && api.TagArg < 0;
+
+    // ntoskrnl.exe in files; dumps resolve to the kernel's module name (ntoskrnl, ntkrnlmp, ntkrnlpa, ntkrpamp).
+    private static bool IsKernelModule(string module) =>
+        module.StartsWith("ntoskrnl", StringComparison.OrdinalIgnoreCase) || module.StartsWith("ntkrnl", StringComparison.OrdinalIgnoreCase)
+        || module.StartsWith("ntkrpamp", StringComparison.OrdinalIgnoreCase) || module.Equals("nt", StringComparison.OrdinalIgnoreCase);
 }

@@ -10,11 +10,9 @@ namespace DriverAudit.Rules.Loading;
 /// <summary>Compilers for module, string, version-info, signature, hash, call and instruction features.</summary>
 internal sealed partial class MatchCompiler
 {
-    // msr/mrs: ARM64 system-register writes and reads (privileged registers only; see docs/rule-language.md).
-    public static readonly string[] Mnemonics = ["wrmsr", "rdmsr", "in", "out", "msr", "mrs"];
-    // ARM64: the system registers that play CR0/CR3/CR4's part (translation, exception vectors, PAN/UAO).
-    public static readonly string[] ControlRegisters =
-        ["cr0", "cr2", "cr3", "cr4", "cr8", "sctlr_el1", "ttbr0_el1", "ttbr1_el1", "tcr_el1", "vbar_el1", "pan", "uao", "sctlr_el2", "hcr_el2", "vbar_el2"];
+    // One vocabulary with the scanner (see docs/rule-language.md): exactly the names its instruction facts carry.
+    public static readonly string[] Mnemonics = InstructionNames.Mnemonics;
+    public static readonly string[] ControlRegisters = InstructionNames.ControlRegisters;
 
     private Predicate? CompileModule(YamlScalar key, YamlNode value)
     {
@@ -249,9 +247,15 @@ internal sealed partial class MatchCompiler
                     if (args.Entries.Count == 0) { Errors.Add(args, "'arg' needs at least one argument index"); ok = false; }
                     foreach (var (ik, iv) in args.Entries)
                     {
-                        if (!ik.Plain || !int.TryParse(ik.Value, System.Globalization.NumberStyles.None, null, out int index) || index > 15)
+                        if (!ik.Plain || !int.TryParse(ik.Value, System.Globalization.NumberStyles.None, null, out int index))
                         {
-                            Errors.Add(ik, $"argument index must be a number 0-15, found '{ik.Value}'");
+                            Errors.Add(ik, $"argument index must be a number 0-{CallFact.TrackedArgs - 1}, found '{ik.Value}'");
+                            ok = false;
+                            continue;
+                        }
+                        if (index >= CallFact.TrackedArgs)
+                        {
+                            Errors.Add(ik, $"argument {index} is never known: the scanner recovers arguments 0-{CallFact.TrackedArgs - 1} of a call");
                             ok = false;
                             continue;
                         }
@@ -337,7 +341,7 @@ internal sealed partial class MatchCompiler
         }
         if (role == ArgRole.Tag && node is YamlScalar { IsNull: false } t)
         {
-            if (t.Value.Length == 4 && t.Value.All(c => c <= 0xFF)) return PoolApis.TagFromText(t.Value);
+            if (t.Value.Length == 4 && t.Value.All(c => c <= 0xFF)) return PoolTag.FromText(t.Value);
             Errors.Add(node, $"a tag is 4 characters in memory order (e.g. \"Ddk \", trailing spaces count) or an integer, found '{t.Value}' ({t.Value.Length} characters)");
             return null;
         }

@@ -289,11 +289,11 @@ internal sealed partial class MatchCompiler(NodeReader read, ListResolver lists)
             switch (k.Value)
             {
                 case "machine":
-                    machines = Names(v, "'machine'", PeNames.Machines);
+                    machines = Names(v, "'machine'", MachineNames.Names);
                     ok &= machines is not null;
                     break;
                 case "subsystem":
-                    subsystems = Names(v, "'subsystem'", PeNames.Subsystems);
+                    subsystems = Names(v, "'subsystem'", MachineNames.SubsystemNames);
                     ok &= subsystems is not null;
                     break;
                 case "dll-characteristics":
@@ -326,7 +326,7 @@ internal sealed partial class MatchCompiler(NodeReader read, ListResolver lists)
         bool ok = true;
         foreach (var (node, name) in items)
         {
-            if (known.Contains(name) || PeNames.IsRawValue(name)) continue;
+            if (known.Contains(name) || MachineNames.RawValue(name) is not null) continue;
             Errors.Add(node, $"unknown {what} value '{name}' (expected {string.Join(", ", known)}, or a raw value such as 0x01c4)");
             ok = false;
         }

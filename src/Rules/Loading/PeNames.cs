@@ -38,20 +38,4 @@ internal static class PeNames
         ["UP_SYSTEM_ONLY"] = 0x4000,
         ["BYTES_REVERSED_HI"] = 0x8000,
     };
-
-    /// <summary>The spellings <see cref="Facts.HeaderFact.Machine"/> uses; anything else is written "0x{value:x4}".</summary>
-    public static readonly IReadOnlySet<string> Machines = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
-        { "x86", "x64", "arm64", "arm" };
-
-    /// <summary>The spellings <see cref="Facts.HeaderFact.Subsystem"/> uses; anything else is written "0x{value}".</summary>
-    public static readonly IReadOnlySet<string> Subsystems = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
-    {
-        "native", "windows-gui", "windows-cui", "os2-cui", "posix-cui", "native-windows", "windows-ce-gui",
-        "efi-application", "efi-boot-service-driver", "efi-runtime-driver", "efi-rom", "xbox",
-        "windows-boot-application",
-    };
-
-    /// <summary>A raw numeric spelling such as 0x01c4, accepted for values without a name.</summary>
-    public static bool IsRawValue(string text) =>
-        text.Length > 2 && text.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && text.AsSpan(2).ContainsAnyExcept("0123456789abcdefABCDEF") is false;
 }

@@ -45,9 +45,9 @@ internal sealed class CallFeature(ImportFeature[] apis, ArgConstraint[] constrai
             int index = c.Role switch
             {
                 ArgRole.Raw => c.Index,
-                ArgRole.Tag => signature?.Tag ?? -1,
-                ArgRole.PoolType => signature?.PoolType ?? -1,
-                _ => signature?.PoolFlags ?? -1,
+                ArgRole.Tag => signature?.TagArg ?? -1,
+                ArgRole.PoolType => signature?.PoolTypeArg ?? -1,
+                _ => signature?.PoolFlagsArg ?? -1,
             };
             if (index < 0) return false; // this API has no such argument: the constraint cannot hold
             ulong? value = index < call.Args.Count ? call.Args[index] : null;
@@ -93,9 +93,9 @@ internal sealed class CallFeature(ImportFeature[] apis, ArgConstraint[] constrai
         values["module"] = call.Api.Module;
         values["site"] = Hex(call.SiteRva);
         values["function"] = call.FunctionRva is uint f ? Hex(f) : "unknown";
-        values["tag"] = signature is { Tag: >= 0 } s ? Arg(call, s.Tag) is ulong t ? PoolApis.TagToText(t) : "unknown"
-            : signature is not null && call.Api.Name is "ExAllocatePool" or "ExAllocatePoolWithQuota" ? "None" : "n/a";
-        int typeArg = signature is { } sig ? Math.Max(sig.PoolType, sig.PoolFlags) : -1;
+        values["tag"] = signature is { TagArg: >= 0 } s ? Arg(call, s.TagArg) is ulong t ? PoolTag.Format((uint)t) : "unknown"
+            : signature is not null && PoolApis.IsUntaggedAllocator(signature) ? PoolTag.Format(PoolTag.None) : "n/a";
+        int typeArg = signature is { } sig ? Math.Max(sig.PoolTypeArg, sig.PoolFlagsArg) : -1;
         values["pool-type"] = typeArg < 0 ? "n/a" : Arg(call, typeArg) is ulong p ? Hex(p) : "unknown";
         values["via"] = call.Via is { } via ? $" through {via}" : "";
         values["value"] = key;

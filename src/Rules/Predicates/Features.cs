@@ -176,27 +176,13 @@ internal sealed class HeaderFeature : Predicate
     public override Tri Test(EvalContext ctx)
     {
         var h = ctx.Facts.Header;
-        bool ok = (Machines is null || Contains(Machines, h.Machine))
-            && (Subsystems is null || Contains(Subsystems, h.Subsystem))
+        bool ok = (Machines is null || Array.Exists(Machines, n => MachineNames.Is(h.Machine, n)))
+            && (Subsystems is null || Array.Exists(Subsystems, n => MachineNames.IsSubsystem(h.Subsystem, n)))
             && (h.DllCharacteristics & DllHas) == DllHas && (h.DllCharacteristics & DllLacks) == 0
             && (h.FileCharacteristics & FileHas) == FileHas && (h.FileCharacteristics & FileLacks) == 0
             && Holds(SectionAlignment, h.SectionAlignment) && Holds(FileAlignment, h.FileAlignment);
         return TriLogic.From(ok);
     }
-
-    private static bool Contains(string[] names, string value)
-    {
-        foreach (var n in names)
-            if (string.Equals(n, value, StringComparison.OrdinalIgnoreCase) || SameRawValue(n, value)) return true;
-        return false;
-    }
-
-    /// <summary>"0x1c4" and "0x01c4" are the same raw machine or subsystem value.</summary>
-    private static bool SameRawValue(string a, string b) =>
-        a.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && b.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
-        && uint.TryParse(a.AsSpan(2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out uint x)
-        && uint.TryParse(b.AsSpan(2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out uint y)
-        && x == y;
 
     private static bool Holds(Comparison[] comparisons, long value)
     {

@@ -19,8 +19,8 @@ internal sealed class InstructionFeature(string[]? mnemonics, string[]? controlR
     // mov-to names x86 control registers (mov crN, reg) and ARM64 system registers written by msr; mnemonic
     // msr/mrs facts carry the system register, the x86 ones none.
     public bool Matches(InstructionFact i) => controlRegisters is not null
-        ? i.Mnemonic is "mov" or "msr" && i.ControlRegister is { } cr && Array.IndexOf(controlRegisters, cr) >= 0
-        : mnemonics is not null && Array.IndexOf(mnemonics, i.Mnemonic) >= 0 && (i.ControlRegister is null || i.Mnemonic is "msr" or "mrs");
+        ? i.Mnemonic is InstructionNames.Mov or InstructionNames.Msr && i.ControlRegister is { } cr && Array.IndexOf(controlRegisters, cr) >= 0
+        : mnemonics is not null && Array.IndexOf(mnemonics, i.Mnemonic) >= 0 && (i.ControlRegister is null || i.Mnemonic is InstructionNames.Msr or InstructionNames.Mrs);
 
     /// <summary>A mnemonic feature all of whose mnemonics are in <paramref name="absent"/>.</summary>
     public bool OnlyMnemonicsIn(IReadOnlySet<string> absent) => mnemonics is not null && mnemonics.All(absent.Contains);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using DriverAudit.Rules.Engine;
+using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Images;
@@ -102,7 +103,7 @@ public static class InspectCommand
     private static void WriteText(TextWriter o, string path, PeImage image)
     {
         o.WriteLine(path);
-        o.WriteLine($"  machine {PeFacts.MachineName(image)}, subsystem {PeFacts.SubsystemName(image.Subsystem)}, " +
+        o.WriteLine($"  machine {MachineNames.Name(image.MachineValue)}, subsystem {MachineNames.Subsystem(image.Subsystem)}, " +
                     $"image base 0x{image.ImageBase:x}, size 0x{image.SizeOfImage:x}, dll characteristics 0x{image.DllCharacteristics:x4}");
         o.WriteLine("  sections:");
         foreach (var s in image.Sections)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using DriverAudit.Rules.Kernel;
 using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Dumps;
 using DriverAudit.Scanner.Engine;

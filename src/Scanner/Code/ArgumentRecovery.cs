@@ -1,4 +1,5 @@
 using System.Buffers;
+using DriverAudit.Rules.Kernel;
 using Iced.Intel;
 
 namespace DriverAudit.Scanner.Code;
@@ -12,7 +13,7 @@ namespace DriverAudit.Scanner.Code;
 internal static class ArgumentRecovery
 {
     /// <summary>One call site whose arguments are wanted: the region and index of its instruction.</summary>
-    public readonly record struct Request(CodeRegion Region, int Index, bool TailCall, ApiSignature? Signature);
+    public readonly record struct Request(CodeRegion Region, int Index, bool TailCall, PoolApi? Signature);
 
     /// <summary>
     /// The arguments of every request, in request order. Requests are taken region by region in address order:
@@ -21,7 +22,7 @@ internal static class ArgumentRecovery
     /// stepped further), so a run with many calls costs its length once rather than once per call.
     /// </summary>
     /// <param name="calleeOf">The API an earlier call in the run reaches, when known (its stack cleanup on x86).</param>
-    public static ArgValue[][] RecoverAll(ReadOnlySpan<Request> requests, bool is64, Func<uint, ApiSignature?> calleeOf)
+    public static ArgValue[][] RecoverAll(ReadOnlySpan<Request> requests, bool is64, Func<uint, PoolApi?> calleeOf)
     {
         var results = new ArgValue[requests.Length][];
         if (requests.IsEmpty) return results;
@@ -161,7 +162,7 @@ internal sealed class MachineState
 
     private int WordSize => _is64 ? 8 : 4;
 
-    public void Step(in Instruction i, Func<uint, ApiSignature?> calleeOf)
+    public void Step(in Instruction i, Func<uint, PoolApi?> calleeOf)
     {
         switch (i.Mnemonic)
         {
@@ -294,7 +295,7 @@ internal sealed class MachineState
             if (IsWrite(m.Access)) ClobberMemory(m.Base, m.Index, (long)m.Displacement, m.MemorySize.GetSize());
     }
 
-    private void Call(in Instruction i, ApiSignature? callee)
+    private void Call(in Instruction i, PoolApi? callee)
     {
         // The callee owns its arguments: x64 the 32-byte home space and its stack arguments; x86 its pushed arguments.
         var argBytes = callee is null ? -1 : _is64 ? Math.Max(X64HomeSpace, 8 * callee.ArgCount) : Sum(callee.ArgSizes);
@@ -323,7 +324,7 @@ internal sealed class MachineState
         _ = i;
     }
 
-    public ArgValue[] Arguments(ApiSignature? signature, bool tailCall)
+    public ArgValue[] Arguments(PoolApi? signature, bool tailCall)
     {
         var args = new ArgValue[CallSite.TrackedArgs];
         if (_is64)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DriverAudit.Rules.Kernel;
 using Iced.Intel;
 
 namespace DriverAudit.Scanner.Code;
@@ -114,7 +115,7 @@ internal sealed class CallSiteFinder
 
         // Per RVA, the API of the first pending site there; per (RVA, key), the first pending site.
         var calleeRvas = new uint[count];
-        var calleeSignatures = new ApiSignature?[count];
+        var calleeSignatures = new PoolApi?[count];
         var rvaCount = 0;
         using var kept = new PooledList<int>(count);
         using var requests = new PooledList<ArgumentRecovery.Request>(count);
@@ -134,7 +135,7 @@ internal sealed class CallSiteFinder
             calleeRvas[rvaCount] = rva;
             calleeSignatures[rvaCount++] = infos[firstAtRva].Signature;
         }
-        ApiSignature? CalleeOf(uint rva) =>
+        PoolApi? CalleeOf(uint rva) =>
             Array.BinarySearch(calleeRvas, 0, rvaCount, rva) is var at and >= 0 ? calleeSignatures[at] : null;
 
         var args = ArgumentRecovery.RecoverAll(requests.AsSpan(), _code.Is64, CalleeOf);
@@ -163,7 +164,7 @@ internal sealed class CallSiteFinder
         return seen;
     }
 
-    private readonly record struct ImportInfo(int KeyId, ApiSignature? Signature);
+    private readonly record struct ImportInfo(int KeyId, PoolApi? Signature);
 
     // Per import, not per site: the key builds a string, the signature lower-cases the module name.
     private ImportInfo Import(CodeImport api)
@@ -175,7 +176,7 @@ internal sealed class CallSiteFinder
             _keyIds[key] = keyId = _keyNames.Count;
             _keyNames.Add(key);
         }
-        return _imports[api] = new ImportInfo(keyId, PoolApis.Find(api));
+        return _imports[api] = new ImportInfo(keyId, PoolApis.Find(api.Module, api.Name));
     }
 
     /// <summary>

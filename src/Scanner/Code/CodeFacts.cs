@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using DriverAudit.Rules.Facts;
+using DriverAudit.Rules.Kernel;
 using DriverAudit.Scanner.Code.Arm64;
 using DriverAudit.Scanner.Pe;
 
@@ -74,15 +76,15 @@ public sealed class CodeFacts
     /// architecture without code analysis, or packed code (whose disassembly would be noise).
     /// </summary>
     public string? NotEvaluatedReason => !Supported
-        ? $"no code analysis for {MachineLabel(_image)} images"
+        ? $"no code analysis for {MachineNames.Label(_image.MachineValue)} images"
         : Packed is { } why ? $"packed code ({why})" : null;
 
-    private static readonly DriverAudit.Rules.Facts.AbsentInstructionsFact Arm64Absent = new(
-        new HashSet<string>(["in", "out", "wrmsr", "rdmsr"], StringComparer.Ordinal),
+    private static readonly AbsentInstructionsFact Arm64Absent = new(
+        InstructionNames.X86Only,
         "not applicable to ARM64 images (port I/O and x86 MSR instructions do not exist there)");
 
     /// <summary>Instructions the image's architecture does not have (ARM64: port I/O, wrmsr/rdmsr), or null.</summary>
-    public DriverAudit.Rules.Facts.AbsentInstructionsFact? AbsentInstructions => IsArm64 && NotEvaluatedReason is null ? Arm64Absent : null;
+    public AbsentInstructionsFact? AbsentInstructions => IsArm64 && NotEvaluatedReason is null ? Arm64Absent : null;
 
     /// <summary>Every call site of every import, by RVA.</summary>
     public IReadOnlyList<CallSite> CallSites => _callSites ??= FindCallSites();
@@ -114,7 +116,7 @@ public sealed class CodeFacts
     {
         if (IsArm64) return Arm64()?.Wrapped ?? [];
         var sites = CallSites;
-        if (Code() is not { } code || !sites.Any(s => PoolApis.Find(s.Api) is not null)) return [];
+        if (Code() is not { } code || !sites.Any(s => PoolApis.Find(s.Api.Module, s.Api.Name) is not null)) return [];
         return new WrapperTracer(code, sites, _image.AddressOfEntryPoint).Trace();
     }
 
@@ -177,11 +179,4 @@ public sealed class CodeFacts
         }
         return _viaDescriptor.Contains(rva);
     }
-
-    private static string MachineLabel(PeImage image) => image.Machine switch
-    {
-        PeMachine.Arm64 => "ARM64",
-        PeMachine.Arm => "ARM32",
-        _ => image.MachineValue == 0x200 ? "IA64" : $"machine 0x{image.MachineValue:x4}",
-    };
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 

@@ -54,7 +54,7 @@ public enum CallSiteShape
 /// <param name="Args">Arguments 0..3 as the callee sees them (logical arguments: a 64-bit x86 argument spans two pushes).</param>
 public sealed record CallSite(CodeImport Api, uint SiteRva, uint? FunctionStartRva, IReadOnlyList<ArgValue> Args, CallSiteShape Shape)
 {
-    public const int TrackedArgs = 4;
+    public const int TrackedArgs = DriverAudit.Rules.Facts.CallFact.TrackedArgs;
 
     public ArgValue Arg(int index) => (uint)index < (uint)Args.Count ? Args[index] : ArgValue.Unknown;
 }

@@ -1,3 +1,4 @@
+using DriverAudit.Rules.Facts;
 using Iced.Intel;
 
 namespace DriverAudit.Scanner.Code;
@@ -7,20 +8,25 @@ internal static class InstructionScanner
 {
     internal static InstructionHit? Classify(in Instruction i)
     {
-        switch (i.Mnemonic)
+        var name = i.Mnemonic switch
         {
-            case Mnemonic.Wrmsr: return new InstructionHit((uint)i.IP, "wrmsr", null);
-            case Mnemonic.Rdmsr: return new InstructionHit((uint)i.IP, "rdmsr", null);
-            case Mnemonic.In: return new InstructionHit((uint)i.IP, "in", null);
-            case Mnemonic.Out: return new InstructionHit((uint)i.IP, "out", null);
-            case Mnemonic.Insb or Mnemonic.Insw or Mnemonic.Insd or Mnemonic.Outsb or Mnemonic.Outsw or Mnemonic.Outsd:
-                return new InstructionHit((uint)i.IP, i.Mnemonic.ToString().ToLowerInvariant(), null);
-            case Mnemonic.Mov when i.Op0Kind == OpKind.Register && i.Op0Register.IsCR():
-                var cr = i.Op0Register;
-                return cr is Register.CR0 or Register.CR3 or Register.CR4 or Register.CR8
-                    ? new InstructionHit((uint)i.IP, "mov", cr.ToString().ToLowerInvariant())
-                    : null;
-            default: return null;
-        }
+            Mnemonic.Wrmsr => InstructionNames.Wrmsr,
+            Mnemonic.Rdmsr => InstructionNames.Rdmsr,
+            Mnemonic.In => InstructionNames.In,
+            Mnemonic.Out => InstructionNames.Out,
+            Mnemonic.Insb => InstructionNames.Insb,
+            Mnemonic.Insw => InstructionNames.Insw,
+            Mnemonic.Insd => InstructionNames.Insd,
+            Mnemonic.Outsb => InstructionNames.Outsb,
+            Mnemonic.Outsw => InstructionNames.Outsw,
+            Mnemonic.Outsd => InstructionNames.Outsd,
+            _ => null,
+        };
+        if (name is not null) return new InstructionHit((uint)i.IP, name, null);
+        // Writes only (mov crN, reg); reads of control registers are ordinary.
+        if (i.Mnemonic == Mnemonic.Mov && i.Op0Kind == OpKind.Register && i.Op0Register.IsCR()
+            && InstructionNames.ControlRegister(i.Op0Register - Register.CR0) is { } cr)
+            return new InstructionHit((uint)i.IP, InstructionNames.Mov, cr);
+        return null;
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DriverAudit.Rules.Kernel;
 using Iced.Intel;
 
 namespace DriverAudit.Scanner.Code;
@@ -41,7 +42,7 @@ internal sealed class WrapperTracer
     private readonly RegionDecoder _decoder;
     private readonly IReadOnlyList<CallSite> _sites;
     private readonly uint _entryPoint;
-    private readonly Dictionary<uint, ApiSignature?> _calleeByRva = [];
+    private readonly Dictionary<uint, PoolApi?> _calleeByRva = [];
     // Direct call/jump rel32 (and short jmp) sources by target, from one byte scan; verified on use.
     private Dictionary<uint, List<uint>>? _branchesTo;
     private uint[]? _callTargets;
@@ -55,7 +56,7 @@ internal sealed class WrapperTracer
         _decoder = new RegionDecoder(code);
         _sites = sites;
         _entryPoint = entryPoint;
-        foreach (var s in sites) _calleeByRva.TryAdd(s.SiteRva, PoolApis.Find(s.Api));
+        foreach (var s in sites) _calleeByRva.TryAdd(s.SiteRva, PoolApis.Find(s.Api.Module, s.Api.Name));
     }
 
     public List<WrappedCall> Trace()
@@ -65,7 +66,7 @@ internal sealed class WrapperTracer
             foreach (var site in _sites)
             {
                 if (_results.Count >= MaxResults) break;
-                if (PoolApis.Find(site.Api) is not { } signature) continue;
+                if (PoolApis.Find(site.Api.Module, site.Api.Name) is not { } signature) continue;
                 var wanted = Wanted(site, signature);
                 if (wanted.Count == 0) continue;
                 TraceSite(site, signature, wanted);
@@ -91,21 +92,21 @@ internal sealed class WrapperTracer
     /// wrapper that lies just before the thunk): new sites of the thunk's API, with their constants. Thunks are
     /// known from the thunk-shaped sites already found.
     /// </summary>
-    private List<(CallSite Site, ApiSignature Signature)> ShortJumpsToThunks()
+    private List<(CallSite Site, PoolApi Signature)> ShortJumpsToThunks()
     {
         var thunks = new Dictionary<uint, CodeImport>();
         var known = new HashSet<uint>();
         foreach (var site in _sites)
         {
             known.Add(site.SiteRva);
-            if ((site.Shape & CallSiteShape.ViaThunk) == 0 || PoolApis.Find(site.Api) is null) continue;
+            if ((site.Shape & CallSiteShape.ViaThunk) == 0 || PoolApis.Find(site.Api.Module, site.Api.Name) is null) continue;
             if (!Locate(site.SiteRva, out var region, out var k)) continue;
             if (CodeRegion.IsDirectBranch(region[k])) thunks.TryAdd((uint)region[k].NearBranchTarget, site.Api);
         }
-        var extra = new List<(CallSite, ApiSignature)>();
+        var extra = new List<(CallSite, PoolApi)>();
         foreach (var (thunk, api) in thunks)
         {
-            var signature = PoolApis.Find(api)!;
+            var signature = PoolApis.Find(api.Module, api.Name)!;
             foreach (var (rva, tail) in CallersOf(thunk))
             {
                 if (known.Contains(rva)) continue;
@@ -118,7 +119,7 @@ internal sealed class WrapperTracer
     }
 
     /// <summary>The pool arguments of the site that are not constants: the ones worth following.</summary>
-    private static List<int> Wanted(CallSite site, ApiSignature signature)
+    private static List<int> Wanted(CallSite site, PoolApi signature)
     {
         var wanted = new List<int>(3);
         foreach (var a in (ReadOnlySpan<int>)[signature.TagArg, signature.PoolTypeArg, signature.PoolFlagsArg])
@@ -126,7 +127,7 @@ internal sealed class WrapperTracer
         return wanted;
     }
 
-    private void TraceSite(CallSite site, ApiSignature signature, List<int> wanted)
+    private void TraceSite(CallSite site, PoolApi signature, List<int> wanted)
     {
         if (FunctionOf(site.SiteRva) is not { } function) return;
         var tail = (site.Shape & CallSiteShape.TailCall) != 0;
@@ -145,7 +146,7 @@ internal sealed class WrapperTracer
         Resolve(site, signature, function, pieces, [], depth: 1);
     }
 
-    private void Resolve(CallSite site, ApiSignature signature, uint wrapper, Dictionary<int, Sym[]> pieces, List<WrapperHop> chain, int depth)
+    private void Resolve(CallSite site, PoolApi signature, uint wrapper, Dictionary<int, Sym[]> pieces, List<WrapperHop> chain, int depth)
     {
         var callers = CallersOf(wrapper);
         if (callers.Count == 0)
@@ -191,7 +192,7 @@ internal sealed class WrapperTracer
         }
     }
 
-    private void Emit(CallSite site, ApiSignature signature, Dictionary<int, Sym[]> pieces, List<WrapperHop> chain, uint? callerFunction)
+    private void Emit(CallSite site, PoolApi signature, Dictionary<int, Sym[]> pieces, List<WrapperHop> chain, uint? callerFunction)
     {
         var args = new ArgValue[CallSite.TrackedArgs];
         for (var a = 0; a < args.Length; a++) args[a] = site.Arg(a);
@@ -212,7 +213,7 @@ internal sealed class WrapperTracer
     }
 
     /// <summary>Which units hold argument <paramref name="a"/>: x64 its register, x86 the stack dwords it spans.</summary>
-    private (int Start, int Count)? UnitsOf(ApiSignature signature, int a)
+    private (int Start, int Count)? UnitsOf(PoolApi signature, int a)
     {
         if (_code.Is64) return a < 4 ? (a, 1) : null;
         var offset = 0;
@@ -225,7 +226,7 @@ internal sealed class WrapperTracer
 
     /// <summary>Arguments 0..3 at a call as straight-line constant recovery proves them (no function start needed).</summary>
     /// <param name="signature">The callee's, for x86 argument sizes; null for a wrapper (every argument a dword).</param>
-    private ArgValue[] CallerConstants(uint callRva, bool tail, ApiSignature? signature)
+    private ArgValue[] CallerConstants(uint callRva, bool tail, PoolApi? signature)
     {
         if (!Locate(callRva, out var region, out var index)) return [];
         var request = new ArgumentRecovery.Request(region, index, tail, signature);
@@ -357,7 +358,7 @@ internal readonly record struct Sym(byte Kind, int Param, int Size, ulong Value)
 /// Instructions are visited in address order; the state at a branch target is the merge of the fall-through
 /// and every forward branch to it; a target also reached by a backward branch starts from nothing known.
 /// </summary>
-internal sealed class ParamFlow(bool is64, CodeRegion region, Func<uint, ApiSignature?> calleeOf)
+internal sealed class ParamFlow(bool is64, CodeRegion region, Func<uint, PoolApi?> calleeOf)
 {
     private static readonly Register[] X64Args = [Register.RCX, Register.RDX, Register.R8, Register.R9];
     private static readonly Register[] X64Volatile = [Register.RAX, Register.RCX, Register.RDX, Register.R8, Register.R9, Register.R10, Register.R11];

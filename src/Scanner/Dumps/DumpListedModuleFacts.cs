@@ -9,7 +9,7 @@ namespace DriverAudit.Scanner.Dumps;
 /// </summary>
 public sealed class DumpListedModuleFacts(ModuleFact module, string displayName) : IImageFacts
 {
-    private static readonly HeaderFact NoHeader = new("unknown", "unknown", false, 0, 0, 0, 0, 0, 0, 0, 0);
+    private static readonly HeaderFact NoHeader = new(0, 0, false, 0, 0, 0, 0, 0, 0, 0, 0);
 
     /// <summary>A loaded module's provenance ("dump").</summary>
     public static DumpListedModuleFacts Of(DumpModule m, string dumpPath) =>

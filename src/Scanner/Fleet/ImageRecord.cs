@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 using DriverAudit.Scanner.Signing;
@@ -51,7 +52,7 @@ public sealed record ImageRecord
             Sha256 = isFile ? fileSha256 ?? ImageHashes.Sha256(image.Source) : null,
             Sha1 = isFile ? ImageHashes.Sha1(image.Source) : null,
             AuthentihashSha256 = isFile ? signing.Hash.Hash?.Sha256 : null,
-            Machine = PeFacts.MachineName(image),
+            Machine = MachineNames.Name(image.MachineValue),
             Timestamp = image.TimeDateStamp,
             PdbName = cv is null ? null : Path.GetFileName(cv.PdbPath.Replace('\\', '/')),
             PdbGuid = cv?.Guid.ToString("D"),

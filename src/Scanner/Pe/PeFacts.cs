@@ -1,4 +1,5 @@
 using DriverAudit.Rules.Facts;
+using DriverAudit.Rules.Kernel;
 using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Signing;
@@ -37,7 +38,7 @@ public sealed class PeFacts : IImageFacts
     public string DisplayName { get; }
 
     public HeaderFact Header => _header ??= new HeaderFact(
-        MachineName(_image), SubsystemName(_image.Subsystem), _image.Is64Bit, _image.Characteristics, _image.DllCharacteristics,
+        _image.MachineValue, _image.Subsystem, _image.Is64Bit, _image.Characteristics, _image.DllCharacteristics,
         _image.SectionAlignment, _image.FileAlignment, _image.ImageBase, _image.SizeOfImage, _image.TimeDateStamp, _image.CheckSum);
 
     public IReadOnlyList<SectionFact> Sections => _sections ??= BuildSections();
@@ -129,7 +130,7 @@ public sealed class PeFacts : IImageFacts
             if (i.SlotRva is uint slot) bySlot.TryAdd(slot, i);
         foreach (var w in wrapped.OrderBy(w => w.CallerSiteRva).ThenBy(w => w.Site.SiteRva))
         {
-            if (PoolApis.Find(w.Site.Api) is not { } signature) continue;
+            if (PoolApis.Find(w.Site.Api.Module, w.Site.Api.Name) is not { } signature) continue;
             // A call into a wrapper is a fact only when it proves a pool argument the call inside does not.
             var proves = w.Via.Count == 0;
             foreach (var a in (ReadOnlySpan<int>)[signature.TagArg, signature.PoolTypeArg, signature.PoolFlagsArg])
@@ -310,31 +311,4 @@ public sealed class PeFacts : IImageFacts
 
     private static string DefaultDisplayName(ImageOrigin origin) =>
         origin.ModuleName is { } module ? $"{Path.GetFileName(origin.Path)}!{module}" : origin.Path;
-
-    public static string MachineName(PeImage image) => image.Machine switch
-    {
-        PeMachine.X86 => "x86",
-        PeMachine.X64 => "x64",
-        PeMachine.Arm64 => "arm64",
-        PeMachine.Arm => "arm",
-        _ => $"0x{image.MachineValue:x4}",
-    };
-
-    public static string SubsystemName(ushort subsystem) => subsystem switch
-    {
-        1 => "native",
-        2 => "windows-gui",
-        3 => "windows-cui",
-        5 => "os2-cui",
-        7 => "posix-cui",
-        8 => "native-windows",
-        9 => "windows-ce-gui",
-        10 => "efi-application",
-        11 => "efi-boot-service-driver",
-        12 => "efi-runtime-driver",
-        13 => "efi-rom",
-        14 => "xbox",
-        16 => "windows-boot-application",
-        _ => $"0x{subsystem:x}",
-    };
 }

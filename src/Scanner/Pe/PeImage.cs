@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Reflection.PortableExecutable;
 using System.Text;
+using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Images;
 
 namespace DriverAudit.Scanner.Pe;
@@ -35,14 +36,7 @@ public sealed partial class PeImage
         var coff = headers.CoffHeader;
         var pe = headers.PEHeader!;
         MachineValue = (ushort)coff.Machine;
-        Machine = MachineValue switch
-        {
-            0x014c => PeMachine.X86,
-            0x8664 => PeMachine.X64,
-            0xAA64 => PeMachine.Arm64,
-            0x01c0 or 0x01c4 => PeMachine.Arm,
-            _ => PeMachine.Other,
-        };
+        Machine = MachineNames.Family(MachineValue);
         Is64Bit = pe.Magic == PEMagic.PE32Plus;
         Characteristics = (ushort)coff.Characteristics;
         TimeDateStamp = unchecked((uint)coff.TimeDateStamp);

@@ -59,9 +59,6 @@ public static class PeDiagnosticCodes
     public const string CertificateNotMapped = "certificate-not-mapped";
 }
 
-/// <summary>CPU family of the image, from IMAGE_FILE_HEADER.Machine.</summary>
-public enum PeMachine { Other, X86, X64, Arm64, Arm }
-
 /// <summary>Read status of a lazily parsed table.</summary>
 public enum PeTableStatus
 {

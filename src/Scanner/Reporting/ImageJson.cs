@@ -16,8 +16,8 @@ public static class ImageJson
         w.WriteStartObject();
         w.WriteString("path", path);
         extra?.Invoke(w);
-        w.WriteString("machine", PeFacts.MachineName(image));
-        w.WriteString("subsystem", PeFacts.SubsystemName(image.Subsystem));
+        w.WriteString("machine", MachineNames.Name(image.MachineValue));
+        w.WriteString("subsystem", MachineNames.Subsystem(image.Subsystem));
         w.WriteBoolean("pe32Plus", image.Is64Bit);
         w.WriteString("imageBase", Hex(image.ImageBase));
         w.WriteString("sizeOfImage", Hex(image.SizeOfImage));

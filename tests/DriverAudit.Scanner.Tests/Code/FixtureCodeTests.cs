@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using DriverAudit.Rules.Kernel;
 using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
@@ -52,7 +53,7 @@ public class FixtureCodeTests
             var actual = new List<string>();
             foreach (var site in tags.Sites)
             {
-                var sig = PoolApis.Find(site.Api)!;
+                var sig = PoolApis.Find(site.Api.Module, site.Api.Name)!;
                 var tag = site.Arg(sig.TagArg);
                 var type = sig.PoolTypeArg >= 0 ? $"type={site.Arg(sig.PoolTypeArg)}" : "";
                 var flags = sig.PoolFlagsArg >= 0 ? $"flags={site.Arg(sig.PoolFlagsArg)}" : "";

@@ -1,3 +1,4 @@
+using DriverAudit.Rules.Kernel;
 using DriverAudit.Scanner.Code;
 using FsCheck.Xunit;
 using Xunit;

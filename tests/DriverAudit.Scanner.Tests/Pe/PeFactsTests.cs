@@ -15,7 +15,7 @@ public class PeFactsTests
         var built = PeTestImages.Rich(true).Build();
         var facts = Facts(built);
         Assert.Equal("test.sys", facts.DisplayName);
-        Assert.Equal(new HeaderFact("x64", "native", true, 0x0022, 0x4160, 0x1000, 0x200, built.ImageBase, built.SizeOfImage, 0x5F5E1000, 0x12345), facts.Header);
+        Assert.Equal(new HeaderFact(0x8664, 1, true, 0x0022, 0x4160, 0x1000, 0x200, built.ImageBase, built.SizeOfImage, 0x5F5E1000, 0x12345), facts.Header);
         Assert.Equal(built.Sections.Select(s => (s.Name, s.Rva, s.VirtualSize, s.RawSize, s.Characteristics)),
             facts.Sections.Select(s => (s.Name, s.Rva, s.VirtualSize, s.RawSize, s.Characteristics)));
         Assert.Equal(Enumerable.Range(0, built.Sections.Count), facts.Sections.Select(s => s.Index));

@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using DriverAudit.Rules.Facts;
+using DriverAudit.Rules.Kernel;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Code.Arm64;
@@ -378,12 +380,12 @@ internal sealed class Arm64CodeAnalysis
         switch (i.Kind)
         {
             case A64Kind.Msr when !A64SystemRegisters.IsUnprivileged(i.SysReg):
-                return new InstructionHit((uint)i.Pc, "msr", A64SystemRegisters.Name(i.SysReg).ToLowerInvariant(), function);
+                return new InstructionHit((uint)i.Pc, InstructionNames.Msr, A64SystemRegisters.Name(i.SysReg).ToLowerInvariant(), function);
             case A64Kind.Mrs when !A64SystemRegisters.IsUnprivileged(i.SysReg):
-                return new InstructionHit((uint)i.Pc, "mrs", A64SystemRegisters.Name(i.SysReg).ToLowerInvariant(), function);
+                return new InstructionHit((uint)i.Pc, InstructionNames.Mrs, A64SystemRegisters.Name(i.SysReg).ToLowerInvariant(), function);
             // PSTATE.PAN and UAO guard kernel access to user memory (SMAP's role); DAIF/SPSel changes are ordinary.
             case A64Kind.MsrImm when A64SystemRegisters.PstateField(i.SysReg) is "PAN" or "UAO":
-                return new InstructionHit((uint)i.Pc, "msr", A64SystemRegisters.PstateField(i.SysReg)!.ToLowerInvariant(), function);
+                return new InstructionHit((uint)i.Pc, InstructionNames.Msr, A64SystemRegisters.PstateField(i.SysReg)!.ToLowerInvariant(), function);
             default:
                 return null;
         }
@@ -694,7 +696,7 @@ internal sealed class Arm64CodeAnalysis
         for (var n = 0; n < sites.Count && results.Count < WrapperTracer.MaxResults; n++)
         {
             var site = sites[n];
-            if (PoolApis.Find(site.Api) is not { } signature) continue;
+            if (PoolApis.Find(site.Api.Module, site.Api.Name) is not { } signature) continue;
             var pieces = new Dictionary<int, V>();
             foreach (var a in (ReadOnlySpan<int>)[signature.TagArg, signature.PoolTypeArg, signature.PoolFlagsArg])
                 if (a >= 0 && a < CallSite.TrackedArgs && !site.Arg(a).IsKnown && raw[n].Args[a].Is(K.Param)) pieces[a] = raw[n].Args[a];

@@ -1,11 +1,12 @@
 using System.Text;
 
-namespace DriverAudit.Scanner.Code;
+namespace DriverAudit.Rules.Kernel;
 
 /// <summary>
 /// Pool tags as PoolMon and <c>!poolused</c> print them: the four bytes of the 32-bit value in memory order
 /// (little-endian, so the C literal <c>'tseT'</c> shows as <c>Test</c>), trailing spaces kept, bytes outside
-/// printable ASCII (and the backslash) escaped as <c>\xNN</c>.
+/// printable ASCII (and the backslash) escaped as <c>\xNN</c>. The one spelling of a tag: findings, the tags
+/// command and rule messages all use <see cref="Format"/>.
 /// </summary>
 public static class PoolTag
 {
@@ -19,6 +20,15 @@ public static class PoolTag
             else sb.Append($"\\x{b:X2}");
         }
         return sb.ToString();
+    }
+
+    /// <summary>"Ddk " → 0x206B6444: four characters in memory order (as !poolused prints them) to the tag value.</summary>
+    public static uint FromText(string text)
+    {
+        if (text.Length != 4) throw new ArgumentException("a tag is 4 characters", nameof(text));
+        uint value = 0;
+        for (var i = 3; i >= 0; i--) value = (value << 8) | (byte)text[i];
+        return value;
     }
 
     /// <summary>
