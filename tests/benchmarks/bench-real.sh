@@ -4,10 +4,12 @@
 # ratios to yara, user+sys CPU, peak RSS (GNU time), -j 1 against -j N, and one-file latency.
 #
 #   tests/benchmarks/bench-real.sh [--runs N] [--jobs N] [--only x64-sys,x64-all,i386-sys,i386-all,real] [--real DIR]
-#                                  [--driveraudit PATH]
+#                                  [--build aot|r2r|jit] [--driveraudit PATH]
 #
-# --driveraudit times that executable instead of publishing this checkout (Release, ReadyToRun) into .bench/bin,
-# e.g. to compare two builds.
+# --build picks how this checkout is published for timing (Release, linux-x64): aot (default) = Native AOT into
+# .bench/aot, the fastest-starting build (README, Install); r2r = framework-dependent ReadyToRun into .bench/bin;
+# jit = plain framework-dependent build (what `dotnet tool install` and `dotnet run` run) into .bench/jit.
+# --driveraudit times that executable instead of publishing this checkout, e.g. to compare two builds.
 #
 # Corpora:
 #   x64-sys / x64-all   Wine's x64 PE builds (Debian libwine: /usr/lib/x86_64-linux-gnu/wine/x86_64-windows),
@@ -26,6 +28,7 @@ jobs=$(nproc)
 only="x64-sys,x64-all,i386-sys,i386-all,real"
 real="$repo/../shared/real-drivers"
 da=""
+build=aot
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift 2 ;;
     --real) real=$2; shift 2 ;;
     --driveraudit) da=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -65,10 +69,17 @@ if (wants i386-sys || wants i386-all) && [ ! -d "$i386" ]; then
 fi
 
 if [ -z "$da" ]; then
-  echo "building driveraudit (Release, ReadyToRun)…" >&2
-  dotnet publish "$repo/src/Scanner" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-    -o "$work/bin" -nologo -v q >/dev/null
-  da="$work/bin/driveraudit"
+  case "$build" in
+    # Native AOT: ILC needs clang (or gcc) and takes minutes; the libe_sqlite3 it writes beside the executable is only
+    # for --cache/merge/report.
+    aot) flags=(-p:PublishAot=true); command -v clang >/dev/null || command -v gcc >/dev/null || apt_install clang ;;
+    r2r) flags=(--self-contained false -p:PublishReadyToRun=true) ;;
+    jit) flags=(--self-contained false) ;;
+    *) echo "--build: aot, r2r or jit" >&2; exit 2 ;;
+  esac
+  echo "building driveraudit (Release, $build)…" >&2
+  dotnet publish "$repo/src/Scanner" -c Release -r linux-x64 "${flags[@]}" -o "$work/$build" -nologo -v q >/dev/null
+  da="$work/$build/driveraudit"
 fi
 echo "driveraudit: $da ($("$da" --version)); yara $(yara --version); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -2,7 +2,10 @@
 # Times `driveraudit scan` (default rule pack, SARIF output) against `yara -r` with an equivalent
 # pe.imports rule on the same corpus, and prints wall time and peak memory (max RSS) of both.
 #
-#   tests/benchmarks/bench-scan.sh [--files N] [--corpus DIR] [--scaling]
+#   tests/benchmarks/bench-scan.sh [--files N] [--corpus DIR] [--scaling] [--build aot|r2r|jit]
+#
+# --build: how driveraudit is published (Release, linux-x64): aot (default) = Native AOT, r2r = framework-dependent
+# ReadyToRun, jit = plain framework-dependent build (what `dotnet tool install` runs); see bench-real.sh.
 #
 # Without --corpus, a corpus of N files (default 2000) is made by copying the committed fixture
 # drivers. --scaling also scans 1,000 and 10,000 files to show that peak memory does not grow with
@@ -13,11 +16,13 @@ repo=$(cd "$here/../.." && pwd)
 files=2000
 corpus=""
 scaling=0
+build=aot
 while [ $# -gt 0 ]; do
   case "$1" in
     --files) files=$2; shift 2 ;;
     --corpus) corpus=$2; shift 2 ;;
     --scaling) scaling=1; shift ;;
+    --build) build=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -27,11 +32,15 @@ done
 
 work="$repo/.bench"
 mkdir -p "$work"
-echo "building driveraudit (Release)…" >&2
-# ReadyToRun, as one would ship it: a CLI's start-up should not be spent in the JIT.
-dotnet publish "$repo/src/Scanner" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
-  -o "$work/bin" -nologo -v q >/dev/null
-da="$work/bin/driveraudit"
+case "$build" in
+  aot) flags=(-p:PublishAot=true) ;; # a CLI's start-up should not be spent in the JIT (ILC needs clang or gcc)
+  r2r) flags=(--self-contained false -p:PublishReadyToRun=true) ;;
+  jit) flags=(--self-contained false) ;;
+  *) echo "--build: aot, r2r or jit" >&2; exit 2 ;;
+esac
+echo "building driveraudit (Release, $build)…" >&2
+dotnet publish "$repo/src/Scanner" -c Release -r linux-x64 "${flags[@]}" -o "$work/$build" -nologo -v q >/dev/null
+da="$work/$build/driveraudit"
 
 make_corpus() { # make_corpus N DIR: N copies of the fixture PEs, 100 per folder
   local n=$1 dir=$2

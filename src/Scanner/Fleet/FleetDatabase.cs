@@ -116,7 +116,7 @@ public sealed class FleetDatabase : IDisposable
     {
         var exists = File.Exists(path) && new FileInfo(path).Length > 0;
         if (readOnly && !exists) throw new InvalidDataException($"'{path}' does not exist or is empty.");
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        var connection = SqliteLibrary.Connect(new SqliteConnectionStringBuilder
         {
             DataSource = path,
             Pooling = false,

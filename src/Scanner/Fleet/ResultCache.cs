@@ -79,7 +79,7 @@ public sealed class ResultCache : IDisposable
 
     private static ResultCache TryOpen(string path, string rules, string tool)
     {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString());
+        var connection = SqliteLibrary.Connect(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 30 }.ToString());
         try
         {
             connection.Open();
