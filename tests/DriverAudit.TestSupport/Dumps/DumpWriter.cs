@@ -57,11 +57,15 @@ public sealed class DumpWriter
     private ulong _nextPfn = 0x10;
     private ulong _listHead;
 
-    public DumpWriter(DumpArch arch)
+    /// <param name="fiveLevel">x64 only: LA57 paging, CR3 naming a PML5 (index VA[56:48]) above the four usual levels.</param>
+    public DumpWriter(DumpArch arch, bool fiveLevel = false)
     {
+        if (fiveLevel && arch != DumpArch.X64) throw new ArgumentException("LA57 is x64 paging.", nameof(fiveLevel));
         Arch = arch;
+        FiveLevel = fiveLevel;
         (_levels, _entrySize) = arch switch
         {
+            DumpArch.X64 when fiveLevel => (new[] { (48, 9), (39, 9), (30, 9), (21, 9), (12, 9) }, 8),
             DumpArch.X64 or DumpArch.Arm64 => (new[] { (39, 9), (30, 9), (21, 9), (12, 9) }, 8),
             DumpArch.X86Pae => (new[] { (30, 2), (21, 9), (12, 9) }, 8),
             _ => (new[] { (22, 10), (12, 10) }, 4),
@@ -76,6 +80,8 @@ public sealed class DumpWriter
     }
 
     public DumpArch Arch { get; }
+    /// <summary>x64 LA57: five paging levels.</summary>
+    public bool FiveLevel { get; }
     public bool Is64 => Arch is DumpArch.X64 or DumpArch.Arm64;
     public IReadOnlyList<WrittenModule> Modules => _modules;
 
@@ -224,7 +230,7 @@ public sealed class DumpWriter
             (DumpArch.X86Pae, 0x20_0000) => 1,
             (DumpArch.X86, 0x40_0000) => 0,
             _ => throw new ArgumentException($"No {size:X}-byte pages on {Arch}."),
-        };
+        } + (FiveLevel ? 1 : 0);
         if (va % size != 0 || pa % size != 0) throw new ArgumentException("Large pages must be aligned.");
         // ARM64 block descriptor: valid (bit 0) with bit 1 clear; x86/x64: present, writable, PS (bit 7).
         WriteEntry(Slot(va, level), pa | (Arch == DumpArch.Arm64 ? 0x401UL : 0x83UL));
@@ -535,9 +541,10 @@ public sealed class DumpWriter
     /// A VMware checkpoint (.vmss/.vmsn) as VMware writes one beside a .vmem: header (magic, version, group count),
     /// 80-byte group descriptors, and tagged values — group "cpu" holds per-vCPU registers, CR0..CR4 as
     /// <c>CR64[vcpu][n]</c> 8-byte values, or (<paramref name="crBlock"/>) one <c>CR64[vcpu]</c> block of CR0..CR8.
-    /// <paramref name="cr3"/> gives each vCPU's CR3 (default: this machine's root for all); <paramref name="cr4"/> is saved as CR4.
+    /// <paramref name="cr3"/> gives each vCPU's CR3 (default: this machine's root for all); <paramref name="cr4"/> is saved as CR4
+    /// (null: only CR0..CR3 are saved).
     /// </summary>
-    public byte[] WriteVmss(ulong[]? cr3 = null, ulong cr4 = 0x3506F8, bool crBlock = false, uint magic = 0xBED2BED2)
+    public byte[] WriteVmss(ulong[]? cr3 = null, ulong? cr4 = 0x3506F8, bool crBlock = false, uint magic = 0xBED2BED2)
     {
         cr3 ??= [DirectoryTableBase];
         static void Tag(MemoryStream m, string name, uint[] index, ReadOnlySpan<byte> value, bool block = false)
@@ -565,9 +572,9 @@ public sealed class DumpWriter
         {
             Tag(cpu, "rip", [v], BitConverter.GetBytes(0xFFFFF80000201234UL));
             Tag(cpu, "gpregs", [v], new byte[128], block: true);
-            ulong[] crs = [0x8005_0033, 0, 0, cr3[v], cr4, 0, 0, 0, 0];
+            ulong[] crs = cr4 is { } c4 ? [0x8005_0033, 0, 0, cr3[v], c4, 0, 0, 0, 0] : [0x8005_0033, 0, 0, cr3[v]];
             if (crBlock) Tag(cpu, "CR64", [v], MemoryMarshalBytes(crs), block: true);
-            else for (var n = 0u; n < 5; n++) Tag(cpu, "CR64", [v, n], BitConverter.GetBytes(crs[n]));
+            else for (var n = 0; n < Math.Min(5, crs.Length); n++) Tag(cpu, "CR64", [v, (uint)n], BitConverter.GetBytes(crs[n]));
         }
         cpu.Write(new byte[2]);
         var memory = new MemoryStream();
