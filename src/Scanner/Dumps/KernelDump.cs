@@ -13,7 +13,7 @@ public sealed class KernelDump : IDisposable
 {
     private const uint KdbgTag = 0x4742444B; // 'KDBG'
     private readonly DumpHeader _header;
-    private readonly AddressTranslator? _translator;
+    private AddressTranslator? _translator;
     private readonly PhysicalReader _physical;
     private readonly DiagnosticBag _diagnostics;
     private readonly DumpModule[] _modulesByBase;
@@ -28,7 +28,8 @@ public sealed class KernelDump : IDisposable
         _diagnostics = diagnostics;
         _physical = new PhysicalReader(file, memory);
         _translator = memory is NoPhysicalMemory ? null : translator?.Invoke(_physical) ?? AddressTranslator.Create(header, _physical);
-        LocatorNotes = locatorNotes ?? [];
+        var notes = new List<string>(locatorNotes ?? []);
+        LocatorNotes = notes;
         if (header.DumpType == DumpType.Triage)
         {
             Triage = TriageDump.Read(file, header, diagnostics);
@@ -39,12 +40,43 @@ public sealed class KernelDump : IDisposable
         }
         else
         {
-            Modules = ModuleListWalker.Walk(ReadVirtual, header.Is64, header.PsLoadedModuleList, diagnostics, file.Length / (header.Is64 ? 0x7C : 0x44));
+            Modules = WalkModules(diagnostics, notes, translator is null);
             CrossCheckKdbg();
             if (_translator is not null && Modules.Count > 0)
                 _unloaded = UnloadedDriverList.Read(ReadVirtual, header.Is64, header.KdDebuggerDataBlock, Modules[0].Base, diagnostics);
         }
         _modulesByBase = Modules.OrderBy(m => m.Base).ThenBy(m => m.Index).ToArray();
+    }
+
+    /// <summary>
+    /// Walks PsLoadedModuleList. An x64 header has no flag for LA57, so when the 4-level walk yields nothing the list is
+    /// walked again with 5 levels (CR3 naming a PML5) and that walk is kept if it yields modules (docs/crash-dumps.md §4).
+    /// </summary>
+    private IReadOnlyList<DumpModule> WalkModules(DiagnosticBag diagnostics, List<string> notes, bool mayRetryFiveLevel)
+    {
+        var cap = File.Length / (_header.Is64 ? 0x7C : 0x44);
+        var fourLevel = new DiagnosticBag();
+        var modules = ModuleListWalker.Walk(ReadVirtual, _header.Is64, _header.PsLoadedModuleList, fourLevel, cap);
+        if (modules.Count == 0 && mayRetryFiveLevel && _header.Machine == DumpMachine.X64 && _translator is X64Translator { FiveLevel: false } four)
+        {
+            _translator = new X64Translator(_physical, _header.DirectoryTableBase, fiveLevel: true);
+            var fiveLevel = new DiagnosticBag();
+            var five = ModuleListWalker.Walk(ReadVirtual, _header.Is64, _header.PsLoadedModuleList, fiveLevel, cap);
+            if (five.Count > 0)
+            {
+                notes.Add("paging: 5-level (LA57): PsLoadedModuleList does not translate with 4 levels, it does with 5");
+                Copy(fiveLevel, diagnostics);
+                return five;
+            }
+            _translator = four;
+        }
+        Copy(fourLevel, diagnostics);
+        return modules;
+
+        static void Copy(DiagnosticBag from, DiagnosticBag to)
+        {
+            foreach (var d in from.Snapshot()) to.Add(d.Code, d.Message);
+        }
     }
 
     internal MappedDumpFile File { get; }
@@ -166,7 +198,7 @@ public sealed class KernelDump : IDisposable
         }
     }
 
-    /// <summary>Raw memory images: how the page-table root, the kernel and the module list were found (empty for crash dumps).</summary>
+    /// <summary>How the page-table root, the kernel and the module list were found: raw memory images, and crash dumps read with 5-level paging.</summary>
     public IReadOnlyList<string> LocatorNotes { get; }
 
     /// <summary>Path of the dump file.</summary>

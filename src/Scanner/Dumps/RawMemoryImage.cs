@@ -28,7 +28,7 @@ internal static class RawMemoryImage
 {
     private const int PageSize = 0x1000;
     /// <summary>Candidate roots validated at most (each costs a kernel search).</summary>
-    private const int MaxCandidates = 64;
+    private const int MaxCandidates = 128; // 64 x64 roots, each read with 4 and with 5 levels
     /// <summary>Mapped kernel pages looked at per candidate when searching for ntoskrnl's headers.</summary>
     private const int MaxKernelPages = 1 << 22;
     private const ulong FrameMask = 0x000F_FFFF_FFFF_F000;
@@ -37,7 +37,11 @@ internal static class RawMemoryImage
     public sealed record Located(DumpHeader Header, Func<PhysicalReader, AddressTranslator> Translator, ulong KernelBase, IReadOnlyList<string> Notes,
         IReadOnlyList<DumpDiagnostic> Diagnostics);
 
-    private sealed record Candidate(DumpMachine Machine, bool Pae, ulong Root, ulong[]? PaeDirectories, string Source, bool FromState = false);
+    private sealed record Candidate(DumpMachine Machine, bool Pae, ulong Root, ulong[]? PaeDirectories, string Source, bool FromState = false, bool FiveLevel = false)
+    {
+        /// <summary>The same x64 root read as a PML5 (LA57): nothing in an image says which, so both are validated.</summary>
+        public Candidate AsFiveLevel() => this with { FiveLevel = true, Source = Source + ", read with 5-level paging (LA57)" };
+    }
 
     public static Located? Locate(MappedDumpFile file, out string message) => Locate(file, null, out message);
 
@@ -99,7 +103,11 @@ internal static class RawMemoryImage
             if (!seen.Add(cpu.Cr3)) continue;
             var source = $"CR3 0x{cpu.Cr3:X} of vCPU {cpu.Index} in VMware saved state '{state.FileName}'";
             var pae = cpu.Cr4 is not { } cr4 || (cr4 & 0x20) != 0;
-            if (pae) yield return new Candidate(DumpMachine.X64, false, cpu.Cr3 & FrameMask, null, source, FromState: true);
+            var x64 = new Candidate(DumpMachine.X64, false, cpu.Cr3 & FrameMask, null, source, FromState: true);
+            // CR4.LA57 (bit 12) says how many levels CR3 heads; without CR4 both are tried.
+            bool? la57 = cpu.Cr4 is { } c4 ? (c4 & 0x1000) != 0 : null;
+            if (pae && la57 != true) yield return x64;
+            if (pae && la57 != false) yield return x64.AsFiveLevel();
             if (pae && cpu.Cr3 >> 32 == 0)
             {
                 var pdpt = cpu.Cr3 & 0xFFFF_FFE0;
@@ -119,7 +127,7 @@ internal static class RawMemoryImage
     }
 
     private static AddressTranslator Create(Candidate c, PhysicalReader physical) =>
-        c.Machine == DumpMachine.X64 ? new X64Translator(physical, c.Root)
+        c.Machine == DumpMachine.X64 ? new X64Translator(physical, c.Root, c.FiveLevel)
         : c.Pae && c.FromState ? new X86PaeTranslator(physical, c.Root) // a real PDPT: its absent entries stay absent
         : c.Pae ? new X86PaeDirectoriesTranslator(physical, c.PaeDirectories!)
         : new X86Translator(physical, c.Root);
@@ -137,7 +145,11 @@ internal static class RawMemoryImage
             var cr3 = BinaryPrimitives.ReadUInt64LittleEndian(page.AsSpan(0xA0));
             if ((start & 0xFFFF_FFFF_FFFF_00FF) == 0x0000_0001_0006_00E9 && (entry & 0xFFFF_F800_0000_0003) == 0xFFFF_F800_0000_0000
                 && (cr3 & 0xFFFF_FF00_0000_0FFF) == 0 && cr3 != 0)
-                yield return new Candidate(DumpMachine.X64, false, cr3, null, $"x64 processor start block at physical 0x{pfn * PageSize:X} (CR3 0x{cr3:X})");
+            {
+                var c = new Candidate(DumpMachine.X64, false, cr3, null, $"x64 processor start block at physical 0x{pfn * PageSize:X} (CR3 0x{cr3:X})");
+                yield return c;
+                yield return c.AsFiveLevel();
+            }
         }
         // 2. Self-referencing top-level tables, in physical order.
         for (long pfn = 0; pfn < pages; pfn++)
@@ -149,7 +161,12 @@ internal static class RawMemoryImage
                 var e = BinaryPrimitives.ReadUInt64LittleEndian(page.AsSpan(i * 8));
                 // Present, writable, not a large page, pointing at this very page.
                 if ((e & 0x83) == 0x03 && (e & FrameMask) >> 12 == p && OtherKernelEntries(page, i))
-                    yield return new Candidate(DumpMachine.X64, false, p << 12, null, $"self-referencing PML4 at physical 0x{p << 12:X}, index 0x{i:X}");
+                {
+                    // A PML5 (LA57) maps itself the same way: the 4-level reading is tried first, then the 5-level one.
+                    var c = new Candidate(DumpMachine.X64, false, p << 12, null, $"self-referencing PML4 at physical 0x{p << 12:X}, index 0x{i:X}");
+                    yield return c;
+                    yield return c with { FiveLevel = true, Source = $"self-referencing PML5 (5-level paging, LA57) at physical 0x{p << 12:X}, index 0x{i:X}" };
+                }
             }
             // x86 PAE: the last page directory maps all four at 0xC0600000, itself in entry 3.
             var pd3Self = BinaryPrimitives.ReadUInt64LittleEndian(page.AsSpan(3 * 8));
@@ -236,14 +253,17 @@ internal static class RawMemoryImage
                 if (physical.TryReadUInt64(c.Root + (ulong)i * 8, out var e) && (e & FrameMask) == c.Root) selfIndex = i;
             for (var i = 256; i < 512; i++)
             {
-                if (i == selfIndex || !Present(physical, c.Root + (ulong)i * 8, out var pml4e)) continue;
-                var vaI = 0xFFFF_0000_0000_0000UL | ((ulong)i << 39);
-                for (var j = 0; j < 512; j++)
+                if (i == selfIndex || !Present(physical, c.Root + (ulong)i * 8, out var top)) continue;
+                if (!c.FiveLevel)
                 {
-                    if (!Present(physical, (pml4e & FrameMask) + (ulong)j * 8, out var pdpte) || (pdpte & 0x80) != 0) continue;
-                    var vaJ = vaI | ((ulong)j << 30);
-                    foreach (var x in Directory(physical, pdpte & FrameMask, vaJ, 512, 21, 8)) yield return x;
+                    foreach (var x in UnderPml4Entry(physical, top, 0xFFFF_0000_0000_0000UL | ((ulong)i << 39))) yield return x;
+                    continue;
                 }
+                // LA57: the kernel half is PML5 entries 256–511, VA bits 63..57 all ones.
+                var va5 = (~0UL << 57) | ((ulong)i << 48);
+                for (var j = 0; j < 512; j++)
+                    if (Present(physical, (top & FrameMask) + (ulong)j * 8, out var pml4e))
+                        foreach (var x in UnderPml4Entry(physical, pml4e, va5 | ((ulong)j << 39))) yield return x;
             }
         }
         else if (c.Pae)
@@ -255,6 +275,16 @@ internal static class RawMemoryImage
         else
         {
             foreach (var x in Directory(physical, c.Root + 0x200 * 4, 0x8000_0000, 0x200, 22, 4, skip: 0x100)) yield return x;
+        }
+    }
+
+    /// <summary>Pages under one PML4 entry (512 GiB): its PDPT's directories; 1 GiB pages skipped.</summary>
+    private static IEnumerable<(ulong Va, ulong Pa)> UnderPml4Entry(PhysicalReader physical, ulong pml4e, ulong vaBase)
+    {
+        for (var j = 0; j < 512; j++)
+        {
+            if (!Present(physical, (pml4e & FrameMask) + (ulong)j * 8, out var pdpte) || (pdpte & 0x80) != 0) continue;
+            foreach (var x in Directory(physical, pdpte & FrameMask, vaBase | ((ulong)j << 30), 512, 21, 8)) yield return x;
         }
     }
 
