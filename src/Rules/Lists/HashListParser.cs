@@ -159,7 +159,7 @@ internal static class HashListParser
 /// <summary>RFC 4180 CSV: quoted fields with <c>""</c> escapes and embedded newlines; CRLF or LF rows.</summary>
 internal static class Csv
 {
-    public sealed record Row(int Line, List<string> Fields);
+    internal sealed record Row(int Line, List<string> Fields);
 
     public static List<Row>? Read(string text, out string? error)
     {

@@ -4,7 +4,7 @@ namespace DriverAudit.Scanner.Cli;
 
 /// <summary>The process's streams, injectable so tests run the CLI in-process.</summary>
 /// <param name="Interactive">Stdout is a terminal (and TERM is not "dumb"): colours are welcome there (--color auto).</param>
-public sealed record CliIo(Stream StdoutStream, TextWriter Out, TextWriter Error, bool Interactive, string WorkingDirectory)
+internal sealed record CliIo(Stream StdoutStream, TextWriter Out, TextWriter Error, bool Interactive, string WorkingDirectory)
 {
     /// <summary>Stderr is a terminal: the only place a progress display may appear.</summary>
     public bool ErrorIsTerminal { get; init; }

@@ -6,12 +6,12 @@ using YamlDotNet.RepresentationModel;
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary>A configuration error at file:line:column (1-based).</summary>
-public sealed record ConfigError(string File, int Line, int Column, string Message)
+internal sealed record ConfigError(string File, int Line, int Column, string Message)
 {
     public override string ToString() => $"{File}:{Line}:{Column}: {Message}";
 }
 
-public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
+internal sealed class ConfigException(IReadOnlyList<ConfigError> errors)
     : Exception(string.Join(Environment.NewLine, errors))
 {
     public IReadOnlyList<ConfigError> Errors { get; } = errors;
@@ -22,7 +22,7 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 /// <c>hash-lists</c>) are relative to the file; globs (<c>include</c>, <c>exclude</c>) apply inside the
 /// scanned folders as on the command line.
 /// </summary>
-public sealed record ConfigFile
+internal sealed record ConfigFile
 {
     public const string DefaultName = "driveraudit.yaml";
 

@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary>The command line: <c>driveraudit scan|inspect|rules ...</c>. Usage errors exit with 2.</summary>
-public static class DriverAuditCli
+internal static class DriverAuditCli
 {
     public static int Run(string[] args, CliIo io)
     {

@@ -12,7 +12,7 @@ using DriverAudit.Scanner.Reporting;
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary><c>driveraudit inspect PATH... [--json]</c>: what the parser sees, for people and for scripts.</summary>
-public static class InspectCommand
+internal static class InspectCommand
 {
     public static Command Create(CliIo io)
     {

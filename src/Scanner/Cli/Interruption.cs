@@ -9,7 +9,7 @@ namespace DriverAudit.Scanner.Cli;
 /// The scan unwinds at its next input; one stuck in a long read gets a short grace period, then the
 /// process exits from the handler after the same cleanup.
 /// </summary>
-public sealed class Interruption : IDisposable
+internal sealed class Interruption : IDisposable
 {
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
 

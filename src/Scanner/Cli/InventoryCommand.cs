@@ -10,7 +10,7 @@ namespace DriverAudit.Scanner.Cli;
 /// <c>driveraudit inventory PATHS [--host] [--format json|csv]</c>: one record per driver image (file or dump module)
 /// with hashes, build, version and signer facts and the ids of the rules that fired — the per-host half of a sweep.
 /// </summary>
-public static class InventoryCommand
+internal static class InventoryCommand
 {
     public static Command Create(CliIo io)
     {

@@ -9,7 +9,7 @@ namespace DriverAudit.Scanner.Cli;
 /// <c>driveraudit merge LOGS... [-o fleet.sarif] [--db fleet.sqlite]</c>: per-host SARIF logs and inventories into one
 /// fleet run and a SQLite database. Without --db the database is a temporary file: the SARIF is always written from it.
 /// </summary>
-public static class MergeCommand
+internal static class MergeCommand
 {
     public static Command Create(CliIo io)
     {

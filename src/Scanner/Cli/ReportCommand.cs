@@ -7,7 +7,7 @@ using DriverAudit.Scanner.Reporting;
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary><c>driveraudit report fleet.sarif|fleet.sqlite -o fleet.html</c>: the fleet as one self-contained HTML page.</summary>
-public static class ReportCommand
+internal static class ReportCommand
 {
     public static Command Create(CliIo io)
     {

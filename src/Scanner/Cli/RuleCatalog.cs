@@ -9,7 +9,7 @@ namespace DriverAudit.Scanner.Cli;
 /// <summary>What rules a command loads: the embedded pack or not, rule files and folders, named hash lists.</summary>
 /// <param name="Paths">Rule files or folders (relative to the working directory).</param>
 /// <param name="IncludeDefault">Load the pack embedded in driveraudit.</param>
-public sealed record RulePackRequest(IReadOnlyList<string> Paths, bool IncludeDefault)
+internal sealed record RulePackRequest(IReadOnlyList<string> Paths, bool IncludeDefault)
 {
     /// <summary>Named lists for <c>@name</c> references: name → absolute file path.</summary>
     public IReadOnlyDictionary<string, string> HashLists { get; init; } = new Dictionary<string, string>();
@@ -25,7 +25,7 @@ public sealed record RulePackRequest(IReadOnlyList<string> Paths, bool IncludeDe
 /// A loaded rule set together with the texts it came from, for the commands that show rules as written
 /// (<c>rules show</c>, <c>rules docs</c>) or test the rules of particular files (<c>rules test</c>).
 /// </summary>
-public sealed class RuleCatalog
+internal sealed class RuleCatalog
 {
     private readonly IReadOnlyDictionary<string, string> _textByPath;
 

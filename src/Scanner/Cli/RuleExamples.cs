@@ -5,16 +5,16 @@ using DriverAudit.Scanner.Inputs;
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary>One example file of one rule that did not behave.</summary>
-public sealed record ExampleFailure(Rule Rule, string Example, string Problem);
+internal sealed record ExampleFailure(Rule Rule, string Example, string Problem);
 
 /// <summary>What <c>rules test</c> found: failures, and rules that name no example file.</summary>
-public sealed record ExampleResults(int RulesTested, int ExamplesRun, IReadOnlyList<ExampleFailure> Failures, IReadOnlyList<Rule> WithoutExamples);
+internal sealed record ExampleResults(int RulesTested, int ExamplesRun, IReadOnlyList<ExampleFailure> Failures, IReadOnlyList<Rule> WithoutExamples);
 
 /// <summary>
 /// Runs every rule's <c>examples:</c> through the real analyzer (the same path a scan takes), so an
 /// example proves the rule against the parser, not against hand-made facts.
 /// </summary>
-public static class RuleExamples
+internal static class RuleExamples
 {
     public static ExampleResults Run(RuleCatalog catalog, string workingDirectory)
     {

@@ -6,7 +6,7 @@ namespace DriverAudit.Scanner.Cli;
 /// <summary>A rule pattern as the user wrote it, and where (for warnings that point back at it).</summary>
 /// <param name="Text">An id or name, with <c>*</c> and <c>?</c> wildcards; compared ignoring case.</param>
 /// <param name="Origin">"--only", or "driveraudit.yaml:3:9: only".</param>
-public sealed record RulePattern(string Text, string Origin)
+internal sealed record RulePattern(string Text, string Origin)
 {
     public bool Matches(Rule rule) => Wildcard.IsMatch(Text, rule.Id, ignoreCase: true) || Wildcard.IsMatch(Text, rule.Name, ignoreCase: true);
 
@@ -16,10 +16,10 @@ public sealed record RulePattern(string Text, string Origin)
 }
 
 /// <summary>A level override: rules matching <see cref="Pattern"/> report at <see cref="Level"/>.</summary>
-public sealed record LevelOverride(RulePattern Pattern, RuleLevel Level);
+internal sealed record LevelOverride(RulePattern Pattern, RuleLevel Level);
 
 /// <summary>One layer of selection: the config file's, then the command line's on top.</summary>
-public sealed record SelectionLayer(IReadOnlyList<RulePattern> Only, IReadOnlyList<RulePattern> Disable, IReadOnlyList<LevelOverride> Levels)
+internal sealed record SelectionLayer(IReadOnlyList<RulePattern> Only, IReadOnlyList<RulePattern> Disable, IReadOnlyList<LevelOverride> Levels)
 {
     public static SelectionLayer Empty { get; } = new([], [], []);
 }
@@ -30,7 +30,7 @@ public sealed record SelectionLayer(IReadOnlyList<RulePattern> Only, IReadOnlyLi
 /// rule (so it can bring back a rule the config disabled); <c>--disable</c> removes more; level overrides
 /// apply in order, the last one matching a rule wins.
 /// </summary>
-public static class RuleSelector
+internal static class RuleSelector
 {
     public static bool TryParseLevel(string text, out RuleLevel level)
     {

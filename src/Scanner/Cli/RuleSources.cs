@@ -4,7 +4,7 @@ using DriverAudit.Scanner.Inputs;
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary>Collects rule texts: the pack embedded in the executable, then files and folders from --rules.</summary>
-public static class RuleSources
+internal static class RuleSources
 {
     private const string EmbeddedPrefix = "rules/";
 

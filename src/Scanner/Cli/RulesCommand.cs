@@ -10,7 +10,7 @@ using Rule = DriverAudit.Rules.Engine.Rule;
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary><c>driveraudit rules list|show|validate|test|docs</c>: the rule pack for people, CI and docs.</summary>
-public static class RulesCommand
+internal static class RulesCommand
 {
     public static Command Create(CliIo io)
     {

@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary><c>driveraudit scan PATH...</c>: crawl, analyse, report, gate.</summary>
-public static class ScanCommand
+internal static class ScanCommand
 {
     /// <summary>Report formats; <c>-o</c>'s extension picks one when <c>--format</c> is not given.</summary>
     public static readonly string[] Formats = ["text", "sarif", "json", "markdown"];

@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Cli;
 
 /// <summary>Near-miss suggestions for mistyped commands, options and rule ids ("did you mean --format?").</summary>
-public static class Spelling
+internal static class Spelling
 {
     /// <summary>The candidate closest to <paramref name="text"/> (case-insensitive edit distance), if close enough to be a typo.</summary>
     public static string? Closest(string text, IEnumerable<string> candidates)

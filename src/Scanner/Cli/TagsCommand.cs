@@ -20,7 +20,7 @@ namespace DriverAudit.Scanner.Cli;
 /// allocates with this tag?". With <c>--poolused</c>, the same question for every row of a <c>!poolused</c> or
 /// PoolMon listing.
 /// </summary>
-public static class TagsCommand
+internal static class TagsCommand
 {
     public static Command Create(CliIo io)
     {

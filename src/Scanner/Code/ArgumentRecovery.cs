@@ -13,7 +13,7 @@ namespace DriverAudit.Scanner.Code;
 internal static class ArgumentRecovery
 {
     /// <summary>One call site whose arguments are wanted: the region and index of its instruction.</summary>
-    public readonly record struct Request(CodeRegion Region, int Index, bool TailCall, PoolApi? Signature);
+    internal readonly record struct Request(CodeRegion Region, int Index, bool TailCall, PoolApi? Signature);
 
     /// <summary>
     /// The arguments of every request, in request order. Requests are taken region by region in address order:

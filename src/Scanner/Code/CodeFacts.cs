@@ -13,7 +13,7 @@ namespace DriverAudit.Scanner.Code;
 /// module whose import directory was discarded can pass the imports resolved from its IAT.
 /// Not thread-safe, like <see cref="PeImage"/>.
 /// </summary>
-public sealed class CodeFacts
+internal sealed class CodeFacts
 {
     private readonly PeImage _image;
     private readonly Func<IReadOnlyList<CodeImport>> _imports;

@@ -7,7 +7,7 @@ namespace DriverAudit.Scanner.Code;
 /// import table; from a dump module it comes from resolving the IAT slot values to exports, which is why this
 /// is not <see cref="PeImport"/>.
 /// </summary>
-public sealed record CodeImport(string Module, string? Name, int? Ordinal, uint SlotRva)
+internal sealed record CodeImport(string Module, string? Name, int? Ordinal, uint SlotRva)
 {
     /// <summary>"module!name" or "module!#ordinal", module lower-cased: the stable anchor.</summary>
     public string Key => $"{Module.ToLowerInvariant()}!{Name ?? "#" + Ordinal}";
@@ -25,7 +25,7 @@ public sealed record CodeImport(string Module, string? Name, int? Ordinal, uint 
 }
 
 /// <summary>An argument value: a proven constant, or unknown. Never a guess.</summary>
-public readonly record struct ArgValue(bool IsKnown, ulong Value)
+internal readonly record struct ArgValue(bool IsKnown, ulong Value)
 {
     public static ArgValue Unknown => default;
     public static ArgValue Known(ulong value) => new(true, value);
@@ -35,7 +35,7 @@ public readonly record struct ArgValue(bool IsKnown, ulong Value)
 
 /// <summary>How a call site reaches the imported function.</summary>
 [Flags]
-public enum CallSiteShape
+internal enum CallSiteShape
 {
     /// <summary><c>call [slot]</c> (x64 rip-relative, x86 absolute).</summary>
     Direct = 0,
@@ -52,7 +52,7 @@ public enum CallSiteShape
 /// <param name="SiteRva">RVA of the call (or tail-call jump) instruction.</param>
 /// <param name="FunctionStartRva">Start of the containing function when the image says (x64 .pdata).</param>
 /// <param name="Args">Arguments 0..3 as the callee sees them (logical arguments: a 64-bit x86 argument spans two pushes).</param>
-public sealed record CallSite(CodeImport Api, uint SiteRva, uint? FunctionStartRva, IReadOnlyList<ArgValue> Args, CallSiteShape Shape)
+internal sealed record CallSite(CodeImport Api, uint SiteRva, uint? FunctionStartRva, IReadOnlyList<ArgValue> Args, CallSiteShape Shape)
 {
     public const int TrackedArgs = DriverAudit.Rules.Facts.CallFact.TrackedArgs;
 
@@ -63,7 +63,7 @@ public sealed record CallSite(CodeImport Api, uint SiteRva, uint? FunctionStartR
 /// <param name="Mnemonic">Lower-case mnemonic: wrmsr, rdmsr, in, out, ins*, outs*, mov.</param>
 /// <param name="ControlRegister">For <c>mov crN, reg</c>: "cr0", "cr3", "cr4" or "cr8"; otherwise null.</param>
 /// <param name="FunctionRva">Start of the function the instruction belongs to (.pdata or descent); null from the linear fallback.</param>
-public sealed record InstructionHit(uint Rva, string Mnemonic, string? ControlRegister, uint? FunctionRva = null)
+internal sealed record InstructionHit(uint Rva, string Mnemonic, string? ControlRegister, uint? FunctionRva = null)
 {
     public override string ToString() => ControlRegister is null ? $"0x{Rva:x} {Mnemonic}" : $"0x{Rva:x} mov {ControlRegister}, reg";
 }

@@ -4,7 +4,7 @@ namespace DriverAudit.Scanner.Code;
 /// Process-wide decoding counters: the test hook that proves a scan which needs only import facts never
 /// disassembles, and the figures the benchmark reports. Cheap (one interlocked add per decoded run).
 /// </summary>
-public static class CodeStats
+internal static class CodeStats
 {
     private static long _instructions, _regions, _sweeps;
 

@@ -12,7 +12,7 @@ namespace DriverAudit.Scanner.Code;
 /// <see cref="WritableExecutableEntropy"/>; an entry point outside every executable section. A tiny import
 /// table that resolves routines at run time is reported alongside, never alone.
 /// </summary>
-public static class PackedCode
+internal static class PackedCode
 {
     public const double ExecutableEntropy = 7.2;
     public const double WritableExecutableEntropy = 6.8;

@@ -12,7 +12,7 @@ namespace DriverAudit.Scanner.Code;
 /// run time; every protected function reads that variable and <c>__security_check_cookie</c> compares
 /// against it. So: the default value sits aligned in a non-executable section, and decoded code reads it.
 /// </summary>
-public static class StackCookie
+internal static class StackCookie
 {
     public const ulong DefaultCookie64 = 0x00002B992DDFA232;
     public const uint DefaultCookie32 = 0xBB40E64E;

@@ -4,7 +4,7 @@ using DriverAudit.Scanner.Pe;
 namespace DriverAudit.Scanner.Code;
 
 /// <summary>One call to a driver's own function that passes the allocator's argument on: call site → wrapper entry.</summary>
-public readonly record struct WrapperHop(uint CallRva, uint WrapperRva);
+internal readonly record struct WrapperHop(uint CallRva, uint WrapperRva);
 
 /// <summary>
 /// One pool tag use: a constant tag passed to a tagged allocator or to ExFreePoolWithTag, or a call to an untagged
@@ -13,7 +13,7 @@ public readonly record struct WrapperHop(uint CallRva, uint WrapperRva);
 /// <param name="SiteRva">The allocator (or free) call itself.</param>
 /// <param name="PoolType">POOL_TYPE (ExAllocatePoolWith*, ExAllocatePool) when constant, else null.</param>
 /// <param name="PoolFlags">POOL_FLAGS (ExAllocatePool2/3) when constant, else null.</param>
-public sealed record TagUse(uint Value, string Api, uint SiteRva, ulong? PoolType, ulong? PoolFlags, CallSiteShape Shape)
+internal sealed record TagUse(uint Value, string Api, uint SiteRva, ulong? PoolType, ulong? PoolFlags, CallSiteShape Shape)
 {
     /// <summary>Memory order, as PoolMon prints it.</summary>
     public string Tag => PoolTag.Format(Value);
@@ -42,7 +42,7 @@ public sealed record TagUse(uint Value, string Api, uint SiteRva, ulong? PoolTyp
 
 /// <summary>The tags of one image: every tag use, and how many tag-taking sites have no provable tag.</summary>
 /// <param name="Sites">Every call site of an API that takes a tag.</param>
-public sealed record ImageTags(IReadOnlyList<TagUse> Tags, int UnknownTagSites, IReadOnlyList<CallSite> Sites)
+internal sealed record ImageTags(IReadOnlyList<TagUse> Tags, int UnknownTagSites, IReadOnlyList<CallSite> Sites)
 {
     /// <summary>The tag-taking sites whose tag is not proven (directly or through wrappers).</summary>
     public IReadOnlyList<CallSite> UnknownSites { get; init; } = [];
@@ -55,7 +55,7 @@ public sealed record ImageTags(IReadOnlyList<TagUse> Tags, int UnknownTagSites, 
 }
 
 /// <summary>Builds <see cref="ImageTags"/> from code facts: the per-image entry point of <c>driveraudit tags</c>.</summary>
-public static class TagIndex
+internal static class TagIndex
 {
     /// <summary>
     /// For files pass <see cref="CodeImport.FromImage"/>; for a dump module pass the imports resolved from its IAT.

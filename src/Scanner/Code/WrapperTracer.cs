@@ -12,7 +12,7 @@ namespace DriverAudit.Scanner.Code;
 /// <param name="Via">Outermost caller first: each call into the next wrapper, the last one into the wrapper holding <paramref name="Site"/>.</param>
 /// <param name="Args">The API's arguments 0..3: the caller's constants where the wrapper passed its parameters on, the site's own elsewhere.</param>
 /// <param name="CallerFunction">Start of the function holding the outermost call, when known.</param>
-public sealed record WrappedCall(CallSite Site, IReadOnlyList<WrapperHop> Via, IReadOnlyList<ArgValue> Args, uint? CallerFunction)
+internal sealed record WrappedCall(CallSite Site, IReadOnlyList<WrapperHop> Via, IReadOnlyList<ArgValue> Args, uint? CallerFunction)
 {
     public uint CallerSiteRva => Via.Count > 0 ? Via[0].CallRva : Site.SiteRva;
 }

@@ -3,7 +3,7 @@ using DriverAudit.Scanner.Pe;
 namespace DriverAudit.Scanner.Dumps;
 
 /// <summary>Why an address did not resolve to an export.</summary>
-public enum AddressResolutionStatus
+internal enum AddressResolutionStatus
 {
     Resolved,
     /// <summary>No loaded module contains the address.</summary>
@@ -15,7 +15,7 @@ public enum AddressResolutionStatus
 }
 
 /// <summary>Where a kernel address lands: a loaded module and, when resolved, the (non-forwarder) export starting there.</summary>
-public readonly record struct AddressResolution(AddressResolutionStatus Status, DumpModule? Module, PeExport? Export)
+internal readonly record struct AddressResolution(AddressResolutionStatus Status, DumpModule? Module, PeExport? Export)
 {
     /// <remarks>Checks the parts too: a default value (Status 0 = Resolved, no module) must never read as a success.</remarks>
     public bool Success => Status == AddressResolutionStatus.Resolved && Module is not null && Export is not null;
@@ -28,7 +28,7 @@ public readonly record struct AddressResolution(AddressResolutionStatus Status, 
 /// dump (ntoskrnl's table is read once, however many drivers import from it). Only the pages holding a
 /// module's headers and export directory are read. Not thread-safe: one dump's modules are analysed in turn.
 /// </summary>
-public sealed class DumpExportCatalog
+internal sealed class DumpExportCatalog
 {
     private readonly KernelDump _dump;
     private readonly Dictionary<int, PeExports> _exports = [];

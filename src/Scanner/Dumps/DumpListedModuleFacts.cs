@@ -7,7 +7,7 @@ namespace DriverAudit.Scanner.Dumps;
 /// unloaded driver, a module whose headers are paged out): provenance only. Evaluate it with
 /// <see cref="DriverAudit.Rules.Engine.RuleSet.EvaluateModuleOnly"/>, which never reads the empty image facts.
 /// </summary>
-public sealed class DumpListedModuleFacts(ModuleFact module, string displayName) : IImageFacts
+internal sealed class DumpListedModuleFacts(ModuleFact module, string displayName) : IImageFacts
 {
     private static readonly HeaderFact NoHeader = new(0, 0, false, 0, 0, 0, 0, 0, 0, 0, 0);
 

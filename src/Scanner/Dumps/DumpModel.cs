@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Dumps;
 
 /// <summary>DUMP_TYPE from the header (mindumpdef.h). Values are the on-disk numbers.</summary>
-public enum DumpType
+internal enum DumpType
 {
     Unknown = 0,
     Full = 1,
@@ -22,7 +22,7 @@ public enum DumpType
 }
 
 /// <summary>Processor architecture of the dumped system.</summary>
-public enum DumpMachine
+internal enum DumpMachine
 {
     X86,
     X64,
@@ -31,7 +31,7 @@ public enum DumpMachine
 }
 
 /// <summary>Why <see cref="KernelDump.TryOpen"/> refused a file.</summary>
-public enum DumpOpenError
+internal enum DumpOpenError
 {
     None,
     /// <summary>The file could not be opened or mapped (missing, denied, locked).</summary>
@@ -56,13 +56,13 @@ public enum DumpOpenError
 
 /// <summary>Something malformed or missing in a dump, reported instead of thrown.</summary>
 /// <param name="Code">Stable code, see <see cref="DumpDiagnosticCodes"/>.</param>
-public readonly record struct DumpDiagnostic(string Code, string Message)
+internal readonly record struct DumpDiagnostic(string Code, string Message)
 {
     public override string ToString() => $"{Code}: {Message}";
 }
 
 /// <summary>Stable diagnostic codes (tests and reports match on them; never renumber).</summary>
-public static class DumpDiagnosticCodes
+internal static class DumpDiagnosticCodes
 {
     public const string RunTable = "DMP001";
     public const string FileTruncated = "DMP002";
@@ -92,7 +92,7 @@ public static class DumpDiagnosticCodes
 }
 
 /// <summary>The outcome of <see cref="KernelDump.TryOpen"/>: a dump, or an error and a message that says why.</summary>
-public sealed class DumpOpenResult
+internal sealed class DumpOpenResult
 {
     private DumpOpenResult(KernelDump? dump, DumpOpenError error, string message)
     {
@@ -120,7 +120,7 @@ public sealed class DumpOpenResult
 /// <param name="CheckSum">OptionalHeader.CheckSum from the in-memory header, else the loader entry's copy; null when unknown.</param>
 /// <param name="ImageAvailable">False when the dump holds none of the module's bytes (a triage dump whose data blocks copied nothing of it).</param>
 /// <param name="EntryAddress">VA of the KLDR_DATA_TABLE_ENTRY (0 for triage dumps).</param>
-public sealed record DumpModule(
+internal sealed record DumpModule(
     int Index,
     string Name,
     string FullPath,

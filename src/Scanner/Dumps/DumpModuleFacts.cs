@@ -9,7 +9,7 @@ namespace DriverAudit.Scanner.Dumps;
 /// layout), except imports, which come from the resolved IAT so that a driver whose import directory was
 /// discarded with INIT still shows rules what it imports. The IAT is resolved on first read.
 /// </summary>
-public sealed class DumpModuleFacts : IImageFacts
+internal sealed class DumpModuleFacts : IImageFacts
 {
     private readonly PeFacts _pe;
     private readonly Func<IatResolution> _resolve;

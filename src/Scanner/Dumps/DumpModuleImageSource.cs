@@ -8,7 +8,7 @@ namespace DriverAudit.Scanner.Dumps;
 /// memory follows the pages read, not the size the module claims. Bytes are read straight from the mapped dump.
 /// Disposing it is free; disposing the dump makes reads throw <see cref="ObjectDisposedException"/>.
 /// </summary>
-public sealed class DumpModuleImageSource : IImageSource
+internal sealed class DumpModuleImageSource : IImageSource
 {
     public const int PageSize = 0x1000;
     private const long Unknown = 0;

@@ -3,7 +3,7 @@ using DriverAudit.Rules.Facts;
 namespace DriverAudit.Scanner.Dumps;
 
 /// <summary>How the IAT of a dump module was found.</summary>
-public enum IatSource
+internal enum IatSource
 {
     /// <summary>No IAT found (no directory 12, no readable descriptors, no pointer run).</summary>
     None,
@@ -23,7 +23,7 @@ public enum IatSource
 /// <param name="Ordinal">Export ordinal when resolved.</param>
 /// <param name="DescriptorModule">The DLL the surviving import descriptor names, when it differs from <paramref name="Module"/> (e.g. "HAL.dll" forwarded to ntoskrnl).</param>
 /// <param name="Problem">Why the slot is unresolved, or what disagreed; null when all is well.</param>
-public sealed record IatSlot(uint Rva, ulong? Value, string? Module, string? Name, int? Ordinal, string? DescriptorModule, string? Problem)
+internal sealed record IatSlot(uint Rva, ulong? Value, string? Module, string? Name, int? Ordinal, string? DescriptorModule, string? Problem)
 {
     public bool Resolved => Module is not null;
     /// <summary>"ntoskrnl.exe!ExAllocatePool", "hal.dll!#12" or null.</summary>
@@ -36,7 +36,7 @@ public sealed record IatSlot(uint Rva, ulong? Value, string? Module, string? Nam
 /// <param name="Slots">Every non-zero slot, in RVA order (unresolved ones included).</param>
 /// <param name="Imports">Import facts for rules: resolved slots in RVA order, then delay-load imports from their descriptors.</param>
 /// <param name="Diagnostics">Unresolved slots, descriptor/value mismatches, unreadable IAT pages.</param>
-public sealed record IatResolution(
+internal sealed record IatResolution(
     IatSource Source,
     uint? IatRva,
     IReadOnlyList<IatSlot> Slots,

@@ -11,7 +11,7 @@ namespace DriverAudit.Scanner.Dumps;
 /// of pointers to loaded modules' exports in non-executable sections. Each slot value is mapped to the
 /// export it points at; surviving descriptor names are preferred but checked against the value.
 /// </summary>
-public static class IatResolver
+internal static class IatResolver
 {
     /// <summary>Slots looked at per module, whatever the directory or sections claim.</summary>
     public const int MaxSlots = 0x10000;

@@ -9,7 +9,7 @@ namespace DriverAudit.Scanner.Dumps;
 /// page on demand. Malformed data yields <see cref="Diagnostics"/>; only <see cref="ObjectDisposedException"/>
 /// escapes the public API.
 /// </summary>
-public sealed class KernelDump : IDisposable
+internal sealed class KernelDump : IDisposable
 {
     private const uint KdbgTag = 0x4742444B; // 'KDBG'
     private readonly DumpHeader _header;

@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Dumps;
 
 /// <summary>What a file without a crash-dump header is, as far as memory images go.</summary>
-public enum MemoryImageKind
+internal enum MemoryImageKind
 {
     None,
     /// <summary>Raw physical memory (winpmem/DumpIt raw, VMware .vmem): read by DriverAudit.</summary>
@@ -20,7 +20,7 @@ public enum MemoryImageKind
 /// are refused with a message that says what they are and what to do. Never tries PE first: a file that starts
 /// with "MZ" is a PE image and nothing here.
 /// </summary>
-public static class MemoryImageFormat
+internal static class MemoryImageFormat
 {
     /// <summary>Bytes of the file's start <see cref="Identify"/> looks at.</summary>
     public const int HeadSize = 0x400;

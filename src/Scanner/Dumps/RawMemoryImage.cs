@@ -34,7 +34,7 @@ internal static class RawMemoryImage
     private const ulong FrameMask = 0x000F_FFFF_FFFF_F000;
     private const ulong NoDirectory = ulong.MaxValue;
 
-    public sealed record Located(DumpHeader Header, Func<PhysicalReader, AddressTranslator> Translator, ulong KernelBase, IReadOnlyList<string> Notes,
+    internal sealed record Located(DumpHeader Header, Func<PhysicalReader, AddressTranslator> Translator, ulong KernelBase, IReadOnlyList<string> Notes,
         IReadOnlyList<DumpDiagnostic> Diagnostics);
 
     private sealed record Candidate(DumpMachine Machine, bool Pae, ulong Root, ulong[]? PaeDirectories, string Source, bool FromState = false, bool FiveLevel = false)

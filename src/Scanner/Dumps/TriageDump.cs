@@ -9,7 +9,7 @@ namespace DriverAudit.Scanner.Dumps;
 /// <param name="Base">Start address.</param>
 /// <param name="Size">End − Start.</param>
 /// <param name="UnloadTime">Unload time (UTC) when the source records it; triage dumps do not (the kernel drops it).</param>
-public sealed record UnloadedDriver(string Name, bool Truncated, ulong Base, ulong Size, DateTime? UnloadTime);
+internal sealed record UnloadedDriver(string Name, bool Truncated, ulong Base, ulong Size, DateTime? UnloadTime);
 
 /// <summary>One TRIAGE_DATA_BLOCK: a raw copy of kernel virtual memory at a file offset.</summary>
 internal readonly record struct DataBlock(ulong Address, long FileOffset, uint Size)

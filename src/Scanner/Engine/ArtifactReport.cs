@@ -6,7 +6,7 @@ namespace DriverAudit.Scanner.Engine;
 /// Everything learnt about one artifact: a file, or a module image inside a dump (then
 /// <see cref="ParentLocalIndex"/> points at the dump's entry in the same <see cref="InputReport"/>).
 /// </summary>
-public sealed record ArtifactReport
+internal sealed record ArtifactReport
 {
     /// <summary>URI as reported: relative to the source root when possible.</summary>
     public required string Uri { get; init; }
@@ -38,7 +38,7 @@ public sealed record ArtifactReport
 }
 
 /// <summary>The outcome of one input (one crawler item): one artifact, or a dump and its modules.</summary>
-public sealed record InputReport(IReadOnlyList<ArtifactReport> Artifacts, IReadOnlyList<Notification> Notifications)
+internal sealed record InputReport(IReadOnlyList<ArtifactReport> Artifacts, IReadOnlyList<Notification> Notifications)
 {
     public static InputReport Problem(Notification n) => new([], [n]);
 }

@@ -7,7 +7,7 @@ namespace DriverAudit.Scanner.Engine;
 /// A previous SARIF log to compare against: results whose fingerprint it holds are "unchanged", the
 /// others "new"; its results not seen again are "absent". Gating then counts only new results.
 /// </summary>
-public sealed class Baseline
+internal sealed class Baseline
 {
     private readonly HashSet<string> _fingerprints;
 

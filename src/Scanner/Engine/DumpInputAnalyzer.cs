@@ -13,7 +13,7 @@ namespace DriverAudit.Scanner.Engine;
 /// </summary>
 /// <param name="collectInventory">Describe each analysed module (<see cref="ArtifactReport.Image"/>).</param>
 /// <param name="options">The per-image time budget (each module is an image); null: the defaults.</param>
-public sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = false, ScanOptions? options = null)
+internal sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = false, ScanOptions? options = null)
 {
     private readonly ScanOptions _options = options ?? new ScanOptions(1, null, false, false);
 

@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Engine;
 
 /// <summary>The exit codes DriverAudit promises (semgrep's convention). Every command returns one of these; none writes a literal.</summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     public const int Clean = 0;
     public const int Findings = 1;

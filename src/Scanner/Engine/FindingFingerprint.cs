@@ -7,7 +7,7 @@ namespace DriverAudit.Scanner.Engine;
 /// partialFingerprints.primaryLocationLineHash from stable facts only. Without it GitHub would hash
 /// "line 1" of the binary — the DOS stub, identical in every PE — and alerts would collapse.
 /// </summary>
-public static class FindingFingerprint
+internal static class FindingFingerprint
 {
     /// <param name="uri">Repository-relative path of the artifact (the dump for dump modules).</param>
     /// <param name="module">Dump module base name, or null for files. Never the module's address.</param>

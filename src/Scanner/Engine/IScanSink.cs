@@ -7,7 +7,7 @@ namespace DriverAudit.Scanner.Engine;
 /// <param name="SourceRoot">Absolute path URIs are relative to.</param>
 /// <param name="Baseline">A previous log to compare with (--baseline), or null.</param>
 /// <param name="Host">The machine the inputs come from (--host), recorded in every output; null when unknown.</param>
-public sealed record ScanContext(IReadOnlyList<Rule> Rules, string SourceRoot, string SourceRootUri, DateTimeOffset StartTime, Baseline? Baseline = null, string? Host = null)
+internal sealed record ScanContext(IReadOnlyList<Rule> Rules, string SourceRoot, string SourceRootUri, DateTimeOffset StartTime, Baseline? Baseline = null, string? Host = null)
 {
     /// <summary>The config file's suppressions, split by date (see <see cref="SuppressionSet"/>).</summary>
     public SuppressionSet Suppressions { get; init; } = SuppressionSet.None;
@@ -15,7 +15,7 @@ public sealed record ScanContext(IReadOnlyList<Rule> Rules, string SourceRoot, s
 
 /// <summary>Totals, known when the scan ends.</summary>
 /// <param name="Findings">Results not suppressed (<see cref="ByLevel"/> counts them by level).</param>
-public sealed record ScanSummary(int Inputs, int Analyzed, int Failed, int Findings, IReadOnlyDictionary<RuleLevel, int> ByLevel, int ExitCode, DateTimeOffset EndTime)
+internal sealed record ScanSummary(int Inputs, int Analyzed, int Failed, int Findings, IReadOnlyDictionary<RuleLevel, int> ByLevel, int ExitCode, DateTimeOffset EndTime)
 {
     /// <summary>Results a suppression of the config file accepted: reported, marked, not gating.</summary>
     public int Suppressed { get; init; }
@@ -27,7 +27,7 @@ public sealed record ScanSummary(int Inputs, int Analyzed, int Failed, int Findi
 /// A reporter. Receives input reports one at a time in deterministic (input) order, on one thread,
 /// so it can stream: nothing forces it to hold the whole scan in memory.
 /// </summary>
-public interface IScanSink : IDisposable
+internal interface IScanSink : IDisposable
 {
     void Begin(ScanContext context);
     void Add(InputReport report);

@@ -11,7 +11,7 @@ namespace DriverAudit.Scanner.Engine;
 /// rules and turns matches into findings. Never throws: every failure becomes a notification, so one
 /// bad input cannot stop a scan. Thread-safe (called from several workers).
 /// </summary>
-public sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
+internal sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
 {
     private readonly DumpInputAnalyzer _dumps = new(rules, options.CollectInventory, options);
 

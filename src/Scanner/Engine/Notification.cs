@@ -1,6 +1,6 @@
 namespace DriverAudit.Scanner.Engine;
 
-public enum NotificationLevel { Note, Warning, Error }
+internal enum NotificationLevel { Note, Warning, Error }
 
 /// <summary>
 /// Something the tool has to say about its own run: an input it could not read, a malformed table,
@@ -8,14 +8,14 @@ public enum NotificationLevel { Note, Warning, Error }
 /// </summary>
 /// <param name="Code">Stable descriptor id (see <see cref="NotificationCodes"/>).</param>
 /// <param name="Uri">The input concerned, as reported (relative to the source root when possible).</param>
-public sealed record Notification(string Code, NotificationLevel Level, string Message, string? Uri = null)
+internal sealed record Notification(string Code, NotificationLevel Level, string Message, string? Uri = null)
 {
     /// <summary>The rule the notification is about (SARIF associatedRule), when it is about one.</summary>
     public string? RuleId { get; init; }
 }
 
 /// <summary>The notification descriptors DriverAudit declares (SARIF tool.driver.notifications).</summary>
-public static class NotificationCodes
+internal static class NotificationCodes
 {
     public const string PathNotFound = "DA0001";
     public const string InvalidPath = "DA0002";

@@ -7,7 +7,7 @@ namespace DriverAudit.Scanner.Engine;
 /// At most <c>window</c> items are in flight or waiting to be yielded, so memory stays flat however
 /// long the sequence is and however slow one item is.
 /// </summary>
-public static class OrderedParallel
+internal static class OrderedParallel
 {
     /// <summary>Items in flight or waiting to be yielded, per worker.</summary>
     public const int WindowPerWorker = 16;

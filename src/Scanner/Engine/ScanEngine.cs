@@ -6,7 +6,7 @@ namespace DriverAudit.Scanner.Engine;
 /// <summary>
 /// Runs the pipeline: crawler items → parallel analysis → reporters in input order → exit code.
 /// </summary>
-public sealed class ScanEngine(Func<InputItem, InputReport> analyze, ScanOptions options)
+internal sealed class ScanEngine(Func<InputItem, InputReport> analyze, ScanOptions options)
 {
     public ScanEngine(InputAnalyzer analyzer, ScanOptions options) : this(analyzer.Analyze, options) { }
 

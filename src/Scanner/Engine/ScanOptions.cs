@@ -8,7 +8,7 @@ namespace DriverAudit.Scanner.Engine;
 /// <param name="FailOnInputError">Exit 3 when some inputs could not be analysed.</param>
 /// <param name="ComputeHashes">SHA-256 of each file, for SARIF artifacts (read only when a report needs it).</param>
 /// <param name="CollectInventory">Describe each analysed image (<see cref="ArtifactReport.Image"/>) for inventories.</param>
-public sealed record ScanOptions(int Jobs, RuleLevel? FailOn, bool FailOnInputError, bool ComputeHashes, bool CollectInventory = false)
+internal sealed record ScanOptions(int Jobs, RuleLevel? FailOn, bool FailOnInputError, bool ComputeHashes, bool CollectInventory = false)
 {
     /// <summary>Default per-image wall-clock budget: generous, so only a pathological input meets it.</summary>
     public static readonly TimeSpan DefaultTimeLimit = TimeSpan.FromSeconds(30);

@@ -8,7 +8,7 @@ namespace DriverAudit.Scanner.Engine;
 /// One entry of the config file's <c>suppressions:</c> list: results of <see cref="Rule"/> on the artifacts it
 /// scopes (every given scope must match) are accepted risks. They stay in the reports, marked, and do not gate.
 /// </summary>
-public sealed record Suppression
+internal sealed record Suppression
 {
     /// <summary>Rule id or name; <c>*</c> and <c>?</c> are wildcards.</summary>
     public required string Rule { get; init; }
@@ -60,7 +60,7 @@ public sealed record Suppression
 /// The suppressions of a run, split by the run's date into those that apply and those that expired (which apply to
 /// nothing and are reported, so an accepted risk cannot silently outlive its review date).
 /// </summary>
-public sealed class SuppressionSet
+internal sealed class SuppressionSet
 {
     public static SuppressionSet None { get; } = new([], DateOnly.MinValue);
 

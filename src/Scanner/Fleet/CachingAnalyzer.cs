@@ -12,7 +12,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// </summary>
 /// <param name="inner">An analyzer that computes file hashes (<see cref="ScanOptions.ComputeHashes"/>): a report is stored only
 /// when its hash is the one looked up.</param>
-public sealed class CachingAnalyzer(InputAnalyzer inner, ResultCache cache, RuleSet rules, ScanOptions options)
+internal sealed class CachingAnalyzer(InputAnalyzer inner, ResultCache cache, RuleSet rules, ScanOptions options)
 {
     private readonly IReadOnlyDictionary<string, Rule> _rules = rules.Rules.ToDictionary(r => r.Id, StringComparer.Ordinal);
 

@@ -6,7 +6,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// The fleet database (SQLite): hosts, images, rules, findings and which host has which, with the merge that first and
 /// last saw each pairing, so "new since the previous merge" is a query. Schema and queries: docs/fleet-database.md.
 /// </summary>
-public sealed class FleetDatabase : IDisposable
+internal sealed class FleetDatabase : IDisposable
 {
     /// <summary>PRAGMA user_version of the schema this build writes; an older or foreign file is refused.</summary>
     public const int SchemaVersion = 1;

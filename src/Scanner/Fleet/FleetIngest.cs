@@ -9,7 +9,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// a log that turns out to be unreadable halfway leaves nothing behind. One log is in memory at a time: memory does
 /// not grow with the number of hosts.
 /// </summary>
-public sealed class FleetIngest : IDisposable
+internal sealed class FleetIngest : IDisposable
 {
     /// <summary>Largest log read (a per-host SARIF is a few MB; the cap keeps a wrong argument from exhausting memory).</summary>
     public const long MaxLogBytes = 1L << 30;
@@ -64,7 +64,7 @@ public sealed class FleetIngest : IDisposable
     }
 
     /// <summary>What one log added.</summary>
-    public sealed record LogSummary(IReadOnlyList<string> Hosts, int Images, int Results, string? Warning);
+    internal sealed record LogSummary(IReadOnlyList<string> Hosts, int Images, int Results, string? Warning);
 
     /// <summary>Reads one log. Throws <see cref="InvalidDataException"/> (nothing of the log kept) when it cannot be read.</summary>
     public LogSummary Add(string path)

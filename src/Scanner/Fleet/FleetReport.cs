@@ -11,7 +11,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// Every value from a log is HTML-encoded. Lists are capped (<see cref="MaxRows"/>) so the page stays usable; the
 /// caption says when rows were left out, and the database has them all.
 /// </summary>
-public static class FleetReport
+internal static class FleetReport
 {
     public const int MaxRows = 5000;
     private const int TopBars = 20;

@@ -12,7 +12,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// (<c>properties.hosts</c>), each rule described once. Rows are streamed in a fixed order, so the output is
 /// deterministic and memory holds only the image index, not the results.
 /// </summary>
-public static class FleetSarif
+internal static class FleetSarif
 {
     public const string Category = "driveraudit/fleet/";
 

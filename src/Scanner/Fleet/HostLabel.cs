@@ -7,7 +7,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// a path is this machine's live <c>System32\drivers</c> — a copied driver store or a dump could come from anywhere,
 /// and a wrong label is worse than none.
 /// </summary>
-public static class HostLabel
+internal static class HostLabel
 {
     public const int MaxLength = 255;
 

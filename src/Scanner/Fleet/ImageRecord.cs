@@ -13,7 +13,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// from the existing parsers; nothing here reads bytes itself. Dump modules have no file, so no file hashes and no
 /// signature (the certificate table is not loaded).
 /// </summary>
-public sealed record ImageRecord
+internal sealed record ImageRecord
 {
     public string? Sha256 { get; init; }
     public string? Sha1 { get; init; }

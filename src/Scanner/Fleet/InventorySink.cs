@@ -10,7 +10,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// ids of the rules that fired on it, as JSON Lines (<c>"kind":"image"</c>) or CSV. Streamed in input order.
 /// Inputs that are not images get no record: their notifications go to stderr.
 /// </summary>
-public sealed class InventorySink : IScanSink
+internal sealed class InventorySink : IScanSink
 {
     private readonly Stream _out;
     private readonly ReportOutput _target;

@@ -14,7 +14,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// SQLite's quick_check) is reported and rebuilt; an entry that does not decode is a miss, never trusted. A valid SQLite
 /// database that is not a DriverAudit cache is refused, not overwritten.
 /// </summary>
-public sealed class ResultCache : IDisposable
+internal sealed class ResultCache : IDisposable
 {
     /// <summary>PRAGMA application_id of a cache ("DACA").</summary>
     public const int ApplicationId = 0x44414341;

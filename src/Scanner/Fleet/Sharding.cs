@@ -11,7 +11,7 @@ namespace DriverAudit.Scanner.Fleet;
 /// the lower shard), which keeps any two shards' byte totals within the size of one file. Crawl problems (a missing
 /// path, a link loop) are reported by shard 1 only. The crawl is listed in full (names and sizes, not contents) first.
 /// </summary>
-public readonly record struct ShardSpec(int Index, int Count)
+internal readonly record struct ShardSpec(int Index, int Count)
 {
     public const int MaxCount = 100_000;
 
@@ -51,7 +51,7 @@ public readonly record struct ShardSpec(int Index, int Count)
     }
 }
 
-public static class Sharding
+internal static class Sharding
 {
     /// <param name="arguments">The command-line paths, resolved (their order is part of the identity of a file).</param>
     public static IEnumerable<InputItem> Select(IEnumerable<InputItem> items, ShardSpec spec, IReadOnlyList<string> arguments)

@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 namespace DriverAudit.Scanner.Images;
 
 /// <summary>A file on disk in file layout. Positional reads, no stream buffer: only the bytes asked for are read.</summary>
-public sealed class FileImageSource : IImageSource
+internal sealed class FileImageSource : IImageSource
 {
     private readonly SafeFileHandle _handle;
 

@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Images;
 
 /// <summary>How offsets into an <see cref="IImageSource"/> relate to RVAs.</summary>
-public enum ImageLayout
+internal enum ImageLayout
 {
     /// <summary>Bytes as on disk: an RVA is translated to a file offset through the section table.</summary>
     File,
@@ -13,7 +13,7 @@ public enum ImageLayout
 /// The one seam between where bytes live (a file, a crash dump) and the PE parser.
 /// Implementations never throw for out-of-range reads: they return fewer bytes.
 /// </summary>
-public interface IImageSource : IDisposable
+internal interface IImageSource : IDisposable
 {
     ImageLayout Layout { get; }
 
@@ -38,7 +38,7 @@ public interface IImageSource : IDisposable
 /// <param name="ModuleName">Dump only: the module's base name (e.g. "{GUID}.sys").</param>
 /// <param name="ModuleBase">Dump only: DllBase.</param>
 /// <param name="ModuleFullPath">Dump only: FullDllName as the kernel recorded it.</param>
-public sealed record ImageOrigin(string Path, string? ModuleName = null, ulong? ModuleBase = null, string? ModuleFullPath = null)
+internal sealed record ImageOrigin(string Path, string? ModuleName = null, ulong? ModuleBase = null, string? ModuleFullPath = null)
 {
     public bool IsDumpModule => ModuleName is not null;
 }

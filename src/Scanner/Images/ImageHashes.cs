@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 namespace DriverAudit.Scanner.Images;
 
 /// <summary>Whole-source digests, streamed through a pooled buffer.</summary>
-public static class ImageHashes
+internal static class ImageHashes
 {
     private const int OneShotLimit = 1 << 20;
 

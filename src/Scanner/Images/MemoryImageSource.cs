@@ -4,7 +4,7 @@ namespace DriverAudit.Scanner.Images;
 /// An image held in memory: tests, and dump modules copied out page by page. Missing pages are
 /// tracked per page so a reader can tell "zero" from "absent".
 /// </summary>
-public sealed class MemoryImageSource : IImageSource
+internal sealed class MemoryImageSource : IImageSource
 {
     public const int PageSize = 0x1000;
     private readonly ReadOnlyMemory<byte> _bytes;

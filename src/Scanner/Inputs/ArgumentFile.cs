@@ -3,7 +3,7 @@ using System.Text;
 namespace DriverAudit.Scanner.Inputs;
 
 /// <summary>A file named by an option could not be read safely; the message is complete and names the file. <see cref="Reason"/> is the same without the file, for messages that already name it (file:line:col).</summary>
-public sealed class ArgumentFileException(string path, string what, string reason, Exception? inner = null)
+internal sealed class ArgumentFileException(string path, string what, string reason, Exception? inner = null)
     : Exception($"{what} '{path}' {reason}.", inner)
 {
     public string Path { get; } = path;
@@ -15,7 +15,7 @@ public sealed class ArgumentFileException(string path, string what, string reaso
 /// regular file (a FIFO would block, a device never end, a directory is a mistake), and at most a stated
 /// number of bytes, so a wrong argument is a clear error (exit 2) instead of a hang or an out-of-memory crash.
 /// </summary>
-public static class ArgumentFile
+internal static class ArgumentFile
 {
     /// <summary>Rule files (each) and config files.</summary>
     public const long MaxRuleFileBytes = 16L << 20;

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace DriverAudit.Scanner.Inputs;
 
 /// <summary>What a path names once symbolic links are followed, as stat(2) says.</summary>
-public enum FileKind { Missing, Regular, Directory, Fifo, CharacterDevice, BlockDevice, Socket, Other }
+internal enum FileKind { Missing, Regular, Directory, Fifo, CharacterDevice, BlockDevice, Socket, Other }
 
 /// <summary>
 /// The type of a file without opening it. Opening a FIFO for reading blocks until a writer appears, and a
@@ -12,7 +12,7 @@ public enum FileKind { Missing, Regular, Directory, Fifo, CharacterDevice, Block
 /// asks stat(2) through the runtime's own native shim (the one System.IO uses), whose <c>Mode</c> field
 /// carries the portable S_IF* type bits.
 /// </summary>
-public static partial class FileKinds
+internal static partial class FileKinds
 {
     public static FileKind Of(string path)
     {

@@ -3,7 +3,7 @@ using Microsoft.Extensions.FileSystemGlobbing;
 namespace DriverAudit.Scanner.Inputs;
 
 /// <summary>Which files a directory walk keeps.</summary>
-public sealed record CrawlOptions(IReadOnlyList<string> Includes, IReadOnlyList<string> Excludes, bool FollowSymlinks = true)
+internal sealed record CrawlOptions(IReadOnlyList<string> Includes, IReadOnlyList<string> Excludes, bool FollowSymlinks = true)
 {
     public static IReadOnlyList<string> DefaultIncludes { get; } = ["**/*.sys", "**/*.dmp"];
 }
@@ -13,7 +13,7 @@ public sealed record CrawlOptions(IReadOnlyList<string> Includes, IReadOnlyList<
 /// ordinally), so output diffs cleanly and memory does not grow with the tree. Symlinked directories
 /// are followed once: a directory whose real path was already entered is a loop and is reported.
 /// </summary>
-public sealed class InputCrawler
+internal sealed class InputCrawler
 {
     private readonly CrawlOptions _options;
     private readonly SourceRoot _root;

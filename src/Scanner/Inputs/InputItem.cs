@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Inputs;
 
 /// <summary>One thing the crawler produced, in deterministic order: a file to analyse or a problem to report.</summary>
-public abstract record InputItem(string FullPath, string Uri)
+internal abstract record InputItem(string FullPath, string Uri)
 {
     /// <summary>For people (messages, text output): the relative path, or the local path when outside the source root.</summary>
     public string DisplayPath => Uri.StartsWith("file:", StringComparison.Ordinal) ? FullPath : Uri;
@@ -11,7 +11,7 @@ public abstract record InputItem(string FullPath, string Uri)
 /// <param name="FullPath">Absolute path.</param>
 /// <param name="Uri">Forward-slash path relative to the source root, or an absolute file URI when outside it.</param>
 /// <param name="Explicit">Named on the command line (always scanned, whatever the globs say).</param>
-public sealed record InputFile(string FullPath, string Uri, bool Explicit) : InputItem(FullPath, Uri);
+internal sealed record InputFile(string FullPath, string Uri, bool Explicit) : InputItem(FullPath, Uri);
 
 /// <summary>A path that could not be walked or opened (loop, permission, missing).</summary>
-public sealed record InputProblem(string FullPath, string Uri, string Code, string Message) : InputItem(FullPath, Uri);
+internal sealed record InputProblem(string FullPath, string Uri, string Code, string Message) : InputItem(FullPath, Uri);

@@ -6,7 +6,7 @@ using DriverAudit.Scanner.Pe;
 namespace DriverAudit.Scanner.Inputs;
 
 /// <summary>What an input is. Decided once, by <see cref="InputOpener"/>, for every command.</summary>
-public enum InputClass
+internal enum InputClass
 {
     /// <summary>A PE image: one analysis target, the file.</summary>
     PeImage,
@@ -37,7 +37,7 @@ public enum InputClass
 /// (scan, inspect, tags, inventory) opens its inputs here and then walks <see cref="OpenedInput"/>'s targets:
 /// the PE image, or each module of a dump with its provenance.
 /// </summary>
-public static class InputOpener
+internal static class InputOpener
 {
     public const string UserModeDumpReason =
         "a user-mode dump (minidump or USER crash dump), not a kernel crash dump; DriverAudit reads MEMORY.DMP and kernel minidumps";
@@ -121,7 +121,7 @@ public static class InputOpener
 /// An input as <see cref="InputOpener"/> found it: a PE image, a dump with its module targets, or the reason it is
 /// not analysable. Owns what it opened; dispose it when done.
 /// </summary>
-public sealed class OpenedInput : IDisposable
+internal sealed class OpenedInput : IDisposable
 {
     private DumpExportCatalog? _catalog;
     private IReadOnlyList<DumpModuleTarget>? _modules;
@@ -217,7 +217,7 @@ public sealed class OpenedInput : IDisposable
 }
 
 /// <summary>One module of an opened dump: an analysis target with its provenance (the dump, the module's base and path).</summary>
-public sealed class DumpModuleTarget
+internal sealed class DumpModuleTarget
 {
     private readonly OpenedInput _input;
 

@@ -4,7 +4,7 @@ namespace DriverAudit.Scanner.Inputs;
 /// The folder SARIF URIs are relative to (%SRCROOT%). GitHub resolves results against the repository
 /// root, so URIs must be relative, forward-slashed and free of "..".
 /// </summary>
-public sealed class SourceRoot
+internal sealed class SourceRoot
 {
     public SourceRoot(string path)
     {

@@ -5,7 +5,7 @@ namespace DriverAudit.Scanner.Pe;
 
 /// <summary>One WIN_CERTIFICATE header (Authenticode parsing comes later).</summary>
 /// <param name="Offset">File offset of the entry.</param>
-public sealed record PeCertificateEntry(long Offset, uint Length, ushort Revision, ushort CertificateType)
+internal sealed record PeCertificateEntry(long Offset, uint Length, ushort Revision, ushort CertificateType)
 {
     public const ushort TypePkcsSignedData = 2;
 }
@@ -14,7 +14,7 @@ public sealed record PeCertificateEntry(long Offset, uint Length, ushort Revisio
 /// Directory 4. Its "VirtualAddress" is a FILE OFFSET: the table is appended to the file and never mapped,
 /// so in loaded layout it cannot be read (<see cref="PeTableStatus.Unreadable"/>).
 /// </summary>
-public sealed record PeCertificateTable(PeTableStatus Status, long FileOffset, uint Size, IReadOnlyList<PeCertificateEntry> Entries)
+internal sealed record PeCertificateTable(PeTableStatus Status, long FileOffset, uint Size, IReadOnlyList<PeCertificateEntry> Entries)
 {
     public static PeCertificateTable Absent { get; } = new(PeTableStatus.Absent, 0, 0, []);
 }

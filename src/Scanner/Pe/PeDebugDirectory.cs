@@ -5,15 +5,15 @@ using DriverAudit.Scanner.Images;
 namespace DriverAudit.Scanner.Pe;
 
 /// <summary>One IMAGE_DEBUG_DIRECTORY entry.</summary>
-public sealed record PeDebugEntry(uint Type, uint TimeDateStamp, uint SizeOfData, uint AddressOfRawData, uint PointerToRawData)
+internal sealed record PeDebugEntry(uint Type, uint TimeDateStamp, uint SizeOfData, uint AddressOfRawData, uint PointerToRawData)
 {
     public const uint CodeViewType = 2;
 }
 
 /// <summary>CodeView RSDS record: what a symbol server needs to find the PDB.</summary>
-public sealed record PeCodeView(Guid Guid, uint Age, string PdbPath);
+internal sealed record PeCodeView(Guid Guid, uint Age, string PdbPath);
 
-public sealed record PeDebugInfo(PeTableStatus Status, IReadOnlyList<PeDebugEntry> Entries, PeCodeView? CodeView)
+internal sealed record PeDebugInfo(PeTableStatus Status, IReadOnlyList<PeDebugEntry> Entries, PeCodeView? CodeView)
 {
     public static PeDebugInfo Absent { get; } = new(PeTableStatus.Absent, [], null);
 }

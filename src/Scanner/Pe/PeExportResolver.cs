@@ -1,6 +1,6 @@
 namespace DriverAudit.Scanner.Pe;
 
-public enum ExportResolutionStatus
+internal enum ExportResolutionStatus
 {
     /// <summary>Found an export that is not a forwarder (<see cref="ExportResolution.Export"/> is code or data).</summary>
     Resolved,
@@ -17,7 +17,7 @@ public enum ExportResolutionStatus
 /// Where a <c>module!export</c> finally lands. <see cref="Module"/> is the module of the last export looked at;
 /// <see cref="Hops"/> counts forwarders followed (e.g. 1 for a HAL import that lands in ntoskrnl).
 /// </summary>
-public readonly record struct ExportResolution(ExportResolutionStatus Status, string Module, PeExport? Export, int Hops)
+internal readonly record struct ExportResolution(ExportResolutionStatus Status, string Module, PeExport? Export, int Hops)
 {
     public bool Success => Status == ExportResolutionStatus.Resolved;
     /// <summary>"module!name" or "module!#ordinal" for a resolved export, e.g. "ntoskrnl!KeGetCurrentIrql".</summary>
@@ -29,7 +29,7 @@ public readonly record struct ExportResolution(ExportResolutionStatus Status, st
 /// limit and cycle detection. Module names compare case-insensitively without directory or extension, so
 /// "ntoskrnl.exe", "NTOSKRNL" and "\SystemRoot\system32\ntoskrnl.exe" are one module.
 /// </summary>
-public sealed class PeExportResolver
+internal sealed class PeExportResolver
 {
     public const int DefaultMaxHops = 16;
     private readonly Func<string, PeExports?> _lookup;

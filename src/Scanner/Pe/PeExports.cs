@@ -5,7 +5,7 @@ namespace DriverAudit.Scanner.Pe;
 
 /// <summary>One export. <paramref name="Forwarder"/> is set when the RVA points inside the export directory
 /// (the loader then reads "MODULE.Name" or "MODULE.#ord" there instead of code).</summary>
-public sealed record PeExport(string? Name, int Ordinal, uint Rva, string? Forwarder)
+internal sealed record PeExport(string? Name, int Ordinal, uint Rva, string? Forwarder)
 {
     public bool IsForwarder => Forwarder is not null;
 }
@@ -14,7 +14,7 @@ public sealed record PeExport(string? Name, int Ordinal, uint Rva, string? Forwa
 /// The export table (directory 0) with lookups by name, by ordinal and by RVA. Exports are ordered by ordinal,
 /// then name (an ordinal with several names appears once per name); unnamed exports with RVA 0 are omitted.
 /// </summary>
-public sealed class PeExports
+internal sealed class PeExports
 {
     private readonly PeExport[] _all;
     private readonly PeExport[] _byName; // named only, ordinal string order

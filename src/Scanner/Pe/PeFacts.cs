@@ -10,7 +10,7 @@ namespace DriverAudit.Scanner.Pe;
 /// Adapts a <see cref="PeImage"/> to the rule engine's facts contract. Every property is computed on first
 /// read and cached, so a rule pack that needs only the header never parses a directory.
 /// </summary>
-public sealed class PeFacts : IImageFacts
+internal sealed class PeFacts : IImageFacts
 {
     private const ushort DllCharacteristicsForceIntegrity = 0x80, DllCharacteristicsNxCompat = 0x100, DllCharacteristicsGuardCf = 0x4000;
     private readonly PeImage _image;

@@ -2,7 +2,7 @@ namespace DriverAudit.Scanner.Pe;
 
 // Lazy directory readers: each table is parsed on first access and cached. Readers never throw for bad
 // data; the catch-all below only turns a reader bug on hostile input into a diagnostic instead of a crash.
-public sealed partial class PeImage
+internal sealed partial class PeImage
 {
     private PeImportTable? _imports;
     private PeImportTable? _delayImports;

@@ -3,9 +3,9 @@ using DriverAudit.Scanner.Images;
 namespace DriverAudit.Scanner.Pe;
 
 /// <summary>A piece of a section a whole-image pass reads: <see cref="Length"/> bytes at <see cref="Rva"/>.</summary>
-public readonly record struct PeSectionSpan(PeSection Section, uint Rva, uint Length);
+internal readonly record struct PeSectionSpan(PeSection Section, uint Rva, uint Length);
 
-public sealed partial class PeImage
+internal sealed partial class PeImage
 {
     /// <summary>
     /// The data of the sections <paramref name="include"/> keeps, for passes that read whole sections (strings,

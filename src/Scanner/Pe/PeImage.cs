@@ -14,7 +14,7 @@ namespace DriverAudit.Scanner.Pe;
 /// sound and leaves a <see cref="PeDiagnostic"/>. The image does not own the source (the caller disposes it).
 /// Not thread-safe: one image is meant to be used by one thread.
 /// </summary>
-public sealed partial class PeImage
+internal sealed partial class PeImage
 {
     /// <summary>Windows refuses more than 96; anything beyond this cap is not an image worth parsing.</summary>
     public const int MaxSections = 1024;
@@ -411,7 +411,7 @@ public sealed partial class PeImage
     }
 }
 
-public enum PeStringStatus
+internal enum PeStringStatus
 {
     Ok,
     /// <summary>No NUL within the cap or the containing section: <see cref="PeStringRead.Value"/> is truncated.</summary>
@@ -420,4 +420,4 @@ public enum PeStringStatus
     Unreadable,
 }
 
-public readonly record struct PeStringRead(string? Value, PeStringStatus Status);
+internal readonly record struct PeStringRead(string? Value, PeStringStatus Status);

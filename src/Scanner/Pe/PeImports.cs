@@ -8,11 +8,11 @@ namespace DriverAudit.Scanner.Pe;
 /// <param name="Delayed">True for delay-load imports (directory 13).</param>
 /// <param name="SlotRva">RVA of the IAT slot the loader (or delay helper) writes the address into.</param>
 /// <param name="DescriptorIndex">Index of the descriptor (per table) the import belongs to.</param>
-public sealed record PeImport(string Module, string? Name, int? Ordinal, ushort Hint, bool Delayed, uint SlotRva, int DescriptorIndex);
+internal sealed record PeImport(string Module, string? Name, int? Ordinal, ushort Hint, bool Delayed, uint SlotRva, int DescriptorIndex);
 
 /// <summary>Imports of one kind (normal or delay-load).</summary>
 /// <param name="FirstThunkRva">FirstThunk (IAT) of the first descriptor, when there is one.</param>
-public sealed record PeImportTable(PeTableStatus Status, IReadOnlyList<PeImport> Imports, uint? FirstThunkRva)
+internal sealed record PeImportTable(PeTableStatus Status, IReadOnlyList<PeImport> Imports, uint? FirstThunkRva)
 {
     public static PeImportTable Absent { get; } = new(PeTableStatus.Absent, [], null);
 }

@@ -6,7 +6,7 @@ namespace DriverAudit.Scanner.Pe;
 /// The fields of IMAGE_LOAD_CONFIG_DIRECTORY the audit needs. A field is null when the structure's Size does
 /// not cover it (older linkers write shorter structures).
 /// </summary>
-public sealed record PeLoadConfig(
+internal sealed record PeLoadConfig(
     PeTableStatus Status,
     uint Size,
     ulong? SecurityCookie,

@@ -20,7 +20,7 @@ namespace DriverAudit.Scanner.Pe;
 /// classified 64 at a time with vector compares into a bit mask; a block where no run of the minimum length
 /// can start is skipped with a few shifts, and runs are walked by bit counts, not byte by byte.
 /// </remarks>
-public static class PeStrings
+internal static class PeStrings
 {
     public const int MinLength = 4;
     /// <summary>Shortest string taken from an executable section (code bytes make many 4-5 character runs).</summary>

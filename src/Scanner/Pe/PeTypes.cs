@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Pe;
 
 /// <summary>Why <see cref="PeImage.TryOpen"/> refused an image.</summary>
-public enum PeOpenStatus
+internal enum PeOpenStatus
 {
     Ok,
     /// <summary>No MZ or no PE\0\0 signature (including an e_lfanew that points outside the image).</summary>
@@ -13,7 +13,7 @@ public enum PeOpenStatus
 }
 
 /// <summary>Outcome of <see cref="PeImage.TryOpen"/>: an image, or a status and a human-readable reason.</summary>
-public readonly record struct PeOpenResult(PeOpenStatus Status, PeImage? Image, string? Reason)
+internal readonly record struct PeOpenResult(PeOpenStatus Status, PeImage? Image, string? Reason)
 {
     public bool Success => Image is not null;
 
@@ -21,13 +21,13 @@ public readonly record struct PeOpenResult(PeOpenStatus Status, PeImage? Image, 
 }
 
 /// <summary>A problem found while reading a table; the table is read as far as it is sound.</summary>
-public sealed record PeDiagnostic(string Code, string Message)
+internal sealed record PeDiagnostic(string Code, string Message)
 {
     public override string ToString() => $"{Code}: {Message}";
 }
 
 /// <summary>Stable diagnostic codes (tests and reports match on these, not on messages).</summary>
-public static class PeDiagnosticCodes
+internal static class PeDiagnosticCodes
 {
     public const string ImportTableUnreadable = "import-table-unreadable";
     /// <summary>Section headers map the same bytes more than once; whole-image passes read them once.</summary>
@@ -60,7 +60,7 @@ public static class PeDiagnosticCodes
 }
 
 /// <summary>Read status of a lazily parsed table.</summary>
-public enum PeTableStatus
+internal enum PeTableStatus
 {
     /// <summary>The data directory is empty: the image has no such table.</summary>
     Absent,
@@ -73,13 +73,13 @@ public enum PeTableStatus
 }
 
 /// <summary>One data directory entry as declared (RVA and size; for the certificate table the "RVA" is a file offset).</summary>
-public readonly record struct PeDataDirectory(uint VirtualAddress, uint Size)
+internal readonly record struct PeDataDirectory(uint VirtualAddress, uint Size)
 {
     public bool IsPresent => VirtualAddress != 0 && Size != 0;
 }
 
 /// <summary>One section header. Names are decoded as the loader sees them (NUL-padded, up to 8 bytes).</summary>
-public sealed record PeSection(int Index, string Name, uint Rva, uint VirtualSize, uint RawPointer, uint RawSize, uint Characteristics)
+internal sealed record PeSection(int Index, string Name, uint Rva, uint VirtualSize, uint RawPointer, uint RawSize, uint Characteristics)
 {
     public const uint CntCode = 0x20, MemDiscardable = 0x02000000, MemExecute = 0x20000000, MemRead = 0x40000000, MemWrite = 0x80000000;
 

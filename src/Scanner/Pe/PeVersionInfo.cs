@@ -5,10 +5,10 @@ using System.Runtime.InteropServices;
 namespace DriverAudit.Scanner.Pe;
 
 /// <summary>One StringFileInfo entry; <paramref name="Table"/> is the string table key, e.g. "040904b0".</summary>
-public sealed record PeVersionString(string Table, string Key, string Value);
+internal sealed record PeVersionString(string Table, string Key, string Value);
 
 /// <summary>The RT_VERSION resource: fixed file/product version and the StringFileInfo strings in file order.</summary>
-public sealed record PeVersionInfo(PeTableStatus Status, string? FileVersion, string? ProductVersion, IReadOnlyList<PeVersionString> Strings)
+internal sealed record PeVersionInfo(PeTableStatus Status, string? FileVersion, string? ProductVersion, IReadOnlyList<PeVersionString> Strings)
 {
     public static PeVersionInfo Absent { get; } = new(PeTableStatus.Absent, null, null, []);
 

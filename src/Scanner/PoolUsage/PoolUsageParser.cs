@@ -8,11 +8,11 @@ namespace DriverAudit.Scanner.PoolUsage;
 /// <param name="Text">The tag as printed, padded to four characters with spaces.</param>
 /// <param name="Description">The description column (<c>!poolused</c> with pooltag.txt, PoolMon's driver column), or null.</param>
 /// <param name="Line">1-based line of the row (PoolMon: of the tag's first row).</param>
-public sealed record PoolUsageRow(uint Tag, string Text, long NonPagedAllocs, long NonPagedBytes, long PagedAllocs, long PagedBytes, string? Description, int Line);
+internal sealed record PoolUsageRow(uint Tag, string Text, long NonPagedAllocs, long NonPagedBytes, long PagedAllocs, long PagedBytes, string? Description, int Line);
 
 /// <summary>A parsed listing: rows in the file's order, the <c>TOTAL</c> line when there is one.</summary>
 /// <param name="Format">"poolused" (WinDbg <c>!poolused</c>) or "poolmon" (<c>poolmon -n</c> snapshot).</param>
-public sealed record PoolUsageListing(string Format, IReadOnlyList<PoolUsageRow> Rows, PoolUsageRow? Total);
+internal sealed record PoolUsageListing(string Format, IReadOnlyList<PoolUsageRow> Rows, PoolUsageRow? Total);
 
 /// <summary>
 /// Reads the text of WinDbg's <c>!poolused</c> (any sort flag, with or without the description column, session
@@ -20,7 +20,7 @@ public sealed record PoolUsageListing(string Format, IReadOnlyList<PoolUsageRow>
 /// "Sorting by ...", progress dots, the memory summary) are skipped. A tag is the four characters the tool
 /// printed, trailing spaces included; a row whose trailing spaces were lost in a copy is padded back.
 /// </summary>
-public static class PoolUsageParser
+internal static class PoolUsageParser
 {
     /// <summary>Listings bigger than this are refused: a real one has a few thousand tags (~300 KiB).</summary>
     public const long MaxBytes = 64L << 20;

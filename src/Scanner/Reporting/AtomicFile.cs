@@ -7,7 +7,7 @@ namespace DriverAudit.Scanner.Reporting;
 /// folder, so the rename stays on one file system; same permission bits as the file it replaces) and
 /// renamed over it on <see cref="Commit"/>. Disposing without committing deletes the temporary.
 /// </summary>
-public sealed class AtomicFile : IDisposable
+internal sealed class AtomicFile : IDisposable
 {
     private readonly string _target;
     private readonly string _temp;
@@ -64,7 +64,7 @@ public sealed class AtomicFile : IDisposable
 /// Every temporary file DriverAudit has open, so an interrupted run (SIGINT, SIGTERM) can remove them all
 /// even when the scan cannot unwind in time. Once <see cref="Abandon"/> ran, no report is committed.
 /// </summary>
-public static class TempFiles
+internal static class TempFiles
 {
     private static readonly ConcurrentDictionary<string, byte> Live = new(StringComparer.Ordinal);
     private static volatile bool _abandoned;

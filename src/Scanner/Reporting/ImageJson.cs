@@ -8,7 +8,7 @@ namespace DriverAudit.Scanner.Reporting;
 /// What the parser sees in one image, as one JSON object (the shape of <c>driveraudit inspect --json</c>).
 /// Files and dump modules use the same shape; addresses are hex strings (JSON numbers lose bits past 2^53).
 /// </summary>
-public static class ImageJson
+internal static class ImageJson
 {
     /// <param name="imports">Imports to list instead of the image's tables (dump modules: the resolved IAT).</param>
     public static void Write(Utf8JsonWriter w, string path, PeImage image, Action<Utf8JsonWriter>? extra = null, IReadOnlyList<ImportFact>? imports = null)

@@ -8,7 +8,7 @@ namespace DriverAudit.Scanner.Reporting;
 /// JSON Lines for scripts: one object per result (<c>"kind":"result"</c>), per notification
 /// (<c>"kind":"notification"</c>), and a final <c>"kind":"summary"</c>. Streamed, deterministic.
 /// </summary>
-public sealed class JsonLinesSink : IScanSink
+internal sealed class JsonLinesSink : IScanSink
 {
     private readonly Stream _out;
     private readonly ReportOutput _output;

@@ -10,7 +10,7 @@ namespace DriverAudit.Scanner.Reporting;
 /// and notifications, each list capped so the page stays readable and fits a GitHub job summary (1 MiB).
 /// Findings are streamed to a temporary file and copied after the totals, so memory stays flat.
 /// </summary>
-public sealed class MarkdownSink : IScanSink
+internal sealed class MarkdownSink : IScanSink
 {
     /// <summary>Finding rows shown; the rest are counted ("… and N more").</summary>
     public const int MaxFindingRows = 500;

@@ -3,7 +3,7 @@ using DriverAudit.Scanner.Inputs;
 namespace DriverAudit.Scanner.Reporting;
 
 /// <summary>The output path cannot be written; the message is complete. The scan must not start (exit 2).</summary>
-public sealed class OutputRefusedException(string message, Exception? inner = null) : Exception(message, inner);
+internal sealed class OutputRefusedException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// Where a report goes — the one place every format opens its output, so every format means the same by <c>-o</c>:
@@ -18,7 +18,7 @@ public sealed class OutputRefusedException(string message, Exception? inner = nu
 /// from <see cref="Open"/>, before any input is read.</item>
 /// </list>
 /// </summary>
-public sealed class ReportOutput : IDisposable
+internal sealed class ReportOutput : IDisposable
 {
     private readonly AtomicFile? _atomic;
     private readonly FileStream? _direct;

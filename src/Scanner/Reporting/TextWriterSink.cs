@@ -10,7 +10,7 @@ namespace DriverAudit.Scanner.Reporting;
 /// <c>path: level RULEID Name: message [anchor]</c>; then a summary. Notifications go to the
 /// diagnostics writer (stderr) so they never mix with results piped elsewhere.
 /// </summary>
-public sealed class TextWriterSink : IScanSink
+internal sealed class TextWriterSink : IScanSink
 {
     private readonly TextWriter _out;
     private readonly TextWriter _diagnostics;

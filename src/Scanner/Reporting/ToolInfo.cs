@@ -3,7 +3,7 @@ using System.Reflection;
 namespace DriverAudit.Scanner.Reporting;
 
 /// <summary>The tool's identity as reported in SARIF and --version.</summary>
-public static class ToolInfo
+internal static class ToolInfo
 {
     public const string Name = "DriverAudit";
     public const string InformationUri = "https://github.com/driveraudit/driveraudit";

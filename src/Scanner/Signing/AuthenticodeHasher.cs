@@ -14,7 +14,7 @@ namespace DriverAudit.Scanner.Signing;
 /// the same way gives the digest its signature would carry (osslsigncode does the same).
 /// </param>
 /// <param name="Diagnostics">Layout oddities met while hashing; the digests are still what the layout implies.</param>
-public sealed record AuthenticodeHash(string Sha1, string Sha256, int PaddingBytes, IReadOnlyList<PeDiagnostic> Diagnostics)
+internal sealed record AuthenticodeHash(string Sha1, string Sha256, int PaddingBytes, IReadOnlyList<PeDiagnostic> Diagnostics)
 {
     /// <summary>The digest for a hash-algorithm OID or name ("sha1", "sha256"), or null for one not computed here.</summary>
     public string? ForAlgorithm(string? oidOrName) => AuthenticodeOids.HashName(oidOrName) switch
@@ -26,7 +26,7 @@ public sealed record AuthenticodeHash(string Sha1, string Sha256, int PaddingByt
 }
 
 /// <summary>Outcome of <see cref="AuthenticodeHasher.Compute"/>: the hash, or null and why.</summary>
-public readonly record struct AuthenticodeHashResult(AuthenticodeHash? Hash, string? Reason)
+internal readonly record struct AuthenticodeHashResult(AuthenticodeHash? Hash, string? Reason)
 {
     public bool Success => Hash is not null;
 }
@@ -39,7 +39,7 @@ public readonly record struct AuthenticodeHashResult(AuthenticodeHash? Hash, str
 /// certificate table and anything after it are excluded. SHA-1 and SHA-256 come from one streaming pass through the
 /// source with one pooled buffer. File layout only: a loaded image has no certificate table or raw layout.
 /// </summary>
-public static class AuthenticodeHasher
+internal static class AuthenticodeHasher
 {
     private const int BufferSize = 1 << 16;
     private const string NotFileLayoutReason = "the Authenticode hash needs the file layout; a loaded image (dump module) has no certificate table or raw section layout";

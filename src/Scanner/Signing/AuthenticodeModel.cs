@@ -3,7 +3,7 @@ using DriverAudit.Scanner.Pe;
 namespace DriverAudit.Scanner.Signing;
 
 /// <summary>What <see cref="AuthenticodeSignatureReader.Read"/> found.</summary>
-public enum AuthenticodeStatus
+internal enum AuthenticodeStatus
 {
     /// <summary>No certificate table (data directory 4 is empty).</summary>
     Unsigned,
@@ -21,7 +21,7 @@ public enum AuthenticodeStatus
 /// <see cref="AuthenticodeSignature.ContentDigest"/> with <see cref="AuthenticodeHasher"/>).
 /// </summary>
 /// <param name="Signatures">Top-level signatures in certificate-table order (normally one); nested ones hang below.</param>
-public sealed record AuthenticodeInfo(AuthenticodeStatus Status, bool HasCertificateTable, IReadOnlyList<AuthenticodeSignature> Signatures, IReadOnlyList<PeDiagnostic> Diagnostics)
+internal sealed record AuthenticodeInfo(AuthenticodeStatus Status, bool HasCertificateTable, IReadOnlyList<AuthenticodeSignature> Signatures, IReadOnlyList<PeDiagnostic> Diagnostics)
 {
     /// <summary>At least one signature was decoded.</summary>
     public bool IsSigned => Signatures.Count > 0;
@@ -47,7 +47,7 @@ public sealed record AuthenticodeInfo(AuthenticodeStatus Status, bool HasCertifi
 /// <param name="ContentDigestAlgorithm">OID of the algorithm of the image hash the signature claims, or null when unparsed.</param>
 /// <param name="ContentDigest">The image hash the signature claims (SpcIndirectDataContent.messageDigest), lowercase hex, or null.</param>
 /// <param name="Certificates">Every certificate carried in the blob, in blob order.</param>
-public sealed record AuthenticodeSignature(
+internal sealed record AuthenticodeSignature(
     long TableOffset,
     int NestingDepth,
     string ContentType,
@@ -95,7 +95,7 @@ public sealed record AuthenticodeSignature(
 /// match in blob order, no repeats, stops at a self-signed certificate). Empty when the signer certificate is absent.
 /// </param>
 /// <param name="IsTestCertificate">See <see cref="TestCertificatePolicy.IsTestCertificate"/>.</param>
-public sealed record AuthenticodeSigner(
+internal sealed record AuthenticodeSigner(
     AuthenticodeCertificate? Certificate,
     string? IdentifierIssuer,
     string? IdentifierSerialNumber,
@@ -127,7 +127,7 @@ public sealed record AuthenticodeSigner(
 /// <param name="NotBefore">UTC.</param>
 /// <param name="NotAfter">UTC.</param>
 /// <param name="SelfSignedCheck">Computes <see cref="SelfSigned"/> (a signature verification) on first read.</param>
-public sealed record AuthenticodeCertificate(
+internal sealed record AuthenticodeCertificate(
     string Subject,
     string? SubjectCommonName,
     string Issuer,

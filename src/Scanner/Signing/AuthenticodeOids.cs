@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Signing;
 
 /// <summary>Object identifiers used by Authenticode, and friendly names for the hash algorithms.</summary>
-public static class AuthenticodeOids
+internal static class AuthenticodeOids
 {
     /// <summary>SPC_INDIRECT_DATA_OBJID: the SignedData content type of an Authenticode signature.</summary>
     public const string SpcIndirectData = "1.3.6.1.4.1.311.2.1.4";

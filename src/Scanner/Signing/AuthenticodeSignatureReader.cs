@@ -15,7 +15,7 @@ namespace DriverAudit.Scanner.Signing;
 /// exception: every blob is bounded by its WIN_CERTIFICATE, which is bounded by the table and the file, and the
 /// number of signatures, signers, certificates and the nesting depth are capped.
 /// </summary>
-public static class AuthenticodeSignatureReader
+internal static class AuthenticodeSignatureReader
 {
     public const ushort RevisionWinCert20 = 0x0200;
     public const int MaxBlobSize = 16 << 20;

@@ -6,7 +6,7 @@ namespace DriverAudit.Scanner.Signing;
 /// Per-image, lazily computed signing facts for the fact provider: nothing is read until a property is first asked
 /// for, then the result is cached. Not thread-safe, like <see cref="PeImage"/>.
 /// </summary>
-public sealed class ImageSigning(PeImage image)
+internal sealed class ImageSigning(PeImage image)
 {
     private AuthenticodeInfo? _signatures;
     private AuthenticodeHashResult? _hash;

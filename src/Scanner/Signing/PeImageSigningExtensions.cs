@@ -4,7 +4,7 @@ using DriverAudit.Scanner.Pe;
 namespace DriverAudit.Scanner.Signing;
 
 /// <summary>Header field positions that only Authenticode needs (kept here rather than widening <see cref="PeImage"/>).</summary>
-public static class PeImageSigningExtensions
+internal static class PeImageSigningExtensions
 {
     private const int OptionalHeaderStart = 4 + 20; // "PE\0\0" + COFF header
     private const int ChecksumInOptional = 64;      // same in PE32 and PE32+

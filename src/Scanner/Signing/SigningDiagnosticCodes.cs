@@ -1,7 +1,7 @@
 namespace DriverAudit.Scanner.Signing;
 
 /// <summary>Stable diagnostic codes of the Authenticode readers (tests and reports match on these, not on messages).</summary>
-public static class SigningDiagnosticCodes
+internal static class SigningDiagnosticCodes
 {
     /// <summary>Loaded layout (a dump module): the certificate table and the file layout are gone.</summary>
     public const string NotFileLayout = "authenticode-not-file-layout";

@@ -5,7 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace DriverAudit.Scanner.Signing;
 
 /// <summary>How DriverAudit classifies signing certificates. Classification only: nothing here establishes trust.</summary>
-public static class TestCertificatePolicy
+internal static class TestCertificatePolicy
 {
     /// <summary>
     /// Name patterns of test-signing certificates, matched case-insensitively, on word boundaries, anywhere in a

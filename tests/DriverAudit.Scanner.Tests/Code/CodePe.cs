@@ -30,7 +30,7 @@ public static class CodePe
         return stream.ToArray();
     }
 
-    public static PeImage Image(bool is64, byte[] text)
+    internal static PeImage Image(bool is64, byte[] text)
     {
         var bytes = MiniPe.Build(is64, is64 ? Base64 : Base32, timeDateStamp: 0, checkSum: 0,
         [
@@ -41,8 +41,8 @@ public static class CodePe
         return open.Image ?? throw new InvalidOperationException(open.Reason);
     }
 
-    public static CodeImport Import(bool is64, int k, string name) => new("ntoskrnl.exe", name, null, Slot(is64, k));
+    internal static CodeImport Import(bool is64, int k, string name) => new("ntoskrnl.exe", name, null, Slot(is64, k));
 
-    public static CodeFacts Facts(bool is64, Action<Assembler> build, params string[] imports) =>
+    internal static CodeFacts Facts(bool is64, Action<Assembler> build, params string[] imports) =>
         new(Image(is64, Assemble(is64, build)), imports.Select((n, k) => Import(is64, k, n)).ToList());
 }

@@ -146,7 +146,7 @@ public sealed class HostileDumpTests
     [InlineData("USERDU64", DumpOpenError.UserModeDump)]
     [InlineData("PAGEDU6", DumpOpenError.NotADump)]
     [InlineData("MZ this is a driver, not a dump", DumpOpenError.NotADump)]
-    public void Other_files_are_told_apart(string start, DumpOpenError expected)
+    internal void Other_files_are_told_apart(string start, DumpOpenError expected)
     {
         var bytes = new byte[0x3000];
         System.Text.Encoding.ASCII.GetBytes(start).CopyTo(bytes, 0);
@@ -344,7 +344,7 @@ public sealed class DumpBoundsTests
     [InlineData("x86", DumpOpenError.UnsupportedType)]
     [InlineData("huge-count", DumpOpenError.None)]
     [InlineData("huge-pages", DumpOpenError.None)]
-    public void Hostile_range_blocks_are_refused_or_diagnosed(string what, DumpOpenError expected)
+    internal void Hostile_range_blocks_are_refused_or_diagnosed(string what, DumpOpenError expected)
     {
         var s = new DumpScenario(what == "x86" ? DumpArch.X86Pae : DumpArch.X64);
         if (what == "metadata") s.Writer.RangeMetadataSizeOverride = 0xFFFF_FFFF_0000;

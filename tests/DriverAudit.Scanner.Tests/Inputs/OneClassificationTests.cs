@@ -26,19 +26,20 @@ public sealed class OneClassificationTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    public static TheoryData<string, InputClass?, int> Inputs => new()
-    {
-        { "driver.sys", InputClass.PeImage, ExitCodes.Clean },
-        { "MEMORY.DMP", InputClass.KernelDump, ExitCodes.Clean },
-        { "mini.dmp", InputClass.TriageDump, ExitCodes.Clean },
-        { "app.dmp", InputClass.UserModeDump, ExitCodes.InputErrors },
-        { "notes.sys", InputClass.NotPe, ExitCodes.InputErrors },
-        { "missing.sys", null, ExitCodes.UsageOrConfiguration },
-    };
+    // Rows as objects: xunit needs a public member, InputClass is internal to the scanner.
+    public static IEnumerable<object?[]> Inputs =>
+    [
+        ["driver.sys", InputClass.PeImage, ExitCodes.Clean],
+        ["MEMORY.DMP", InputClass.KernelDump, ExitCodes.Clean],
+        ["mini.dmp", InputClass.TriageDump, ExitCodes.Clean],
+        ["app.dmp", InputClass.UserModeDump, ExitCodes.InputErrors],
+        ["notes.sys", InputClass.NotPe, ExitCodes.InputErrors],
+        ["missing.sys", null, ExitCodes.UsageOrConfiguration],
+    ];
 
     [Theory]
     [MemberData(nameof(Inputs))]
-    public void Every_command_classifies_and_exits_alike(string name, InputClass? expected, int exit)
+    internal void Every_command_classifies_and_exits_alike(string name, InputClass? expected, int exit)
     {
         if (expected is InputClass kind)
         {

@@ -8,7 +8,7 @@ public class PeDirectoryTests
 {
     [Theory]
     [MemberData(nameof(PeTestImages.BitnessAndLayouts), MemberType = typeof(PeTestImages))]
-    public void Imports_round_trip(bool is64, ImageLayout layout)
+    internal void Imports_round_trip(bool is64, ImageLayout layout)
     {
         var built = PeTestImages.Rich(is64).Build();
         var image = PeTestImages.Open(built, layout);
@@ -46,7 +46,7 @@ public class PeDirectoryTests
 
     [Theory]
     [MemberData(nameof(PeTestImages.BitnessAndLayouts), MemberType = typeof(PeTestImages))]
-    public void Exports_round_trip_with_forwarders_and_lookups(bool is64, ImageLayout layout)
+    internal void Exports_round_trip_with_forwarders_and_lookups(bool is64, ImageLayout layout)
     {
         var built = PeTestImages.Rich(is64).Build();
         var exports = PeTestImages.Open(built, layout).Exports;
@@ -71,7 +71,7 @@ public class PeDirectoryTests
 
     [Theory]
     [MemberData(nameof(PeTestImages.BitnessAndLayouts), MemberType = typeof(PeTestImages))]
-    public void Load_config_round_trips(bool is64, ImageLayout layout)
+    internal void Load_config_round_trips(bool is64, ImageLayout layout)
     {
         var config = PeTestImages.Open(PeTestImages.Rich(is64).Build(), layout).LoadConfig;
         Assert.Equal(PeTableStatus.Ok, config.Status);
@@ -97,7 +97,7 @@ public class PeDirectoryTests
 
     [Theory]
     [MemberData(nameof(PeTestImages.BitnessAndLayouts), MemberType = typeof(PeTestImages))]
-    public void Debug_directory_round_trips_codeview(bool is64, ImageLayout layout)
+    internal void Debug_directory_round_trips_codeview(bool is64, ImageLayout layout)
     {
         var debug = PeTestImages.Open(PeTestImages.Rich(is64).Build(), layout).Debug;
         Assert.Equal(PeTableStatus.Ok, debug.Status);
@@ -108,7 +108,7 @@ public class PeDirectoryTests
 
     [Theory]
     [MemberData(nameof(PeTestImages.BitnessAndLayouts), MemberType = typeof(PeTestImages))]
-    public void Version_resource_round_trips(bool is64, ImageLayout layout)
+    internal void Version_resource_round_trips(bool is64, ImageLayout layout)
     {
         var version = PeTestImages.Open(PeTestImages.Rich(is64).Build(), layout).VersionInfo;
         Assert.Equal(PeTableStatus.Ok, version.Status);

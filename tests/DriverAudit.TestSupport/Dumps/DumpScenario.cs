@@ -76,7 +76,7 @@ public sealed class DumpScenario
     public ulong HugePa { get; }
     public const ulong HugeOffset = 0x1234_5000;
 
-    public static KernelDump Open(TempDumpFile file)
+    internal static KernelDump Open(TempDumpFile file)
     {
         var result = KernelDump.TryOpen(file.Path);
         if (!result.Success) throw new InvalidOperationException($"{result.Error}: {result.Message}");

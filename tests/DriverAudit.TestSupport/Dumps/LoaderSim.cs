@@ -78,7 +78,7 @@ public static class LoaderSim
     }
 
     /// <summary>The module as the loader left it (loaded layout), parsed.</summary>
-    public static PeImage Open(WrittenModule m) =>
+    internal static PeImage Open(WrittenModule m) =>
         PeImage.TryOpen(new MemoryImageSource(m.Loaded.ToArray(), ImageLayout.Loaded, new ImageOrigin(m.Name))).Image
         ?? throw new InvalidOperationException($"{m.Name} does not parse");
 

@@ -606,10 +606,10 @@ public sealed class PeBuilt(bool is64Bit)
     public PeBuilt SetDirectory(int index, uint rva, uint size) =>
         PatchHeader32(DirectoryOffset(index), rva).PatchHeader32(DirectoryOffset(index) + 4, size);
 
-    public MemoryImageSource FileSource(string path = "test.sys") => new(File, ImageLayout.File, new ImageOrigin(path));
+    internal MemoryImageSource FileSource(string path = "test.sys") => new(File, ImageLayout.File, new ImageOrigin(path));
 
-    public MemoryImageSource LoadedSource(bool[]? missingPages = null, string module = "test.sys") =>
+    internal MemoryImageSource LoadedSource(bool[]? missingPages = null, string module = "test.sys") =>
         new(Loaded, ImageLayout.Loaded, new ImageOrigin("MEMORY.DMP", module, ImageBase + 0xFFFF000000000000UL), missingPages);
 
-    public MemoryImageSource Source(ImageLayout layout) => layout == ImageLayout.File ? FileSource() : LoadedSource();
+    internal MemoryImageSource Source(ImageLayout layout) => layout == ImageLayout.File ? FileSource() : LoadedSource();
 }

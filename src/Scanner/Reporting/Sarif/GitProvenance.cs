@@ -6,7 +6,7 @@ namespace DriverAudit.Scanner.Reporting.Sarif;
 /// The commit a scan ran on, read from the .git folder above the source root (no git process):
 /// SARIF versionControlProvenance, so a log says which revision its results belong to.
 /// </summary>
-public sealed record GitProvenance(string RepositoryUri, string? RevisionId, string? Branch)
+internal sealed record GitProvenance(string RepositoryUri, string? RevisionId, string? Branch)
 {
     private const int MaxFileBytes = 1 << 20;
 

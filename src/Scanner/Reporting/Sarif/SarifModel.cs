@@ -5,10 +5,10 @@ namespace DriverAudit.Scanner.Reporting.Sarif;
 // A small typed subset of SARIF 2.1.0: only what DriverAudit writes. Property names follow the
 // schema exactly; anything that is not in the schema goes into a "properties" bag.
 
-public sealed record SarifMessage([property: JsonPropertyName("text")] string Text,
+internal sealed record SarifMessage([property: JsonPropertyName("text")] string Text,
     [property: JsonPropertyName("markdown")] string? Markdown = null);
 
-public sealed record SarifToolComponent
+internal sealed record SarifToolComponent
 {
     [JsonPropertyName("name")] public required string Name { get; init; }
     [JsonPropertyName("semanticVersion")] public required string SemanticVersion { get; init; }
@@ -17,11 +17,11 @@ public sealed record SarifToolComponent
     [JsonPropertyName("notifications")] public required IReadOnlyList<SarifReportingDescriptor> Notifications { get; init; }
 }
 
-public sealed record SarifTool([property: JsonPropertyName("driver")] SarifToolComponent Driver);
+internal sealed record SarifTool([property: JsonPropertyName("driver")] SarifToolComponent Driver);
 
-public sealed record SarifConfiguration([property: JsonPropertyName("level")] string Level);
+internal sealed record SarifConfiguration([property: JsonPropertyName("level")] string Level);
 
-public sealed record SarifReportingDescriptor
+internal sealed record SarifReportingDescriptor
 {
     [JsonPropertyName("id")] public required string Id { get; init; }
     [JsonPropertyName("name")] public string? Name { get; init; }
@@ -33,43 +33,43 @@ public sealed record SarifReportingDescriptor
     [JsonPropertyName("properties")] public IReadOnlyDictionary<string, object>? Properties { get; init; }
 }
 
-public sealed record SarifArtifactLocation
+internal sealed record SarifArtifactLocation
 {
     [JsonPropertyName("uri")] public required string Uri { get; init; }
     [JsonPropertyName("uriBaseId")] public string? UriBaseId { get; init; }
     [JsonPropertyName("index")] public int? Index { get; init; }
 }
 
-public sealed record SarifRegion([property: JsonPropertyName("startLine")] int StartLine);
+internal sealed record SarifRegion([property: JsonPropertyName("startLine")] int StartLine);
 
 /// <summary>The exact place in the binary: the RVA of the call or instruction (relative to the image base).</summary>
-public sealed record SarifAddress
+internal sealed record SarifAddress
 {
     [JsonPropertyName("relativeAddress")] public required long RelativeAddress { get; init; }
     [JsonPropertyName("kind")] public string? Kind { get; init; }
 }
 
-public sealed record SarifPhysicalLocation
+internal sealed record SarifPhysicalLocation
 {
     [JsonPropertyName("artifactLocation")] public required SarifArtifactLocation ArtifactLocation { get; init; }
     [JsonPropertyName("region")] public SarifRegion? Region { get; init; }
     [JsonPropertyName("address")] public SarifAddress? Address { get; init; }
 }
 
-public sealed record SarifLogicalLocation
+internal sealed record SarifLogicalLocation
 {
     [JsonPropertyName("name")] public required string Name { get; init; }
     [JsonPropertyName("fullyQualifiedName")] public string? FullyQualifiedName { get; init; }
     [JsonPropertyName("kind")] public string? Kind { get; init; }
 }
 
-public sealed record SarifLocation
+internal sealed record SarifLocation
 {
     [JsonPropertyName("physicalLocation")] public SarifPhysicalLocation? PhysicalLocation { get; init; }
     [JsonPropertyName("logicalLocations")] public IReadOnlyList<SarifLogicalLocation>? LogicalLocations { get; init; }
 }
 
-public sealed record SarifResult
+internal sealed record SarifResult
 {
     [JsonPropertyName("ruleId")] public required string RuleId { get; init; }
     [JsonPropertyName("ruleIndex")] public required int RuleIndex { get; init; }
@@ -83,7 +83,7 @@ public sealed record SarifResult
 }
 
 /// <summary>An accepted risk: kind external (the config file), status accepted, with its justification and entry.</summary>
-public sealed record SarifSuppression
+internal sealed record SarifSuppression
 {
     [JsonPropertyName("kind")] public required string Kind { get; init; }
     [JsonPropertyName("status")] public string? Status { get; init; }
@@ -92,7 +92,7 @@ public sealed record SarifSuppression
     [JsonPropertyName("properties")] public IReadOnlyDictionary<string, object>? Properties { get; init; }
 }
 
-public sealed record SarifArtifact
+internal sealed record SarifArtifact
 {
     [JsonPropertyName("location")] public required SarifArtifactLocation Location { get; init; }
     [JsonPropertyName("parentIndex")] public int? ParentIndex { get; init; }
@@ -103,13 +103,13 @@ public sealed record SarifArtifact
     [JsonPropertyName("properties")] public IReadOnlyDictionary<string, object>? Properties { get; init; }
 }
 
-public sealed record SarifDescriptorReference
+internal sealed record SarifDescriptorReference
 {
     [JsonPropertyName("id")] public required string Id { get; init; }
     [JsonPropertyName("index")] public int? Index { get; init; }
 }
 
-public sealed record SarifNotification
+internal sealed record SarifNotification
 {
     [JsonPropertyName("level")] public required string Level { get; init; }
     [JsonPropertyName("message")] public required SarifMessage Message { get; init; }

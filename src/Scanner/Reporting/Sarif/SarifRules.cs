@@ -5,7 +5,7 @@ using DriverAudit.Scanner.Engine;
 namespace DriverAudit.Scanner.Reporting.Sarif;
 
 /// <summary>Maps rules and notification codes to SARIF reportingDescriptors, within GitHub's limits.</summary>
-public static class SarifRules
+internal static class SarifRules
 {
     public const int MaxDescriptionLength = 1024;
     public const int MaxTags = 10; // GitHub keeps 10 of at most 20

@@ -12,7 +12,7 @@ namespace DriverAudit.Scanner.Reporting.Sarif;
 /// The profile is GitHub's: relative URIs under %SRCROOT%, region.startLine 1 as a display anchor,
 /// fingerprints, at most 25,000 results.
 /// </summary>
-public sealed class SarifWriter : IScanSink
+internal sealed class SarifWriter : IScanSink
 {
     public const string SchemaUri = "https://json.schemastore.org/sarif-2.1.0.json";
     public const string SrcRoot = "%SRCROOT%";

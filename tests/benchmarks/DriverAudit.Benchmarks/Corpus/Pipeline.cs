@@ -10,7 +10,7 @@ public static class Pipeline
     /// Runs <paramref name="use"/> on fresh facts of every image (nothing cached across calls) and sums what it
     /// returns, so the work cannot be optimised away.
     /// </summary>
-    public static long ForEach(ImageSet images, Func<PeFacts, long> use)
+    internal static long ForEach(ImageSet images, Func<PeFacts, long> use)
     {
         long sum = 0;
         foreach (var path in images.Paths)
@@ -37,7 +37,7 @@ public static class Pipeline
             }
         }
 
-        public List<PeFacts> Facts { get; } = [];
+        internal List<PeFacts> Facts { get; } = [];
 
         public void Dispose()
         {
