@@ -43,7 +43,15 @@ internal sealed class KernelDump : IDisposable
             Modules = WalkModules(diagnostics, notes, translator is null);
             CrossCheckKdbg();
             if (_translator is not null && Modules.Count > 0)
-                _unloaded = UnloadedDriverList.Read(ReadVirtual, header.Is64, header.KdDebuggerDataBlock, Modules[0].Base, diagnostics);
+            {
+                var kdbg = header.KdDebuggerDataBlock;
+                if (header.DumpType == DumpType.RawMemory && kdbg == 0)
+                {
+                    kdbg = UnloadedDriverList.FindKdbg(this, Modules[0], header.Is64, out var found);
+                    notes.Add(found);
+                }
+                _unloaded = UnloadedDriverList.Read(ReadVirtual, header.Is64, kdbg, Modules[0].Base, diagnostics);
+            }
         }
         _modulesByBase = Modules.OrderBy(m => m.Base).ThenBy(m => m.Index).ToArray();
     }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Dumps;
 
@@ -88,6 +89,53 @@ internal static class UnloadedDriverList
         }
         return list;
     }
+
+    /// <summary>Bytes of ntoskrnl's writable data sections searched for a KDBG at most.</summary>
+    internal const int MaxKdbgSearchBytes = 64 << 20;
+
+    /// <summary>
+    /// Raw images have no header naming KdDebuggerDataBlock: the block is searched for in ntoskrnl's writable,
+    /// non-executable sections (where the kernel keeps it), 8-byte aligned, tagged 'KDBG', at least 0x230 bytes
+    /// long and naming <paramref name="kernel"/>'s base as KernBase. Bounded by the sections' distinct bytes (at
+    /// most <see cref="MaxKdbgSearchBytes"/>); pages the image does not hold are skipped. 0 when none is found
+    /// (Windows 8 and later keep it encoded unless a debugger decoded it).
+    /// </summary>
+    public static ulong FindKdbg(KernelDump dump, DumpModule kernel, bool is64, out string note)
+    {
+        using var source = dump.OpenModuleImage(kernel);
+        var pe = PeImage.TryOpen(source).Image;
+        if (pe is null)
+        {
+            note = "KDBG: ntoskrnl's headers are not readable; not searched";
+            return 0;
+        }
+        var spans = pe.DistinctSpans(s => (s.Characteristics & PeSection.MemWrite) != 0 && !s.Executable);
+        var page = new byte[0x1000];
+        long searched = 0;
+        foreach (var span in spans)
+        {
+            for (var rva = span.Rva & ~0xFFFu; rva < span.Rva + span.Length && searched < MaxKdbgSearchBytes; rva += 0x1000)
+            {
+                var n = dump.ReadVirtual(kernel.Base + rva, page);
+                searched += 0x1000;
+                for (var at = 0x10; at + 4 <= n; at += 8)
+                {
+                    if (BinaryPrimitives.ReadUInt32LittleEndian(page.AsSpan(at)) != KdbgTag) continue;
+                    var block = kernel.Base + rva + (ulong)at - 0x10;
+                    Span<byte> head = stackalloc byte[0x20];
+                    if (dump.ReadVirtual(block, head) != head.Length) continue;
+                    if (BinaryPrimitives.ReadUInt32LittleEndian(head[0x14..]) < KdbgUnloadedFields) continue;
+                    if (Narrow(BinaryPrimitives.ReadUInt64LittleEndian(head[0x18..]), is64) != kernel.Base) continue;
+                    note = $"KDBG at 0x{block:X} in ntoskrnl's {SectionName(pe, rva + (uint)at)} (found by search: tag 'KDBG', KernBase = ntoskrnl)";
+                    return block;
+                }
+            }
+        }
+        note = $"KDBG: none decoded in ntoskrnl's writable data sections ({searched / 1024} KiB searched; Windows 8 and later keep it encoded), so unloaded drivers are not listed";
+        return 0;
+    }
+
+    private static string SectionName(PeImage pe, uint rva) => pe.Sections.FirstOrDefault(s => s.Contains(rva))?.Name is { Length: > 0 } name ? name : "data";
 
     /// <summary>A driver's name: 1–260 UTF-16 characters, no control characters; null otherwise.</summary>
     private static string? ReadName(VirtualReader read, ulong buffer, int length)

@@ -9,13 +9,13 @@ namespace DriverAudit.Scanner.Tests.Dumps;
 public sealed class RawImageTests
 {
     /// <summary>A kernel exporting PsLoadedModuleList (the list head lives in its .data), HAL, the GUID driver, Defender's driver.</summary>
-    public static DumpWriter Scenario(DumpArch arch, bool fiveLevel = false)
+    public static DumpWriter Scenario(DumpArch arch, bool fiveLevel = false, int dataSize = 0x200)
     {
         var is64 = arch == DumpArch.X64;
         ulong Kva(ulong offset) => (is64 ? 0xFFFFF80000000000 : 0x80000000) + offset;
         var w = new DumpWriter(arch, fiveLevel);
         var kernel = new PeBuilder(is64) { ExportDllName = "ntoskrnl.exe", TimeDateStamp = 0x5F3E1A01 }
-            .AddSection(".data", PeBuilder.DataCharacteristics, new byte[0x200])
+            .AddSection(".data", PeBuilder.DataCharacteristics, new byte[dataSize])
             .Export("PsLoadedModuleList", 1, PeBuilder.TextRva)
             .Build();
         var k = w.AddModule(@"\SystemRoot\system32\ntoskrnl.exe", Kva(0x20_0000), kernel.File);

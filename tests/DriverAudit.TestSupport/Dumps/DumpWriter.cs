@@ -377,7 +377,10 @@ public sealed class DumpWriter
     }
 
     private ulong _kdbgVa;
-    private ulong KdbgAddress => _kdbgVa != 0 ? _kdbgVa : DataBase + 0x80;
+    private ulong KdbgAddress => KdbgAt ?? (_kdbgVa != 0 ? _kdbgVa : DataBase + 0x80);
+
+    /// <summary>Where the KDBG block is written (e.g. inside ntoskrnl's .data, as Windows keeps it); null: the writer's own page.</summary>
+    public ulong? KdbgAt { get; set; }
 
     private bool IsMapped(ulong va)
     {
