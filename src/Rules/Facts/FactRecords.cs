@@ -1,15 +1,29 @@
 namespace DriverAudit.Rules.Facts;
 
-/// <summary>One imported function. Module keeps the case it has in the image; comparisons ignore case.</summary>
-/// <param name="Module">DLL name as written in the import table, e.g. "ntoskrnl.exe".</param>
-/// <param name="Name">Function name; null for an import by ordinal.</param>
-/// <param name="Ordinal">Ordinal for an import by ordinal; null for an import by name.</param>
+/// <summary>
+/// One imported function, from the import table of a file or the resolved IAT of a dump module: the same fact
+/// feeds rules (<c>import:</c>) and the code analysis (its call sites, through <see cref="SlotRva"/>).
+/// Module keeps the case it has in the image; comparisons ignore case.
+/// </summary>
+/// <param name="Ref">Module and name or ordinal.</param>
 /// <param name="Delayed">True for delay-load imports.</param>
 /// <param name="SlotRva">RVA of the IAT slot this import is bound through, when known.</param>
-public sealed record ImportFact(string Module, string? Name, int? Ordinal, bool Delayed, uint? SlotRva = null)
+public sealed record ImportFact(ImportRef Ref, bool Delayed, uint? SlotRva = null)
 {
+    public ImportFact(string module, string? name, int? ordinal, bool delayed, uint? slotRva = null)
+        : this(new ImportRef(module, name, ordinal), delayed, slotRva) { }
+
+    /// <summary>DLL name as written in the import table, e.g. "ntoskrnl.exe".</summary>
+    public string Module => Ref.Module;
+
+    /// <summary>Function name; null for an import by ordinal.</summary>
+    public string? Name => Ref.Name;
+
+    /// <summary>Ordinal for an import by ordinal; null for an import by name.</summary>
+    public int? Ordinal => Ref.Ordinal;
+
     /// <summary>Stable anchor, e.g. "ntoskrnl.exe!ExAllocatePool" or "hal.dll!#12" (module lower-cased).</summary>
-    public string Key => $"{Module.ToLowerInvariant()}!{(Name ?? "#" + Ordinal)}";
+    public string Key => Ref.Key;
 }
 
 /// <summary>One exported symbol.</summary>

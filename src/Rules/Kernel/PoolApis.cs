@@ -44,6 +44,9 @@ public static class PoolApis
     /// <summary>The pool DDI of that exact name (any module), or null.</summary>
     public static PoolApi? Of(string? name) => name is not null && ByName.TryGetValue(name, out var s) ? s : null;
 
+    /// <summary>The pool DDI <paramref name="api"/> names when it is imported from the kernel, or null.</summary>
+    public static PoolApi? Find(DriverAudit.Rules.Facts.ImportRef api) => Find(api.Module, api.Name);
+
     /// <summary>The pool DDI imported from the kernel under that name, or null.</summary>
     public static PoolApi? Find(string module, string? name) => Of(name) is { } s && IsKernelModule(module) ? s : null;
 

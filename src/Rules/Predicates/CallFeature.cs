@@ -85,7 +85,7 @@ internal sealed class CallFeature(ImportFeature[] apis, ArgConstraint[] constrai
     private static Anchor AnchorOf(EvalContext ctx, CallFact call)
     {
         var signature = PoolApis.Of(call.Api.Name);
-        string api = call.Api.Name ?? "#" + call.Api.Ordinal;
+        string api = call.Api.Ref.Function;
         string key = call.Key;
         var values = ctx.Values(10);
         values["api"] = api;

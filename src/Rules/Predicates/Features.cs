@@ -59,7 +59,7 @@ internal sealed class ImportFeature(NamePattern? name, ModulePattern? module, in
             var values = ctx.Values(3);
             string key = import.Key;
             values["module"] = import.Module;
-            values["import"] = import.Name ?? "#" + import.Ordinal;
+            values["import"] = import.Ref.Function;
             values["value"] = key;
             sink.Add(new Anchor("import", key, values));
         }

@@ -143,7 +143,7 @@ internal static class DumpInspector
             o.WriteLine($"    {Address(dump, m.Base + s.Rva)}  {value}  {what}");
         }
         foreach (var i in iat.Imports.Where(i => i.Delayed))
-            o.WriteLine($"    {Address(dump, m.Base + (i.SlotRva ?? 0))}  (delay-load)  {i.Module}!{i.Name ?? "#" + i.Ordinal}");
+            o.WriteLine($"    {Address(dump, m.Base + (i.SlotRva ?? 0))}  (delay-load)  {i.Ref}");
         foreach (var d in iat.Diagnostics) o.WriteLine($"    diagnostic: {d}");
     }
 

@@ -114,7 +114,7 @@ internal static class InspectCommand
         var imports = image.Imports.Imports.Concat(image.DelayImports.Imports).ToList();
         o.WriteLine($"  imports ({imports.Count}):");
         foreach (var i in imports)
-            o.WriteLine($"    0x{i.SlotRva:x8} {i.Module}!{i.Name ?? "#" + i.Ordinal}{(i.Delayed ? " (delay-load)" : "")}");
+            o.WriteLine($"    0x{i.SlotRva:x8} {ImportRef.Format(i.Module, i.Name, i.Ordinal)}{(i.Delayed ? " (delay-load)" : "")}");
         if (image.Exports.All.Count > 0)
         {
             o.WriteLine($"  exports ({image.Exports.All.Count}):");

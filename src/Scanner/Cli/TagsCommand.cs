@@ -138,7 +138,7 @@ internal static class TagsCommand
             using var input = InputOpener.Open(item);
             if (input.Image is PeImage image)
             {
-                Add(new ImageResult(item.DisplayPath, Path.GetFileName(item.FullPath), TagIndex.Build(image, CodeImport.FromImage(image))));
+                Add(new ImageResult(item.DisplayPath, Path.GetFileName(item.FullPath), TagIndex.Build(image, PeFacts.ImportsOf(image))));
                 return null;
             }
             if (input.Dump is not KernelDump dump) return input.RefusalMessage;
@@ -157,7 +157,7 @@ internal static class TagsCommand
                     continue;
                 }
                 var facts = target.Facts(moduleImage);
-                Add(new ImageResult(target.DisplayPath, target.Module.Name, TagIndex.Build(moduleImage, PeFacts.CodeImports(facts.Imports))));
+                Add(new ImageResult(target.DisplayPath, target.Module.Name, TagIndex.Build(moduleImage, facts.Imports)));
             }
             return null;
         }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DriverAudit.Rules.Facts;
 using DriverAudit.Rules.Kernel;
 using Iced.Intel;
 
@@ -19,8 +20,8 @@ internal sealed class CallSiteFinder
 
     private readonly CodeImage _code;
     private readonly RegionDecoder _decoder;
-    private readonly Dictionary<uint, CodeImport> _slots = [];
-    private readonly Dictionary<CodeImport, ImportInfo> _imports = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<uint, ImportFact> _slots = [];
+    private readonly Dictionary<ImportFact, ImportInfo> _imports = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<string, int> _keyIds = new(StringComparer.Ordinal);
     private readonly List<string> _keyNames = [];
     // Forward register tracking, reused from one load to the next: visited[k] == _visitMark means seen this time.
@@ -32,15 +33,16 @@ internal sealed class CallSiteFinder
     private readonly Func<uint, uint?>? _functionOf;
 
     /// <param name="functionOf">The function containing a site when .pdata does not say (x86, x64 leaf functions): the shared code map.</param>
-    public CallSiteFinder(CodeImage code, RegionDecoder decoder, IReadOnlyList<CodeImport> imports, Func<uint, uint?>? functionOf = null)
+    public CallSiteFinder(CodeImage code, RegionDecoder decoder, IReadOnlyList<ImportFact> imports, Func<uint, uint?>? functionOf = null)
     {
         _code = code;
         _decoder = decoder;
         _functionOf = functionOf;
-        foreach (var i in imports) _slots.TryAdd(i.SlotRva, i);
+        foreach (var i in imports)
+            if (i.SlotRva is uint slot) _slots.TryAdd(slot, i);
     }
 
-    private readonly record struct Pending(uint Rva, CodeImport Api, CallSiteShape Shape, CodeRegion Region, int Index);
+    private readonly record struct Pending(uint Rva, ImportFact Api, CallSiteShape Shape, CodeRegion Region, int Index);
 
     public List<CallSite> FindAll()
     {
@@ -58,7 +60,7 @@ internal sealed class CallSiteFinder
     private List<CallSite> Find()
     {
         using var pending = new PooledList<Pending>(256);
-        var thunkJumps = new Dictionary<uint, (CodeImport Api, CodeRegion Region, int Index)>();
+        var thunkJumps = new Dictionary<uint, (ImportFact Api, CodeRegion Region, int Index)>();
         // Candidates come in increasing order within a section, so a repeat is possible only after a decrease
         // (overlapping sections): only then is a set of the starts seen needed.
         HashSet<uint>? seen = null;
@@ -166,8 +168,8 @@ internal sealed class CallSiteFinder
 
     private readonly record struct ImportInfo(int KeyId, PoolApi? Signature);
 
-    // Per import, not per site: the key builds a string, the signature lower-cases the module name.
-    private ImportInfo Import(CodeImport api)
+    // Per import, not per site: the key builds a string.
+    private ImportInfo Import(ImportFact api)
     {
         if (_imports.TryGetValue(api, out var info)) return info;
         var key = api.Key;
@@ -176,7 +178,7 @@ internal sealed class CallSiteFinder
             _keyIds[key] = keyId = _keyNames.Count;
             _keyNames.Add(key);
         }
-        return _imports[api] = new ImportInfo(keyId, PoolApis.Find(api.Module, api.Name));
+        return _imports[api] = new ImportInfo(keyId, PoolApis.Find(api.Ref));
     }
 
     /// <summary>
@@ -244,7 +246,7 @@ internal sealed class CallSiteFinder
     /// From <c>mov reg, [slot]</c>, every <c>call reg</c> / <c>jmp reg</c> reachable along paths that do not
     /// overwrite the register (direct branches inside the function are followed; a call clobbers volatile ones).
     /// </summary>
-    private void FollowRegister(uint loadRva, Register reg, CodeImport api, PooledList<Pending> pending)
+    private void FollowRegister(uint loadRva, Register reg, ImportFact api, PooledList<Pending> pending)
     {
         var region = _decoder.Forward(loadRva, RegisterFollowBytes);
         if (region is null) return;
@@ -293,7 +295,7 @@ internal sealed class CallSiteFinder
 
     // A region decoded forward from the load starts at the load: for the arguments, the code before it matters
     // too, so without a known function the site gets its own window.
-    private void AddSite(CodeRegion region, int index, CodeImport api, CallSiteShape shape, PooledList<Pending> pending)
+    private void AddSite(CodeRegion region, int index, ImportFact api, CallSiteShape shape, PooledList<Pending> pending)
     {
         var rva = (uint)region[index].IP;
         if (region.FunctionStart is null && _decoder.RegionFor(rva) is { } own && own.IndexOf(rva) is var at and >= 0)
@@ -314,7 +316,7 @@ internal sealed class CallSiteFinder
     /// A <c>jmp [slot]</c> with direct callers (<c>call rel32</c> / <c>jmp rel32</c> targeting it) is an import
     /// thunk: each caller is a site. Without callers it is a tail call in a function: the jump is the site.
     /// </summary>
-    private void ResolveJumps(Dictionary<uint, (CodeImport Api, CodeRegion Region, int Index)> jumps, PooledList<Pending> pending)
+    private void ResolveJumps(Dictionary<uint, (ImportFact Api, CodeRegion Region, int Index)> jumps, PooledList<Pending> pending)
     {
         if (jumps.Count == 0) return;
         var callers = new Dictionary<uint, List<Pending>>();

@@ -16,7 +16,7 @@ namespace DriverAudit.Scanner.Code;
 internal sealed class CodeFacts
 {
     private readonly PeImage _image;
-    private readonly Func<IReadOnlyList<CodeImport>> _imports;
+    private readonly Func<IReadOnlyList<ImportFact>> _imports;
     private CodeImage? _code;
     private bool _codeLoaded;
     private RegionDecoder? _decoder;
@@ -27,13 +27,13 @@ internal sealed class CodeFacts
     private string? _packed;
 
     /// <param name="imports">The image's imports with their slot RVAs (from the import table or from a dump's IAT).</param>
-    public CodeFacts(PeImage image, IReadOnlyList<CodeImport> imports) : this(image, () => imports) { }
+    public CodeFacts(PeImage image, IReadOnlyList<ImportFact> imports) : this(image, () => imports) { }
 
     /// <summary>Imports read from the image's own import and delay-import tables, when first needed.</summary>
-    public CodeFacts(PeImage image) : this(image, () => CodeImport.FromImage(image)) { }
+    public CodeFacts(PeImage image) : this(image, () => PeFacts.ImportsOf(image)) { }
 
     /// <summary>Imports supplied on first need (a facts adapter whose own import facts are lazy).</summary>
-    public CodeFacts(PeImage image, Func<IReadOnlyList<CodeImport>> imports)
+    public CodeFacts(PeImage image, Func<IReadOnlyList<ImportFact>> imports)
     {
         _image = image;
         _imports = imports;
@@ -41,10 +41,17 @@ internal sealed class CodeFacts
 
     public PeImage Image => _image;
 
-    private IReadOnlyList<CodeImport>? _importList;
+    private IReadOnlyList<ImportFact>? _importList;
 
-    /// <summary>The imports the call sites are found from.</summary>
-    public IReadOnlyList<CodeImport> Imports => _importList ??= _imports();
+    /// <summary>The imports the call sites are found from: those bound through a known IAT slot.</summary>
+    public IReadOnlyList<ImportFact> Imports => _importList ??= WithSlots(_imports());
+
+    private static IReadOnlyList<ImportFact> WithSlots(IReadOnlyList<ImportFact> imports)
+    {
+        foreach (var i in imports)
+            if (i.SlotRva is null) return [.. imports.Where(i => i.SlotRva is not null)];
+        return imports;
+    }
 
     /// <summary>False for machines the analysis does not decode (ARM32, IA64, ...): their code facts are empty.</summary>
     public bool Supported => _image.Machine is PeMachine.X64 or PeMachine.X86 or PeMachine.Arm64;
@@ -116,7 +123,7 @@ internal sealed class CodeFacts
     {
         if (IsArm64) return Arm64()?.Wrapped ?? [];
         var sites = CallSites;
-        if (Code() is not { } code || !sites.Any(s => PoolApis.Find(s.Api.Module, s.Api.Name) is not null)) return [];
+        if (Code() is not { } code || !sites.Any(s => PoolApis.Find(s.Api.Ref) is not null)) return [];
         return new WrapperTracer(code, sites, _image.AddressOfEntryPoint).Trace();
     }
 

@@ -1,28 +1,6 @@
-using DriverAudit.Scanner.Pe;
+using DriverAudit.Rules.Facts;
 
 namespace DriverAudit.Scanner.Code;
-
-/// <summary>
-/// One imported function bound through an IAT slot, as code analysis needs it. From a file it comes from the
-/// import table; from a dump module it comes from resolving the IAT slot values to exports, which is why this
-/// is not <see cref="PeImport"/>.
-/// </summary>
-internal sealed record CodeImport(string Module, string? Name, int? Ordinal, uint SlotRva)
-{
-    /// <summary>"module!name" or "module!#ordinal", module lower-cased: the stable anchor.</summary>
-    public string Key => $"{Module.ToLowerInvariant()}!{Name ?? "#" + Ordinal}";
-
-    /// <summary>Normal and delay-load imports of a parsed image, in table order.</summary>
-    public static IReadOnlyList<CodeImport> FromImage(PeImage image)
-    {
-        var normal = image.Imports.Imports;
-        var delayed = image.DelayImports.Imports;
-        var result = new List<CodeImport>(normal.Count + delayed.Count);
-        foreach (var i in normal) result.Add(new CodeImport(i.Module, i.Name, i.Ordinal, i.SlotRva));
-        foreach (var i in delayed) result.Add(new CodeImport(i.Module, i.Name, i.Ordinal, i.SlotRva));
-        return result;
-    }
-}
 
 /// <summary>An argument value: a proven constant, or unknown. Never a guess.</summary>
 internal readonly record struct ArgValue(bool IsKnown, ulong Value)
@@ -52,7 +30,7 @@ internal enum CallSiteShape
 /// <param name="SiteRva">RVA of the call (or tail-call jump) instruction.</param>
 /// <param name="FunctionStartRva">Start of the containing function when the image says (x64 .pdata).</param>
 /// <param name="Args">Arguments 0..3 as the callee sees them (logical arguments: a 64-bit x86 argument spans two pushes).</param>
-internal sealed record CallSite(CodeImport Api, uint SiteRva, uint? FunctionStartRva, IReadOnlyList<ArgValue> Args, CallSiteShape Shape)
+internal sealed record CallSite(ImportFact Api, uint SiteRva, uint? FunctionStartRva, IReadOnlyList<ArgValue> Args, CallSiteShape Shape)
 {
     public const int TrackedArgs = DriverAudit.Rules.Facts.CallFact.TrackedArgs;
 

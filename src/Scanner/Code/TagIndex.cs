@@ -1,3 +1,4 @@
+using DriverAudit.Rules.Facts;
 using DriverAudit.Rules.Kernel;
 using DriverAudit.Scanner.Pe;
 
@@ -58,14 +59,13 @@ internal sealed record ImageTags(IReadOnlyList<TagUse> Tags, int UnknownTagSites
 internal static class TagIndex
 {
     /// <summary>
-    /// For files pass <see cref="CodeImport.FromImage"/>; for a dump module pass the imports resolved from its IAT.
+    /// For files pass <see cref="PeFacts.ImportsOf"/>; for a dump module pass the imports resolved from its IAT.
     /// </summary>
-    public static ImageTags Build(PeImage image, IReadOnlyList<CodeImport> imports) => Build(new CodeFacts(image, imports), imports);
+    public static ImageTags Build(PeImage image, IReadOnlyList<ImportFact> imports) => Build(new CodeFacts(image, imports));
 
-    public static ImageTags Build(CodeFacts facts) => Build(facts, facts.Imports);
-
-    public static ImageTags Build(CodeFacts facts, IReadOnlyList<CodeImport> imports)
+    public static ImageTags Build(CodeFacts facts)
     {
+        var imports = facts.Imports;
         var tags = new List<TagUse>();
         var unknown = new List<CallSite>();
         var sites = new List<CallSite>();
@@ -73,10 +73,10 @@ internal static class TagIndex
         var wrapped = facts.WrappedCalls.ToLookup(w => w.Site.SiteRva);
         var traced = new HashSet<uint>();
         foreach (var w in facts.WrappedCalls)
-            if (w.Via.Count > 0 && PoolApis.Find(w.Site.Api.Module, w.Site.Api.Name) is { TagArg: >= 0 } s && !w.Site.Arg(s.TagArg).IsKnown) traced.Add(w.Site.SiteRva);
+            if (w.Via.Count > 0 && PoolApis.Find(w.Site.Api.Ref) is { TagArg: >= 0 } s && !w.Site.Arg(s.TagArg).IsKnown) traced.Add(w.Site.SiteRva);
         foreach (var site in facts.CallSites)
         {
-            if (PoolApis.Find(site.Api.Module, site.Api.Name) is not { } signature) continue;
+            if (PoolApis.Find(site.Api.Ref) is not { } signature) continue;
             // The tag is the site's own, but its pool type or flags may come from the wrapper's callers: shown
             // when every caller passes the same value.
             var args = Agreed(site, wrapped[site.SiteRva].Where(w => w.Via.Count > 0).ToList());
@@ -97,21 +97,21 @@ internal static class TagIndex
         // Sites found only by the wrapper tracer (a short jump to an import thunk).
         foreach (var w in facts.WrappedCalls)
         {
-            if (sites.Contains(w.Site) || PoolApis.Find(w.Site.Api.Module, w.Site.Api.Name) is not { TagArg: >= 0 }) continue;
+            if (sites.Contains(w.Site) || PoolApis.Find(w.Site.Api.Ref) is not { TagArg: >= 0 }) continue;
             if (w.Via.Count == 0) sites.Add(w.Site);
             Add(w.Site, w.Args, w.Via);
         }
         // Untagged allocators imported but never seen called: still 'None' owners (DA1001 says so from the import).
         foreach (var import in imports)
-            if (PoolApis.Find(import.Module, import.Name) is { TagArg: < 0, IsAllocator: true } untagged
+            if (PoolApis.Find(import.Ref) is { TagArg: < 0, IsAllocator: true } untagged
                 && !tags.Any(t => t.Untagged && t.Api == untagged.Name))
-                tags.Add(new TagUse(PoolTag.None, untagged.Name, import.SlotRva, null, null, CallSiteShape.Direct) { Untagged = true, ImportOnly = true });
-        var notEvaluated = facts.NotEvaluatedReason is { } why && imports.Any(i => PoolApis.Find(i.Module, i.Name) is not null) ? why : null;
+                tags.Add(new TagUse(PoolTag.None, untagged.Name, import.SlotRva.GetValueOrDefault(), null, null, CallSiteShape.Direct) { Untagged = true, ImportOnly = true });
+        var notEvaluated = facts.NotEvaluatedReason is { } why && imports.Any(i => PoolApis.Find(i.Ref) is not null) ? why : null;
         return new ImageTags(tags, unknown.Count, sites) { UnknownSites = unknown, CodeNotEvaluated = notEvaluated };
 
         void Add(CallSite site, IReadOnlyList<ArgValue> args, IReadOnlyList<WrapperHop> via)
         {
-            var signature = PoolApis.Find(site.Api.Module, site.Api.Name)!;
+            var signature = PoolApis.Find(site.Api.Ref)!;
             var tag = signature.TagArg < args.Count ? args[signature.TagArg] : ArgValue.Unknown;
             if (!tag.IsKnown)
             {

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DriverAudit.Rules.Facts;
 using DriverAudit.Rules.Kernel;
 using Iced.Intel;
 
@@ -56,7 +57,7 @@ internal sealed class WrapperTracer
         _decoder = new RegionDecoder(code);
         _sites = sites;
         _entryPoint = entryPoint;
-        foreach (var s in sites) _calleeByRva.TryAdd(s.SiteRva, PoolApis.Find(s.Api.Module, s.Api.Name));
+        foreach (var s in sites) _calleeByRva.TryAdd(s.SiteRva, PoolApis.Find(s.Api.Ref));
     }
 
     public List<WrappedCall> Trace()
@@ -66,7 +67,7 @@ internal sealed class WrapperTracer
             foreach (var site in _sites)
             {
                 if (_results.Count >= MaxResults) break;
-                if (PoolApis.Find(site.Api.Module, site.Api.Name) is not { } signature) continue;
+                if (PoolApis.Find(site.Api.Ref) is not { } signature) continue;
                 var wanted = Wanted(site, signature);
                 if (wanted.Count == 0) continue;
                 TraceSite(site, signature, wanted);
@@ -94,19 +95,19 @@ internal sealed class WrapperTracer
     /// </summary>
     private List<(CallSite Site, PoolApi Signature)> ShortJumpsToThunks()
     {
-        var thunks = new Dictionary<uint, CodeImport>();
+        var thunks = new Dictionary<uint, ImportFact>();
         var known = new HashSet<uint>();
         foreach (var site in _sites)
         {
             known.Add(site.SiteRva);
-            if ((site.Shape & CallSiteShape.ViaThunk) == 0 || PoolApis.Find(site.Api.Module, site.Api.Name) is null) continue;
+            if ((site.Shape & CallSiteShape.ViaThunk) == 0 || PoolApis.Find(site.Api.Ref) is null) continue;
             if (!Locate(site.SiteRva, out var region, out var k)) continue;
             if (CodeRegion.IsDirectBranch(region[k])) thunks.TryAdd((uint)region[k].NearBranchTarget, site.Api);
         }
         var extra = new List<(CallSite, PoolApi)>();
         foreach (var (thunk, api) in thunks)
         {
-            var signature = PoolApis.Find(api.Module, api.Name)!;
+            var signature = PoolApis.Find(api.Ref)!;
             foreach (var (rva, tail) in CallersOf(thunk))
             {
                 if (known.Contains(rva)) continue;

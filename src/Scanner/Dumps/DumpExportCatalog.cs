@@ -1,3 +1,4 @@
+using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Dumps;
@@ -20,7 +21,7 @@ internal readonly record struct AddressResolution(AddressResolutionStatus Status
     /// <remarks>Checks the parts too: a default value (Status 0 = Resolved, no module) must never read as a success.</remarks>
     public bool Success => Status == AddressResolutionStatus.Resolved && Module is not null && Export is not null;
     /// <summary>"ntoskrnl.exe!ExAllocatePool", "hal.dll!#12", or null.</summary>
-    public string? Display => Module is null || Export is null ? null : $"{Module.Name}!{Export.Name ?? "#" + Export.Ordinal}";
+    public string? Display => Module is null || Export is null ? null : ImportRef.Format(Module.Name, Export.Name, Export.Ordinal);
 }
 
 /// <summary>

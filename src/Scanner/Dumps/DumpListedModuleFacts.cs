@@ -1,4 +1,5 @@
 using DriverAudit.Rules.Facts;
+using DriverAudit.Scanner.Inputs;
 
 namespace DriverAudit.Scanner.Dumps;
 
@@ -13,11 +14,11 @@ internal sealed class DumpListedModuleFacts(ModuleFact module, string displayNam
 
     /// <summary>A loaded module's provenance ("dump").</summary>
     public static DumpListedModuleFacts Of(DumpModule m, string dumpPath) =>
-        new(new ModuleFact("dump", m.Name, m.FullPath, m.Base), $"{Path.GetFileName(dumpPath.Replace('\\', '/'))}!{m.Name}");
+        new(new ModuleFact("dump", m.Name, m.FullPath, m.Base), DumpModuleTarget.ModuleShortName(dumpPath, m.Name));
 
     /// <summary>An unloaded driver's provenance ("unloaded"; its path is its name).</summary>
     public static DumpListedModuleFacts Of(UnloadedDriver d, string dumpPath) =>
-        new(new ModuleFact("unloaded", d.Name, d.Name, d.Base), $"{Path.GetFileName(dumpPath.Replace('\\', '/'))}!{d.Name} (unloaded)");
+        new(new ModuleFact("unloaded", d.Name, d.Name, d.Base), DumpModuleTarget.ModuleShortName(dumpPath, d.Name) + " (unloaded)");
 
     public string DisplayName { get; } = displayName;
     public ModuleFact Module { get; } = module;

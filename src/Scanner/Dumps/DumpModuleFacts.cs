@@ -1,5 +1,6 @@
 using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Code;
+using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Dumps;
@@ -19,7 +20,7 @@ internal sealed class DumpModuleFacts : IImageFacts
     public DumpModuleFacts(PeImage image, DumpModule module, DumpExportCatalog catalog, bool is64, string dumpPath)
     {
         DumpModule = module;
-        DisplayName = $"{Path.GetFileName(dumpPath.Replace('\\', '/'))}!{module.Name}";
+        DisplayName = DumpModuleTarget.ModuleShortName(dumpPath, module.Name);
         _pe = new PeFacts(image, DisplayName);
         _resolve = () => IatResolver.Resolve(image, module, catalog, is64);
     }
@@ -35,8 +36,8 @@ internal sealed class DumpModuleFacts : IImageFacts
     private IReadOnlyList<InstructionFact>? _instructions;
 
     /// <summary>Call sites found through the resolved IAT slots (the import table itself may be gone).</summary>
-    public CodeFacts Code => _code ??= new CodeFacts(_pe.Image, () => PeFacts.CodeImports(Imports));
-    public IReadOnlyList<CallFact> Calls => _calls ??= PeFacts.BuildCalls(Code, Imports);
+    public CodeFacts Code => _code ??= new CodeFacts(_pe.Image, () => Imports);
+    public IReadOnlyList<CallFact> Calls => _calls ??= PeFacts.BuildCalls(Code);
     // The same CodeFacts as the calls: the code is copied out of the dump once per module.
     public IReadOnlyList<InstructionFact> Instructions => _instructions ??= PeFacts.BuildInstructions(Code);
     public IReadOnlyList<StringFact> Strings => _pe.Strings;

@@ -27,7 +27,7 @@ internal sealed record IatSlot(uint Rva, ulong? Value, string? Module, string? N
 {
     public bool Resolved => Module is not null;
     /// <summary>"ntoskrnl.exe!ExAllocatePool", "hal.dll!#12" or null.</summary>
-    public string? Display => Module is null ? null : $"{Module}!{Name ?? "#" + Ordinal}";
+    public string? Display => Module is null ? null : ImportRef.Format(Module, Name, Ordinal);
 }
 
 /// <summary>The resolved IAT of one dump module.</summary>

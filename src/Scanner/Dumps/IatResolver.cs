@@ -201,7 +201,7 @@ internal static class IatResolver
         private IatSlot Verify(uint rva, PeImport import, ulong? value)
         {
             var expected = import.Name is not null ? catalog.Resolver.Resolve(import.Module, import.Name) : catalog.Resolver.Resolve(import.Module, import.Ordinal ?? 0);
-            var named = $"{import.Module}!{import.Name ?? "#" + import.Ordinal}";
+            var named = ImportRef.Format(import.Module, import.Name, import.Ordinal);
             // An unreadable slot resolves to nothing (not to the default value, whose status reads "Resolved").
             var actual = value is { } v ? catalog.ResolveAddress(v) : new AddressResolution(AddressResolutionStatus.NoModule, null, null);
             if (catalog.Target(expected) is { } target)

@@ -12,6 +12,8 @@ internal sealed record ArtifactReport
     public required string Uri { get; init; }
     /// <summary>For people: the relative path, or the local path when outside the source root.</summary>
     public string DisplayPath => Uri.StartsWith("file:", StringComparison.Ordinal) ? new Uri(Uri).LocalPath : Uri;
+    /// <summary>How messages name the artifact: its display path, or <c>dump!module</c> for a dump module.</summary>
+    public string DisplayName => ModuleName is null ? DisplayPath : Inputs.DumpModuleTarget.ModulePath(DisplayPath, ModuleName);
     public long? Length { get; init; }
     /// <summary>Lower-case hex SHA-256 of the file, when computed (only when a report needs it).</summary>
     public string? Sha256 { get; init; }

@@ -235,6 +235,10 @@ internal sealed class DumpModuleTarget
     /// <summary>The one spelling of a dump module's place: <c>dump!module</c>.</summary>
     public static string ModulePath(string dumpDisplayPath, string moduleName) => $"{dumpDisplayPath}!{moduleName}";
 
+    /// <summary>The short form rules' {artifact} uses: the dump's file name only, "MEMORY.DMP!name.sys".</summary>
+    public static string ModuleShortName(string dumpPath, string moduleName) =>
+        ModulePath(Path.GetFileName(dumpPath.Replace('\\', '/')), moduleName);
+
     /// <summary>Opens the module's image as the dump holds it (pages may be missing).</summary>
     public PeOpenResult OpenImage() => PeImage.TryOpen(_input.Dump!.OpenModuleImage(Module));
 

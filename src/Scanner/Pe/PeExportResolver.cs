@@ -1,3 +1,5 @@
+using DriverAudit.Rules.Facts;
+
 namespace DriverAudit.Scanner.Pe;
 
 internal enum ExportResolutionStatus
@@ -21,7 +23,7 @@ internal readonly record struct ExportResolution(ExportResolutionStatus Status, 
 {
     public bool Success => Status == ExportResolutionStatus.Resolved;
     /// <summary>"module!name" or "module!#ordinal" for a resolved export, e.g. "ntoskrnl!KeGetCurrentIrql".</summary>
-    public string? Display => Export is null ? null : $"{Module}!{Export.Name ?? "#" + Export.Ordinal}";
+    public string? Display => Export is null ? null : ImportRef.Format(Module, Export.Name, Export.Ordinal);
 }
 
 /// <summary>
@@ -71,7 +73,7 @@ internal sealed class PeExportResolver
             }
             if (export.Forwarder is null) return new(ExportResolutionStatus.Resolved, current, export, hops);
             if (hops >= _maxHops) return new(ExportResolutionStatus.HopLimit, current, export, hops);
-            var key = current + "!" + (name ?? "#" + ordinal);
+            var key = ImportRef.Format(current, name, ordinal);
             seen ??= [];
             if (seen.Contains(key)) return new(ExportResolutionStatus.ForwarderCycle, current, export, hops);
             seen.Add(key);

@@ -68,9 +68,9 @@ internal sealed class PeFacts : IImageFacts
     /// Call sites and notable instructions, decoded only when a rule asks. The calls are found from the
     /// import facts' IAT slots, so an adapter that resolves imports differently (a dump's IAT) gets calls for free.
     /// </summary>
-    public CodeFacts Code => _code ??= new CodeFacts(_image, () => CodeImports(Imports));
+    public CodeFacts Code => _code ??= new CodeFacts(_image, () => Imports);
 
-    public IReadOnlyList<CallFact> Calls => _calls ??= BuildCalls(Code, Imports);
+    public IReadOnlyList<CallFact> Calls => _calls ??= BuildCalls(Code);
 
     public IReadOnlyList<InstructionFact> Instructions => _instructions ??= BuildInstructions(Code);
 
@@ -99,22 +99,14 @@ internal sealed class PeFacts : IImageFacts
         return result;
     }
 
-    internal static IReadOnlyList<CodeImport> CodeImports(IReadOnlyList<ImportFact> imports)
-    {
-        var list = new List<CodeImport>(imports.Count);
-        foreach (var i in imports)
-            if (i.SlotRva is uint slot) list.Add(new CodeImport(i.Module, i.Name, i.Ordinal, slot));
-        return list;
-    }
-
     /// <summary>
     /// Call facts of an image: its import call sites, then the calls into its own pool wrappers that pass a
     /// constant pool argument on (<see cref="CodeFacts.WrappedCalls"/>), numbered after the direct ones so that
     /// adding wrapper facts never renumbers a direct call's key.
     /// </summary>
-    internal static IReadOnlyList<CallFact> BuildCalls(CodeFacts code, IReadOnlyList<ImportFact> imports)
+    internal static IReadOnlyList<CallFact> BuildCalls(CodeFacts code)
     {
-        var direct = BuildCalls(code.CallSites, imports);
+        var direct = BuildCalls(code.CallSites);
         var wrapped = code.WrappedCalls;
         if (wrapped.Count == 0) return direct;
         var result = new List<CallFact>(direct.Count + wrapped.Count);
@@ -125,18 +117,15 @@ internal sealed class PeFacts : IImageFacts
             ref var n = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(ordinals, (c.Api.Key, c.FunctionRva), out _);
             n = Math.Max(n, c.Ordinal + 1);
         }
-        var bySlot = new Dictionary<uint, ImportFact>();
-        foreach (var i in imports)
-            if (i.SlotRva is uint slot) bySlot.TryAdd(slot, i);
         foreach (var w in wrapped.OrderBy(w => w.CallerSiteRva).ThenBy(w => w.Site.SiteRva))
         {
-            if (PoolApis.Find(w.Site.Api.Module, w.Site.Api.Name) is not { } signature) continue;
+            if (PoolApis.Find(w.Site.Api.Ref) is not { } signature) continue;
             // A call into a wrapper is a fact only when it proves a pool argument the call inside does not.
             var proves = w.Via.Count == 0;
             foreach (var a in (ReadOnlySpan<int>)[signature.TagArg, signature.PoolTypeArg, signature.PoolFlagsArg])
                 proves |= a >= 0 && w.Args[a].IsKnown && !w.Site.Arg(a).IsKnown;
             if (!proves) continue;
-            var api = bySlot.GetValueOrDefault(w.Site.Api.SlotRva) ?? new ImportFact(w.Site.Api.Module, w.Site.Api.Name, w.Site.Api.Ordinal, false, w.Site.Api.SlotRva);
+            var api = w.Site.Api;
             ref var next = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(ordinals, (api.Key, w.CallerFunction), out _);
             var args = new ulong?[CallSite.TrackedArgs];
             for (var a = 0; a < args.Length; a++) args[a] = w.Args[a] is { IsKnown: true } v ? v.Value : null;
@@ -150,22 +139,17 @@ internal sealed class PeFacts : IImageFacts
     }
 
     /// <summary>Maps call sites to facts; the ordinal numbers sites of one API within one function in address order.</summary>
-    internal static IReadOnlyList<CallFact> BuildCalls(IReadOnlyList<CallSite> sites, IReadOnlyList<ImportFact> imports)
+    internal static IReadOnlyList<CallFact> BuildCalls(IReadOnlyList<CallSite> sites)
     {
-        // One import fact and one key string per slot, not per site (a large driver has thousands of sites).
-        var bySlot = new Dictionary<uint, (ImportFact Fact, string Key)>(imports.Count);
-        foreach (var i in imports)
-            if (i.SlotRva is uint slot && !bySlot.ContainsKey(slot)) bySlot[slot] = (i, i.Key);
+        // One key string per import, not per site (a large driver has thousands of sites).
+        var keys = new Dictionary<ImportFact, string>(ReferenceEqualityComparer.Instance);
         var ordinals = new Dictionary<(string, uint?), int>();
         var result = new List<CallFact>(sites.Count);
         foreach (var site in InAddressOrder(sites))
         {
-            if (!bySlot.TryGetValue(site.Api.SlotRva, out var api))
-            {
-                var made = new ImportFact(site.Api.Module, site.Api.Name, site.Api.Ordinal, false, site.Api.SlotRva);
-                bySlot[site.Api.SlotRva] = api = (made, made.Key);
-            }
-            var key = (api.Key, site.FunctionStartRva);
+            ref var apiKey = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(keys, site.Api, out var had);
+            if (!had) apiKey = site.Api.Key;
+            var key = (apiKey!, site.FunctionStartRva);
             ref var next = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(ordinals, key, out _);
             var ordinal = next++;
             var args = new ulong?[CallSite.TrackedArgs];
@@ -174,7 +158,7 @@ internal sealed class PeFacts : IImageFacts
                 : (site.Shape & CallSiteShape.ViaThunk) != 0 ? CallShape.Thunk
                 : (site.Shape & CallSiteShape.ViaRegister) != 0 ? CallShape.Register
                 : CallShape.Direct;
-            result.Add(new CallFact(api.Fact, site.SiteRva, site.FunctionStartRva, ordinal, args, shape));
+            result.Add(new CallFact(site.Api, site.SiteRva, site.FunctionStartRva, ordinal, args, shape));
         }
         return result;
     }
@@ -289,10 +273,13 @@ internal sealed class PeFacts : IImageFacts
         return result;
     }
 
-    private ImportFact[] BuildImports()
+    private ImportFact[] BuildImports() => ImportsOf(_image);
+
+    /// <summary>The facts of an image's import and delay-import tables, in table order, each with its IAT slot.</summary>
+    public static ImportFact[] ImportsOf(PeImage image)
     {
-        var normal = _image.Imports.Imports;
-        var delayed = _image.DelayImports.Imports;
+        var normal = image.Imports.Imports;
+        var delayed = image.DelayImports.Imports;
         var result = new ImportFact[normal.Count + delayed.Count];
         var n = 0;
         foreach (var i in normal) result[n++] = new ImportFact(i.Module, i.Name, i.Ordinal, false, i.SlotRva);
@@ -310,5 +297,5 @@ internal sealed class PeFacts : IImageFacts
     }
 
     private static string DefaultDisplayName(ImageOrigin origin) =>
-        origin.ModuleName is { } module ? $"{Path.GetFileName(origin.Path)}!{module}" : origin.Path;
+        origin.ModuleName is { } module ? Inputs.DumpModuleTarget.ModulePath(Path.GetFileName(origin.Path), module) : origin.Path;
 }

@@ -40,7 +40,7 @@ internal sealed class MarkdownSink : IScanSink
     {
         foreach (var a in report.Artifacts)
         {
-            var where = a.ModuleName is null ? a.DisplayPath : $"{a.DisplayPath}!{a.ModuleName}";
+            var where = a.DisplayName;
             foreach (var f in a.Findings)
             {
                 if (f.Suppression is not null) continue; // counted in the totals; SARIF and JSON Lines keep them, marked

@@ -43,7 +43,7 @@ internal sealed class TextWriterSink : IScanSink
     {
         foreach (var artifact in report.Artifacts)
         {
-            var where = artifact.ModuleName is null ? artifact.DisplayPath : $"{artifact.DisplayPath}!{artifact.ModuleName}";
+            var where = artifact.DisplayName;
             foreach (var f in artifact.Findings)
             {
                 // Accepted risks are counted in the summary, not listed: the SARIF and JSON Lines reports keep them, marked.

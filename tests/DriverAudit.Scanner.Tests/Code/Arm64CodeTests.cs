@@ -127,7 +127,7 @@ public partial class Arm64CodeTests
         var path = t.File("arm32.sys", pe.Build().File);
         using var source = DriverAudit.Scanner.Images.FileImageSource.Open(path);
         var image = PeImage.TryOpen(source).Image!;
-        var tags = TagIndex.Build(image, CodeImport.FromImage(image));
+        var tags = TagIndex.Build(image, PeFacts.ImportsOf(image));
         Assert.Equal("no code analysis for ARM32 images", tags.CodeNotEvaluated);
 
         var json = CliRunner.Run(RepoPaths.Root, ["tags", path, "--format", "json"]);

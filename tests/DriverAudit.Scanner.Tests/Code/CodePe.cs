@@ -1,3 +1,4 @@
+using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
@@ -41,7 +42,7 @@ public static class CodePe
         return open.Image ?? throw new InvalidOperationException(open.Reason);
     }
 
-    internal static CodeImport Import(bool is64, int k, string name) => new("ntoskrnl.exe", name, null, Slot(is64, k));
+    internal static ImportFact Import(bool is64, int k, string name) => new("ntoskrnl.exe", name, null, false, Slot(is64, k));
 
     internal static CodeFacts Facts(bool is64, Action<Assembler> build, params string[] imports) =>
         new(Image(is64, Assemble(is64, build)), imports.Select((n, k) => Import(is64, k, n)).ToList());

@@ -49,11 +49,11 @@ public class FixtureCodeTests
         var (image, source) = Open(binary);
         using (source)
         {
-            var tags = TagIndex.Build(image, CodeImport.FromImage(image));
+            var tags = TagIndex.Build(image, PeFacts.ImportsOf(image));
             var actual = new List<string>();
             foreach (var site in tags.Sites)
             {
-                var sig = PoolApis.Find(site.Api.Module, site.Api.Name)!;
+                var sig = PoolApis.Find(site.Api.Ref)!;
                 var tag = site.Arg(sig.TagArg);
                 var type = sig.PoolTypeArg >= 0 ? $"type={site.Arg(sig.PoolTypeArg)}" : "";
                 var flags = sig.PoolFlagsArg >= 0 ? $"flags={site.Arg(sig.PoolFlagsArg)}" : "";

@@ -42,7 +42,7 @@ public class WrapperFixtureTests
         var (image, source) = FixtureCodeTests.Open(binary);
         using (source)
         {
-            var tags = TagIndex.Build(image, CodeImport.FromImage(image));
+            var tags = TagIndex.Build(image, PeFacts.ImportsOf(image));
             var actual = tags.Tags.Select(t =>
                 $"{t.Api} {t.Tag}{(t.PoolType is { } p ? $" poolType=0x{p:x}" : "")}{(t.PoolFlags is { } f ? $" poolFlags=0x{f:x}" : "")} hops={t.Via.Count}").ToList();
             Assert.Equal(expected.Order(StringComparer.Ordinal), actual.Order(StringComparer.Ordinal));

@@ -25,22 +25,23 @@ internal sealed class Arm64CodeAnalysis
 
     private readonly CodeImage _code;
     private readonly PeImage _image;
-    private readonly Dictionary<uint, CodeImport> _slots = [];
+    private readonly Dictionary<uint, ImportFact> _slots = [];
     private readonly HashSet<uint> _functionStarts = [];
     private readonly Queue<uint> _queue = new();
     private readonly Dictionary<uint, Function> _functions = [];
     private readonly List<(uint Start, uint End, uint Function)> _blocks = [];
     private readonly HashSet<uint> _references = [];
     private readonly List<InstructionHit> _hits = [];
-    private readonly Dictionary<uint, CodeImport> _thunks = [];
+    private readonly Dictionary<uint, ImportFact> _thunks = [];
     private long _decoded;
     private readonly long _budget;
 
-    private Arm64CodeAnalysis(CodeImage code, PeImage image, IReadOnlyList<CodeImport> imports)
+    private Arm64CodeAnalysis(CodeImage code, PeImage image, IReadOnlyList<ImportFact> imports)
     {
         _code = code;
         _image = image;
-        foreach (var i in imports) _slots.TryAdd(i.SlotRva, i);
+        foreach (var i in imports)
+            if (i.SlotRva is uint slot) _slots.TryAdd(slot, i);
         long total = 0;
         foreach (var s in code.Sections) total += s.Bytes.Length / 4;
         // Each instruction is decoded once by descent, peeked a few times as a branch target, and simulated at most
@@ -68,7 +69,7 @@ internal sealed class Arm64CodeAnalysis
         return hi >= 0 && rva < b[hi].End ? b[hi].Function : null;
     }
 
-    public static Arm64CodeAnalysis Run(CodeImage code, PeImage image, IReadOnlyList<CodeImport> imports)
+    public static Arm64CodeAnalysis Run(CodeImage code, PeImage image, IReadOnlyList<ImportFact> imports)
     {
         var a = new Arm64CodeAnalysis(code, image, imports);
         a.Analyse();
@@ -133,7 +134,7 @@ internal sealed class Arm64CodeAnalysis
     private readonly record struct Edge(uint Site, uint Target, bool Tail, V[] Args, uint Caller);
 
     /// <summary>A call of an import: the state of x0..x7 at the call, and the shape.</summary>
-    private readonly record struct RawSite(uint Site, CodeImport Api, CallSiteShape Shape, V[] Args, uint Function);
+    private readonly record struct RawSite(uint Site, ImportFact Api, CallSiteShape Shape, V[] Args, uint Function);
 
     private readonly List<Edge> _edges = [];
     private readonly List<RawSite> _rawSites = [];
@@ -213,7 +214,7 @@ internal sealed class Arm64CodeAnalysis
     }
 
     /// <summary><c>ADRP xN; LDR xN, [xN, #off]; BR xN</c> with the LDR reading an IAT slot: the import it jumps to.</summary>
-    private CodeImport? ThunkAt(uint rva)
+    private ImportFact? ThunkAt(uint rva)
     {
         if (_thunks.TryGetValue(rva, out var known)) return known;
         if (At(rva) is not { Kind: A64Kind.Adrp } a || At(rva + 4) is not { Kind: A64Kind.Load, Size: 8, Writeback: false } l
@@ -696,7 +697,7 @@ internal sealed class Arm64CodeAnalysis
         for (var n = 0; n < sites.Count && results.Count < WrapperTracer.MaxResults; n++)
         {
             var site = sites[n];
-            if (PoolApis.Find(site.Api.Module, site.Api.Name) is not { } signature) continue;
+            if (PoolApis.Find(site.Api.Ref) is not { } signature) continue;
             var pieces = new Dictionary<int, V>();
             foreach (var a in (ReadOnlySpan<int>)[signature.TagArg, signature.PoolTypeArg, signature.PoolFlagsArg])
                 if (a >= 0 && a < CallSite.TrackedArgs && !site.Arg(a).IsKnown && raw[n].Args[a].Is(K.Param)) pieces[a] = raw[n].Args[a];

@@ -204,10 +204,9 @@ internal sealed class SarifWriter : IScanSink
     private Finding MoreResults(Finding sample, ArtifactReport artifact, int more)
     {
         var fingerprint = FindingFingerprint.Compute(sample.Rule.Id, artifact.Uri, artifact.ModuleName, sample.Suppression is null ? "(more results)" : "(more suppressed results)");
-        var where = artifact.ModuleName is null ? artifact.DisplayPath : $"{artifact.DisplayPath}!{artifact.ModuleName}";
         return sample with
         {
-            Message = $"{more} more result(s) of {sample.Rule.Id} {sample.Rule.Name} in {where} were left out of this log " +
+            Message = $"{more} more result(s) of {sample.Rule.Id} {sample.Rule.Name} in {artifact.DisplayName} were left out of this log " +
                       $"(at most {_maxPerRulePerImage} per rule per image); the text and JSON Lines reports list them all.",
             Anchor = new Anchor("image", "(more results)", new Dictionary<string, string>()),
             Fingerprint = fingerprint,
