@@ -3,6 +3,7 @@ using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.RulePack;
 
 namespace DriverAudit.Scanner.Cli;
 

@@ -70,9 +70,9 @@ internal static class InspectCommand
         if (rules is not null)
         {
             var facts = new PeFacts(image, path);
-            var ruleIds = RuleIds(rules, facts);
+            var ruleIds = ImageJson.RuleIds(rules, facts);
             var record = ImageRecord.Describe(image, facts.Signing, facts.FileSha256);
-            ImageJson.Write(writer, path, image, w => WriteInventory(w, path, module: null, input.Source!.Length, record, ruleIds));
+            ImageJson.Write(writer, path, image, w => ImageJson.WriteInventory(w, path, module: null, input.Source!.Length, record, ruleIds));
             EndLine(writer, io);
         }
         else
@@ -81,22 +81,6 @@ internal static class InspectCommand
         }
         return null;
     }
-
-    /// <summary>The <c>inventory</c> object: exactly the fields of a <c>driveraudit inventory</c> record (files and dump modules alike).</summary>
-    internal static void WriteInventory(Utf8JsonWriter w, string path, string? module, long? size, ImageRecord record, IEnumerable<string> ruleIds)
-    {
-        w.WriteStartObject("inventory");
-        InventorySink.WriteHead(w, host: null, path, module, size);
-        record.WriteFields(w);
-        w.WriteStartArray("ruleIds");
-        foreach (var id in ruleIds) w.WriteStringValue(id);
-        w.WriteEndArray();
-        w.WriteEndObject();
-    }
-
-    /// <summary>Ids of the rules that match the image, as an inventory lists them.</summary>
-    internal static List<string> RuleIds(RuleSet rules, DriverAudit.Rules.Facts.IImageFacts facts) =>
-        [.. rules.Evaluate(facts).Select(m => m.Rule.Id).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
 
     private static void EndLine(Utf8JsonWriter writer, CliIo io) => CliInputs.EndJsonLine(writer, io);
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Reporting.Sarif;
+using DriverAudit.Scanner.RulePack;
 using Spectre.Console;
 using Rule = DriverAudit.Rules.Engine.Rule;
 
@@ -36,7 +37,7 @@ internal static class RulesCommand
         var command = new Command("list", "List the rules: the embedded pack plus --rules additions.") { format, rules, noDefault };
         command.SetAction(parse =>
         {
-            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
+            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io.WorkingDirectory, io.Error);
             if (catalog is null) return ExitCodes.UsageOrConfiguration;
             var list = catalog.Set.Rules;
             if (parse.GetValue(format) == "json") WriteJson(list, io);
@@ -55,7 +56,7 @@ internal static class RulesCommand
         var command = new Command("show", "Show a rule: metadata, description, help and its match tree as written.") { id, rules, noDefault };
         command.SetAction(parse =>
         {
-            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
+            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io.WorkingDirectory, io.Error);
             if (catalog is null) return ExitCodes.UsageOrConfiguration;
             var wanted = parse.GetValue(id) ?? "";
             var rule = catalog.Set.Rules.FirstOrDefault(r =>
@@ -80,7 +81,7 @@ internal static class RulesCommand
             "Exit 0 when valid, 2 with file:line:column errors otherwise.") { paths, noDefault };
         command.SetAction(parse =>
         {
-            var catalog = RuleCatalog.LoadFocused(parse.GetValue(paths) ?? [], !parse.GetValue(noDefault), io);
+            var catalog = RuleCatalog.LoadFocused(parse.GetValue(paths) ?? [], !parse.GetValue(noDefault), io.WorkingDirectory, io.Error);
             if (catalog is null) return ExitCodes.UsageOrConfiguration;
             io.Out.WriteLine($"{catalog.FocusRules.Count()} rule(s) valid.");
             return ExitCodes.Clean;
@@ -97,7 +98,7 @@ internal static class RulesCommand
             "through the analyzer. Exit 1 when an example does not behave, 2 on rule errors.") { paths, noDefault };
         command.SetAction(parse =>
         {
-            var catalog = RuleCatalog.LoadFocused(parse.GetValue(paths) ?? [], !parse.GetValue(noDefault), io);
+            var catalog = RuleCatalog.LoadFocused(parse.GetValue(paths) ?? [], !parse.GetValue(noDefault), io.WorkingDirectory, io.Error);
             if (catalog is null) return ExitCodes.UsageOrConfiguration;
             var results = RuleExamples.Run(catalog, io.WorkingDirectory);
             RuleExamples.Print(results, io.Out);
@@ -115,7 +116,7 @@ internal static class RulesCommand
         var command = new Command("docs", "Generate the rule documentation pages (deterministic; commit them).") { output, readme, rules, noDefault };
         command.SetAction(parse =>
         {
-            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
+            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io.WorkingDirectory, io.Error);
             if (catalog is null) return ExitCodes.UsageOrConfiguration;
             var outDir = Path.GetFullPath(Path.Combine(io.WorkingDirectory, parse.GetValue(output)!));
             string? readmePath = parse.GetValue(readme) is { } r ? Path.GetFullPath(Path.Combine(io.WorkingDirectory, r)) : null;

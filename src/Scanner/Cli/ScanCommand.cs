@@ -1,10 +1,12 @@
 using System.CommandLine;
 using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Configuration;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Reporting;
 using DriverAudit.Scanner.Reporting.Sarif;
+using DriverAudit.Scanner.RulePack;
 using Spectre.Console;
 
 namespace DriverAudit.Scanner.Cli;
@@ -408,7 +410,7 @@ internal static class ScanCommand
     private static IReadOnlyList<string> OrConfig(string[]? commandLine, IReadOnlyList<string> config) =>
         commandLine is { Length: > 0 } ? commandLine : config;
 
-    /// <summary>Loads and compiles the rules through <see cref="RuleCatalog.Load(RulePackRequest, CliIo)"/>; null after printing the errors.</summary>
+    /// <summary>Loads and compiles the rules through <see cref="RuleCatalog.Load(RulePackRequest, string, TextWriter)"/>; null after printing the errors.</summary>
     internal static RuleSet? LoadRules(IReadOnlyList<string> extra, bool includeDefault, CliIo io, IReadOnlyDictionary<string, string>? hashLists = null) =>
-        RuleCatalog.Load(new RulePackRequest(extra, includeDefault) { HashLists = hashLists ?? new Dictionary<string, string>(), Consequence = "; nothing was scanned" }, io)?.Set;
+        RuleCatalog.Load(new RulePackRequest(extra, includeDefault) { HashLists = hashLists ?? new Dictionary<string, string>(), Consequence = "; nothing was scanned" }, io.WorkingDirectory, io.Error)?.Set;
 }

@@ -1,5 +1,7 @@
 using System.Text.Json;
+using DriverAudit.Rules.Engine;
 using DriverAudit.Rules.Facts;
+using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Reporting;
@@ -114,4 +116,20 @@ internal static class ImageJson
     }
 
     public static string Hex(ulong value) => "0x" + value.ToString("x");
+
+    /// <summary>The <c>inventory</c> object: exactly the fields of a <c>driveraudit inventory</c> record (files and dump modules alike).</summary>
+    internal static void WriteInventory(Utf8JsonWriter w, string path, string? module, long? size, ImageRecord record, IEnumerable<string> ruleIds)
+    {
+        w.WriteStartObject("inventory");
+        InventorySink.WriteHead(w, host: null, path, module, size);
+        record.WriteFields(w);
+        w.WriteStartArray("ruleIds");
+        foreach (var id in ruleIds) w.WriteStringValue(id);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>Ids of the rules that match the image, as an inventory lists them.</summary>
+    internal static List<string> RuleIds(RuleSet rules, IImageFacts facts) =>
+        [.. rules.Evaluate(facts).Select(m => m.Rule.Id).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
 }

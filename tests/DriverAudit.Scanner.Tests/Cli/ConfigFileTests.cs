@@ -1,6 +1,7 @@
 using System.Text;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Cli;
+using DriverAudit.Scanner.Configuration;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Cli;

@@ -1,4 +1,5 @@
 using DriverAudit.Scanner.Cli;
+using DriverAudit.Scanner.RulePack;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Cli;

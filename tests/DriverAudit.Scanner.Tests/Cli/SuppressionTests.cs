@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Cli;
+using DriverAudit.Scanner.Configuration;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Reporting;

@@ -6,6 +6,7 @@ using DriverAudit.Scanner.Code;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
+using DriverAudit.Scanner.RulePack;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Code;

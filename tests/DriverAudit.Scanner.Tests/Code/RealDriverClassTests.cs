@@ -2,6 +2,7 @@ using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Cli;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.RulePack;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Code;

@@ -3,6 +3,7 @@ using DriverAudit.Scanner.Cli;
 using DriverAudit.Scanner.Dumps;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.RulePack;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Dumps;

@@ -5,6 +5,7 @@ using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
+using DriverAudit.Scanner.RulePack;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Fuzz;

@@ -1,7 +1,7 @@
 using DriverAudit.Rules.Engine;
 using DriverAudit.Rules.Patterns;
 
-namespace DriverAudit.Scanner.Cli;
+namespace DriverAudit.Scanner.RulePack;
 
 /// <summary>A rule pattern as the user wrote it, and where (for warnings that point back at it).</summary>
 /// <param name="Text">An id or name, with <c>*</c> and <c>?</c> wildcards; compared ignoring case.</param>

@@ -5,7 +5,7 @@ using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Pe;
 using DriverAudit.Scanner.Reporting;
 
-namespace DriverAudit.Scanner.Cli;
+namespace DriverAudit.Scanner.Reporting;
 
 /// <summary>
 /// <c>driveraudit inspect DUMP</c>: the dump's summary and module table; <c>--module NAME</c> adds that module's
@@ -52,7 +52,7 @@ internal static class DumpInspector
                     ModuleJson(w, m, iat);
                     // The same record as the inventory command's for this module (DumpInputAnalyzer describes it the same way).
                     if (rules is not null)
-                        InspectCommand.WriteInventory(w, path, m.Name, m.Size, Fleet.ImageRecord.Describe(image, new Signing.ImageSigning(image)), InspectCommand.RuleIds(rules, facts));
+                        ImageJson.WriteInventory(w, path, m.Name, m.Size, Fleet.ImageRecord.Describe(image, new Signing.ImageSigning(image)), ImageJson.RuleIds(rules, facts));
                 }, iat.Imports);
                 endLine();
             }

@@ -1,4 +1,4 @@
-namespace DriverAudit.Scanner.Cli;
+namespace DriverAudit.Scanner.RulePack;
 
 /// <summary>Near-miss suggestions for mistyped commands, options and rule ids ("did you mean --format?").</summary>
 internal static class Spelling

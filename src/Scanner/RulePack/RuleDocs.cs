@@ -3,7 +3,7 @@ using System.Text;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Reporting.Sarif;
 
-namespace DriverAudit.Scanner.Cli;
+namespace DriverAudit.Scanner.RulePack;
 
 /// <summary>
 /// Generates <c>docs/rules/&lt;id&gt;.md</c> per rule and the README rule table. Output depends on the

@@ -4,7 +4,7 @@ using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
-namespace DriverAudit.Scanner.Cli;
+namespace DriverAudit.Scanner.RulePack;
 
 /// <summary>What rules a command loads: the embedded pack or not, rule files and folders, named hash lists.</summary>
 /// <param name="Paths">Rule files or folders (relative to the working directory).</param>
@@ -50,16 +50,16 @@ internal sealed class RuleCatalog
     /// The embedded pack (unless <paramref name="includeDefault"/> is false) plus <paramref name="extra"/>.
     /// Returns null after printing every error as file:line:column.
     /// </summary>
-    public static RuleCatalog? Load(IReadOnlyList<string> extra, bool includeDefault, CliIo io) =>
-        Load(new RulePackRequest(extra, includeDefault), io);
+    public static RuleCatalog? Load(IReadOnlyList<string> extra, bool includeDefault, string workingDirectory, TextWriter error) =>
+        Load(new RulePackRequest(extra, includeDefault), workingDirectory, error);
 
     /// <summary>
     /// The rules of <paramref name="paths"/>, with the embedded pack loaded beside them so <c>rule:</c>
     /// references to it resolve, as in a scan. An embedded rule whose id a given file also defines is left
     /// out: that file is its new version (validating or testing an edited copy of the pack).
     /// </summary>
-    public static RuleCatalog? LoadFocused(IReadOnlyList<string> paths, bool includeDefault, CliIo io) =>
-        Load(new RulePackRequest(paths, includeDefault) { Focused = true }, io);
+    public static RuleCatalog? LoadFocused(IReadOnlyList<string> paths, bool includeDefault, string workingDirectory, TextWriter error) =>
+        Load(new RulePackRequest(paths, includeDefault) { Focused = true }, workingDirectory, error);
 
     /// <summary>
     /// The one rule-pack loader: every command (scan, inventory, inspect, rules …) loads its rules here, so they
@@ -68,14 +68,16 @@ internal sealed class RuleCatalog
     /// the embedded pack's named lists are optional by design (DA6001 is silent without one). Returns null after
     /// printing every error as file:line:column and a count line ending in <see cref="RulePackRequest.Consequence"/>.
     /// </summary>
-    public static RuleCatalog? Load(RulePackRequest request, CliIo io)
+    /// <param name="workingDirectory">What relative rule paths (and embedded rules' list paths) are relative to.</param>
+    /// <param name="error">Where warnings and errors are printed.</param>
+    public static RuleCatalog? Load(RulePackRequest request, string workingDirectory, TextWriter error)
     {
         var errors = new List<RuleError>();
         foreach (var (name, file) in request.HashLists)
             if (ArgumentFile.Refusal(file) is { } why) errors.Add(new RuleError(file, 1, 1, $"hash list '{name}' {why}"));
         var given = new List<RuleSource>();
         foreach (var path in request.Paths)
-            given.AddRange(RuleSources.FromPath(Path.IsPathRooted(path) ? path : Path.Combine(io.WorkingDirectory, path), errors));
+            given.AddRange(RuleSources.FromPath(Path.IsPathRooted(path) ? path : Path.Combine(workingDirectory, path), errors));
         var sources = new List<RuleSource>();
         if (request.IncludeDefault)
         {
@@ -90,8 +92,8 @@ internal sealed class RuleCatalog
         {
             try
             {
-                var set = RuleSet.Load(sources, new RuleLoadOptions { ResolveList = (reference, ruleFile) => ReadList(reference, ruleFile, request.HashLists, io) });
-                foreach (var w in set.Warnings.Where(w => !w.File.StartsWith("embedded:", StringComparison.Ordinal))) io.Error.WriteLine(w.ToString());
+                var set = RuleSet.Load(sources, new RuleLoadOptions { ResolveList = (reference, ruleFile) => ReadList(reference, ruleFile, request.HashLists, workingDirectory) });
+                foreach (var w in set.Warnings.Where(w => !w.File.StartsWith("embedded:", StringComparison.Ordinal))) error.WriteLine(w.ToString());
                 var texts = new Dictionary<string, string>(StringComparer.Ordinal);
                 foreach (var s in sources) texts.TryAdd(s.Path, s.Text);
                 var focus = request.Focused ? given.Select(s => s.Path).ToHashSet(StringComparer.Ordinal) : new HashSet<string>();
@@ -102,8 +104,8 @@ internal sealed class RuleCatalog
                 errors.AddRange(e.Errors);
             }
         }
-        foreach (var e in errors) io.Error.WriteLine($"{e}");
-        io.Error.WriteLine($"driveraudit: {errors.Count} rule error(s){request.Consequence}.");
+        foreach (var e in errors) error.WriteLine($"{e}");
+        error.WriteLine($"driveraudit: {errors.Count} rule error(s){request.Consequence}.");
         return null;
     }
 
@@ -111,14 +113,14 @@ internal sealed class RuleCatalog
     /// A hash list for a rule: <c>@name</c> from --hash-list / the config's hash-lists, else a path relative to the
     /// rule file (to the working directory for embedded rules). Null when it does not exist.
     /// </summary>
-    private static ListContent? ReadList(string reference, string ruleFile, IReadOnlyDictionary<string, string> named, CliIo io)
+    private static ListContent? ReadList(string reference, string ruleFile, IReadOnlyDictionary<string, string> named, string workingDirectory)
     {
         string? path;
         if (reference.StartsWith('@'))
             path = named.TryGetValue(reference[1..], out var file) ? file : null;
         else
         {
-            var baseDir = ruleFile.StartsWith("embedded:", StringComparison.Ordinal) ? io.WorkingDirectory : Path.GetDirectoryName(Path.GetFullPath(ruleFile))!;
+            var baseDir = ruleFile.StartsWith("embedded:", StringComparison.Ordinal) ? workingDirectory : Path.GetDirectoryName(Path.GetFullPath(ruleFile))!;
             path = Path.GetFullPath(Path.Combine(baseDir, reference));
         }
         if (path is null || FileKinds.Of(path) == FileKind.Missing) return null;

@@ -1,7 +1,7 @@
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Inputs;
 
-namespace DriverAudit.Scanner.Cli;
+namespace DriverAudit.Scanner.RulePack;
 
 /// <summary>Collects rule texts: the pack embedded in the executable, then files and folders from --rules.</summary>
 internal static class RuleSources

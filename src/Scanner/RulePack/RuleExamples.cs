@@ -2,7 +2,7 @@ using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
 
-namespace DriverAudit.Scanner.Cli;
+namespace DriverAudit.Scanner.RulePack;
 
 /// <summary>One example file of one rule that did not behave.</summary>
 internal sealed record ExampleFailure(Rule Rule, string Example, string Problem);

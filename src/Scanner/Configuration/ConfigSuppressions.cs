@@ -2,7 +2,7 @@ using System.Globalization;
 using DriverAudit.Scanner.Engine;
 using YamlDotNet.RepresentationModel;
 
-namespace DriverAudit.Scanner.Cli;
+namespace DriverAudit.Scanner.Configuration;
 
 /// <summary>
 /// The <c>suppressions:</c> section of <c>driveraudit.yaml</c>: a list of accepted risks, each a rule, a scope (path glob,

@@ -1,9 +1,10 @@
 using DriverAudit.Scanner.Inputs;
+using DriverAudit.Scanner.RulePack;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
-namespace DriverAudit.Scanner.Cli;
+namespace DriverAudit.Scanner.Configuration;
 
 /// <summary>A configuration error at file:line:column (1-based).</summary>
 internal sealed record ConfigError(string File, int Line, int Column, string Message)
