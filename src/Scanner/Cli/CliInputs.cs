@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text.Json;
+using DriverAudit.Scanner.Configuration;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Reporting;
 
@@ -29,8 +30,7 @@ internal static class CliInputs
     }
 
     /// <summary>Options name paths relative to the working directory the CLI was given (tests run it in-process).</summary>
-    public static string? Resolve(string? path, CliIo io) =>
-        path is null ? null : Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(io.WorkingDirectory, path));
+    public static string? Resolve(string? path, CliIo io) => ScanSettings.Resolve(path, io.WorkingDirectory);
 
     /// <summary>
     /// Every command that reads inputs refuses the same way a path that is not there: a usage error (exit 2) before

@@ -25,21 +25,41 @@ internal sealed class FleetOptions
         command.Options.Add(Cache);
     }
 
-    public string? HostLabelFor(ParseResult parse, string[]? paths, CliIo io) =>
-        HostLabel.Resolve(parse.GetValue(Host), (paths ?? []).Select(p => CliInputs.Resolve(p, io)!));
+    /// <summary>The values given (the cache path made full against the working directory).</summary>
+    public FleetSettings Read(ParseResult parse, CliIo io) =>
+        new(parse.GetValue(Host), parse.GetValue(Shard), CliInputs.Resolve(parse.GetValue(Cache), io));
+
+    /// <summary>The analysis step: the analyzer, behind the cache when there is one.</summary>
+    public static Func<InputItem, InputReport> Analyzer(RuleSet rules, ScanOptions options, ResultCache? cache) =>
+        cache is null
+            ? new InputAnalyzer(rules, options).Analyze
+            // The cache stores a report only when the analysis hashed the same bytes: hashes are always computed.
+            : new CachingAnalyzer(new InputAnalyzer(rules, options with { ComputeHashes = true }), cache, rules, options).Analyze;
+
+    public static void Report(ResultCache? cache, CliIo io)
+    {
+        if (cache is not null) io.Error.WriteLine($"Cache: {cache.Hits} hit(s), {cache.Misses} miss(es).");
+    }
+}
+
+/// <summary>The sweep options' values: --host, --shard K/N (checked by the parser) and --cache as a full path.</summary>
+internal sealed record FleetSettings(string? Host, string? Shard, string? CachePath)
+{
+    public string? HostLabelFor(string[]? paths, CliIo io) =>
+        HostLabel.Resolve(Host, (paths ?? []).Select(p => CliInputs.Resolve(p, io)!));
 
     /// <summary>The crawl, or only this worker's shard of it.</summary>
-    public IEnumerable<InputItem> Select(ParseResult parse, IEnumerable<InputItem> items, string[]? paths, CliIo io)
+    public IEnumerable<InputItem> Select(IEnumerable<InputItem> items, string[]? paths, CliIo io)
     {
-        if (parse.GetValue(Shard) is not { } text || !ShardSpec.TryParse(text, out var spec, out _)) return items;
+        if (Shard is not { } text || !ShardSpec.TryParse(text, out var spec, out _)) return items;
         return Sharding.Select(items, spec, [.. (paths ?? []).Select(p => Path.GetFullPath(CliInputs.Resolve(p, io)!))]);
     }
 
     /// <summary>Opens --cache when given; null without it. False (message printed) when the file cannot be a cache.</summary>
-    public bool TryOpenCache(ParseResult parse, RuleSet rules, IEnumerable<string> hashLists, CliIo io, out ResultCache? cache)
+    public bool TryOpenCache(RuleSet rules, IEnumerable<string> hashLists, CliIo io, out ResultCache? cache)
     {
         cache = null;
-        if (CliInputs.Resolve(parse.GetValue(Cache), io) is not { } path) return true;
+        if (CachePath is not { } path) return true;
         if (Directory.Exists(path))
         {
             io.Error.WriteLine($"driveraudit: --cache: '{path}' is a folder.");
@@ -62,17 +82,5 @@ internal sealed class FleetOptions
             io.Error.WriteLine($"driveraudit: --cache: {e.Message}");
             return false;
         }
-    }
-
-    /// <summary>The analysis step: the analyzer, behind the cache when there is one.</summary>
-    public static Func<InputItem, InputReport> Analyzer(RuleSet rules, ScanOptions options, ResultCache? cache) =>
-        cache is null
-            ? new InputAnalyzer(rules, options).Analyze
-            // The cache stores a report only when the analysis hashed the same bytes: hashes are always computed.
-            : new CachingAnalyzer(new InputAnalyzer(rules, options with { ComputeHashes = true }), cache, rules, options).Analyze;
-
-    public static void Report(ResultCache? cache, CliIo io)
-    {
-        if (cache is not null) io.Error.WriteLine($"Cache: {cache.Hits} hit(s), {cache.Misses} miss(es).");
     }
 }

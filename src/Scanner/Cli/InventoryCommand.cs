@@ -48,17 +48,18 @@ internal static class InventoryCommand
             var ruleSet = ScanCommand.LoadRules(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
             if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
             var root = new SourceRoot(io.WorkingDirectory);
+            var sweep = fleet.Read(parse, io);
             var options = new ScanOptions(parse.GetValue(jobs), FailOn: null, FailOnInputError: true, ComputeHashes: false, CollectInventory: true);
             // The output is opened before any input is read: a folder or an unwritable place fails fast (exit 2).
             if (CliInputs.OpenOutput(parse.GetValue(output), io, "nothing was listed") is not { } target) return ExitCodes.UsageOrConfiguration;
             using var targetScope = target;
-            var items = fleet.Select(parse, CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []), root), parse.GetValue(paths), io);
-            if (!fleet.TryOpenCache(parse, ruleSet, [], io, out var cache)) return ExitCodes.UsageOrConfiguration;
+            var items = sweep.Select(CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []), root), parse.GetValue(paths), io);
+            if (!sweep.TryOpenCache(ruleSet, [], io, out var cache)) return ExitCodes.UsageOrConfiguration;
             var sink = new InventorySink(target, parse.GetValue(format) == "csv", io.Error);
             using (cache)
             using (sink)
             {
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, Host: fleet.HostLabelFor(parse, parse.GetValue(paths), io));
+                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, Host: sweep.HostLabelFor(parse.GetValue(paths), io));
                 var summary = new ScanEngine(FleetOptions.Analyzer(ruleSet, options, cache), options).Run(items, sink, context);
                 FleetOptions.Report(cache, io);
                 io.Error.WriteLine($"Listed {summary.Analyzed} image(s) from {summary.Inputs} input(s)" +

@@ -11,58 +11,192 @@ using Spectre.Console;
 
 namespace DriverAudit.Scanner.Cli;
 
-/// <summary><c>driveraudit scan PATH...</c>: crawl, analyse, report, gate.</summary>
+/// <summary>
+/// <c>driveraudit scan PATH...</c>: crawl, analyse, report, gate. Three steps: the options are declared
+/// (<see cref="ScanOptionSet"/>), a parse becomes <see cref="ScanFlags"/> and then immutable <see cref="ScanSettings"/>
+/// (defaults, driveraudit.yaml, flags: <see cref="ScanSettings.Merge"/>), and <see cref="Run"/> scans with them.
+/// </summary>
 internal static class ScanCommand
 {
-    /// <summary>Report formats; <c>-o</c>'s extension picks one when <c>--format</c> is not given.</summary>
-    public static readonly string[] Formats = ["text", "sarif", "json", "markdown"];
-
+    /// <summary>Declares the options; running is <see cref="Execute"/>: settings first, then the scan.</summary>
     public static Command Create(CliIo io)
     {
-        var paths = new Argument<string[]>("paths")
+        var o = new ScanOptionSet();
+        var command = new Command("scan", "Scan driver files, folders and kernel dumps; report findings as text, SARIF, JSON Lines or Markdown.")
+        {
+            o.Paths, o.FilesFrom, o.Output, o.Format, o.Color, o.Quiet, o.Include, o.Exclude, o.Rules, o.NoDefault, o.Only, o.Disable, o.Level, o.Config,
+            o.FailOn, o.FailOnError, o.Jobs, o.TimeLimit, o.SourceRoot, o.HashList, o.Category, o.Baseline, o.IncludeAbsent, o.IncludeSuppressed, o.NoProgress,
+        };
+        o.Fleet.AddTo(command);
+        command.SetAction(parse => Execute(o.Read(parse), io));
+        return command;
+    }
+
+    /// <summary>
+    /// Raw options → settings (the config file read, then <see cref="ScanSettings.Merge"/>) → <see cref="Run"/>.
+    /// Any problem with the settings is a usage error (exit 2) before an input is read.
+    /// </summary>
+    internal static int Execute(ScanFlags flags, CliIo io)
+    {
+        var root = CliInputs.Resolve(flags.SourceRoot, io) ?? RepositoryRoot(io.WorkingDirectory);
+        ConfigFile config;
+        try
+        {
+            config = ConfigFile.Discover(CliInputs.Resolve(flags.Config, io), new SourceRoot(root).FullPath);
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors) io.Error.WriteLine(error.ToString());
+            io.Error.WriteLine($"driveraudit: {e.Errors.Count} configuration error(s); nothing was scanned.");
+            return ExitCodes.UsageOrConfiguration;
+        }
+        var merged = ScanSettings.Merge(flags, config, io.WorkingDirectory, root, Environment.ProcessorCount);
+        if (merged.Settings is not { } settings)
+        {
+            foreach (var error in merged.Errors) io.Error.WriteLine(error);
+            return ExitCodes.UsageOrConfiguration;
+        }
+        return Run(settings, io);
+    }
+
+    /// <summary>Runs a scan with settings already decided: rules, output, inputs, engine, sink, exit code.</summary>
+    internal static int Run(ScanSettings settings, CliIo io)
+    {
+        var root = new SourceRoot(settings.SourceRoot);
+        var loaded = LoadRules(settings.RulePaths, settings.IncludeDefaultRules, io, settings.HashLists);
+        if (loaded is null) return ExitCodes.UsageOrConfiguration;
+        var selected = RuleSelector.Apply(loaded, settings.Selection, io.Error);
+        if (selected is null) return ExitCodes.UsageOrConfiguration;
+        var ruleSet = WithoutRulesMissingLists(selected, loaded, settings.CommandLineSelection, io.Error, settings.Quiet);
+        if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
+        var startTime = DateTimeOffset.UtcNow;
+        var suppressions = ConfigSuppressions.ForRun(settings.Config, root, loaded, startTime, io.Error);
+
+        Baseline? previous = null;
+        if (settings.BaselinePath is { } baselinePath)
+        {
+            try { previous = Baseline.Load(baselinePath); }
+            catch (InvalidDataException e)
+            {
+                io.Error.WriteLine($"driveraudit: --baseline: {e.Message}");
+                return ExitCodes.UsageOrConfiguration;
+            }
+        }
+
+        // Signals are handled from before the output exists, so no temporary file can outlive an interrupted run.
+        using var interruption = Interruption.Install(io.HandleSignals, io.Error);
+        // The output is checked and opened before any input is read: a folder or an unwritable place fails fast.
+        if (CliInputs.OpenOutput(settings.Output, io, "nothing was scanned") is not { } target) return ExitCodes.UsageOrConfiguration;
+
+        using (target)
+        {
+            var fleet = new FleetSettings(settings.Host, settings.Shard, settings.CachePath);
+            // Keyed on the selection before list-less rules are left out: they find nothing either way, and
+            // `inventory --cache` keys on the same set.
+            if (!fleet.TryOpenCache(selected, settings.HashLists.Values, io, out var cache)) return ExitCodes.UsageOrConfiguration;
+            using var cacheScope = cache;
+            // Inputs fail closed: scanning nothing must never look like a clean scan (an empty SARIF upload closes every alert).
+            var inputPaths = InputPaths([.. settings.Paths], settings.FilesFrom, io);
+            if (inputPaths is null) return ExitCodes.UsageOrConfiguration;
+            var crawl = CliInputs.Crawl(io, inputPaths, new CrawlOptions(settings.Include, settings.Exclude), root);
+            var found = FirstFileOrNothing(crawl);
+            if (found is null)
+            {
+                io.Error.WriteLine($"driveraudit: no file to scan: the inputs hold no file matching {string.Join(", ", settings.Include is { Count: > 0 } inc ? inc : CrawlOptions.DefaultIncludes)}" +
+                                   (settings.Exclude is { Count: > 0 } exc ? $" (excluding {string.Join(", ", exc)})" : "") +
+                                   "; nothing was scanned.");
+                return ExitCodes.UsageOrConfiguration;
+            }
+            var items = fleet.Select(found, inputPaths, io);
+
+            var colorOn = settings.Color switch
+            {
+                ColorMode.Always => true,
+                ColorMode.Never => false,
+                _ => target.IsStdout && io.Interactive && string.IsNullOrEmpty(io.GetEnvironmentVariable("NO_COLOR")),
+            };
+            var options = new ScanOptions(settings.Jobs, settings.FailOn, settings.FailOnInputError,
+                ComputeHashes: settings.Format == "sarif" || suppressions.NeedsHashes)
+            {
+                TimeLimit = settings.TimeLimit,
+            };
+
+            using IScanSink sink = settings.Format switch
+            {
+                "sarif" => new SarifWriter(target, SarifWriter.CategoryId(settings.Category), includeAbsent: settings.IncludeAbsent, includeSuppressed: settings.IncludeSuppressed),
+                "json" => new JsonLinesSink(target),
+                "markdown" => new MarkdownSink(target),
+                _ => new TextWriterSink(target, io.Out, io.Error, colorOn, settings.Quiet),
+            };
+            var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, startTime, previous, fleet.HostLabelFor(inputPaths, io))
+            {
+                Suppressions = suppressions,
+            };
+            var engine = new ScanEngine(FleetOptions.Analyzer(ruleSet, options, cache), options);
+            // Progress only on a terminal's stderr, and never over a report printed on the same screen.
+            var showProgress = io.ErrorIsTerminal && !settings.NoProgress && !settings.Quiet && !(target.IsStdout && io.Interactive);
+            ScanSummary summary;
+            try
+            {
+                summary = showProgress
+                    ? Progress.Run(io, crawl, total => engine.Run(items, sink, context, total, interruption.Token))
+                    : engine.Run(items, sink, context, null, interruption.Token);
+            }
+            catch (OperationCanceledException) when (interruption.ExitCode != 0)
+            {
+                io.Error.WriteLine("driveraudit: interrupted; no report was written.");
+                return interruption.ExitCode;
+            }
+            if (interruption.ExitCode != 0) return interruption.ExitCode;
+            if (settings.Format != "text" && !settings.Quiet) io.Error.WriteLine(TextWriterSink.SummaryLine(summary));
+            FleetOptions.Report(cache, io);
+            return summary.ExitCode;
+        }
+    }
+
+    /// <summary>The options of <c>scan</c>, declared once; <see cref="Read"/> turns a parse into <see cref="ScanFlags"/>.</summary>
+    private sealed class ScanOptionSet
+    {
+        public Argument<string[]> Paths { get; } = new("paths")
         {
             Description = "Files, folders and kernel dumps to scan. Folders are walked recursively; files named here are always scanned.",
             Arity = ArgumentArity.ZeroOrMore,
         };
-        paths.Validators.Add(CliInputs.RejectUnknownOptions);
-        var filesFrom = new Option<string?>("--files-from")
+        public Option<string?> FilesFrom { get; } = new("--files-from")
         {
             Description = "Also scan the paths listed in this file, one per line ('-' = standard input).",
             HelpName = "FILE",
         };
-        var output = new Option<string?>("--output", "-o")
+        public Option<string?> Output { get; } = new("--output", "-o")
         {
             Description = "Write the report to FILE ('-' = stdout). A regular file is replaced atomically; a symbolic link's target " +
-                          "is replaced; a FIFO or device is written directly. The extension picks the format (.sarif, .json/.jsonl, .md).",
+                              "is replaced; a FIFO or device is written directly. The extension picks the format (.sarif, .json/.jsonl, .md).",
             HelpName = "FILE",
         };
-        var format = new Option<string?>("--format", "-f")
+        public Option<string?> Format { get; } = new("--format", "-f")
         {
             Description = "text, sarif, json (JSON Lines) or markdown. Default: from -o's extension, else text.",
         };
-        format.AcceptOnlyFromAmong(Formats);
-        var color = new Option<string>("--color")
+        public Option<string> Color { get; } = new("--color")
         {
             Description = "Colour text output: auto (a terminal, unless NO_COLOR is set), always or never.",
             DefaultValueFactory = _ => "auto",
         };
-        color.AcceptOnlyFromAmong("auto", "always", "never");
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "Findings only: no summary, no progress, only error notifications on stderr." };
-        var include = new Option<string[]>("--include")
+        public Option<bool> Quiet { get; } = new("--quiet", "-q") { Description = "Findings only: no summary, no progress, only error notifications on stderr." };
+        public Option<string[]> Include { get; } = new("--include")
         {
             Description = "Glob of files to scan inside folders (repeatable). Default: **/*.sys and **/*.dmp.",
             AllowMultipleArgumentsPerToken = false,
         };
-        var exclude = new Option<string[]>("--exclude") { Description = "Glob of files to skip inside folders (repeatable)." };
-        var rules = new Option<string[]>("--rules") { Description = "Extra rule file or folder of *.yaml rules (repeatable)." };
-        var noDefault = new Option<bool>("--no-default-rules") { Description = "Do not load the rule pack embedded in driveraudit." };
-        var failOn = new Option<string?>("--fail-on")
+        public Option<string[]> Exclude { get; } = new("--exclude") { Description = "Glob of files to skip inside folders (repeatable)." };
+        public Option<string[]> Rules { get; } = new("--rules") { Description = "Extra rule file or folder of *.yaml rules (repeatable)." };
+        public Option<bool> NoDefault { get; } = new("--no-default-rules") { Description = "Do not load the rule pack embedded in driveraudit." };
+        public Option<string?> FailOn { get; } = new("--fail-on")
         {
             Description = "Lowest finding level that makes the exit code 1: error, warning, note or none. Default: error.",
         };
-        failOn.AcceptOnlyFromAmong("error", "warning", "note", "none");
-        var failOnError = new Option<bool>("--fail-on-error") { Description = "Exit with 3 when some inputs could not be analysed." };
-        var jobs = new Option<int>("--jobs", "-j")
+        public Option<bool> FailOnError { get; } = new("--fail-on-error") { Description = "Exit with 3 when some inputs could not be analysed." };
+        public Option<int> Jobs { get; } = new("--jobs", "-j")
         {
             Description = "Inputs analysed in parallel, 1 to 256. Default: the number of processors.",
             DefaultValueFactory = _ => Environment.ProcessorCount,
@@ -75,10 +209,10 @@ internal static class ScanCommand
                 return 0;
             },
         };
-        var timeLimit = new Option<double>("--time-limit")
+        public Option<double> TimeLimit { get; } = new("--time-limit")
         {
             Description = "Seconds of analysis per image (a file, or one module of a dump); past it the image's remaining rules are skipped " +
-                          "with a DA0032 notification and the scan goes on. 0: no limit. Default: 30.",
+                              "with a DA0032 notification and the scan goes on. 0: no limit. Default: 30.",
             HelpName = "SECONDS",
             DefaultValueFactory = _ => ScanOptions.DefaultTimeLimit.TotalSeconds,
             CustomParser = r =>
@@ -90,192 +224,96 @@ internal static class ScanCommand
                 return 0;
             },
         };
-        var sourceRoot = new Option<string?>("--source-root")
+        public Option<string?> SourceRoot { get; } = new("--source-root")
         {
             Description = "Folder that SARIF URIs are relative to (%SRCROOT%). Default: the root of the git checkout holding the current folder, else the current folder.",
         };
-        var category = new Option<string?>("--category")
+        public Option<string?> Category { get; } = new("--category")
         {
             Description = "SARIF run category: automationDetails.id becomes driveraudit/NAME/, so uploads of several builds (x64, x86, a matrix) do not replace each other.",
             HelpName = "NAME",
         };
-        var includeAbsent = new Option<bool>("--include-absent")
+        public Option<bool> IncludeAbsent { get; } = new("--include-absent")
         {
-            Description = "With --baseline, keep the baseline's results not found again (baselineState absent) in the SARIF log. " +
-                          "Off by default: GitHub ignores baselineState and would show them as open alerts.",
+            Description = "With --baseline (required), keep the baseline's results not found again (baselineState absent) in the SARIF log. " +
+                              "Off by default: GitHub ignores baselineState and would show them as open alerts.",
         };
-        var includeSuppressed = new Option<bool>("--include-suppressed")
+        public Option<bool> IncludeSuppressed { get; } = new("--include-suppressed")
         {
             Description = "Keep results suppressed by the config file in the SARIF log, with SARIF suppressions (kind external, status accepted). " +
-                          "Off by default: GitHub code scanning does not read suppressions and would show them as open alerts.",
+                              "Off by default: GitHub code scanning does not read suppressions and would show them as open alerts.",
         };
-        var noProgress = new Option<bool>("--no-progress") { Description = "Never show the progress display (it appears only on a terminal's stderr)." };
-        var baseline = new Option<string?>("--baseline")
+        public Option<bool> NoProgress { get; } = new("--no-progress") { Description = "Never show the progress display (it appears only on a terminal's stderr)." };
+        public Option<string?> Baseline { get; } = new("--baseline")
         {
             Description = "A previous SARIF log: results get baselineState new/unchanged/absent, and only new results gate the exit code.",
         };
-        var only = new Option<string[]>("--only")
+        public Option<string[]> Only { get; } = new("--only")
         {
             Description = "Run only the rules matching these ids or names; * and ? are wildcards, comma lists allowed (repeatable). " +
-                          "Replaces the config file's 'only' and 'disable'.",
+                              "Replaces the config file's 'only' and 'disable'.",
         };
-        var disable = new Option<string[]>("--disable")
+        public Option<string[]> Disable { get; } = new("--disable")
         {
             Description = "Do not run the rules matching these ids or names (wildcards, comma lists; repeatable).",
         };
-        var level = new Option<string[]>("--level")
+        public Option<string[]> Level { get; } = new("--level")
         {
             Description = "Report rules at another level: RULE=note|warning|error, RULE an id or name with wildcards (repeatable; the last match wins).",
         };
-        var hashList = new Option<string[]>("--hash-list")
+        public Option<string[]> HashList { get; } = new("--hash-list")
         {
             Description = "NAME=FILE: a hash list for rules that name '@NAME' (DA6001 reads '@known-vulnerable'): a plain list of " +
-                          "SHA-256/SHA-1 hashes, or LOLDrivers' drivers.csv / drivers.json (repeatable; wins over the config's hash-lists).",
+                              "SHA-256/SHA-1 hashes, or LOLDrivers' drivers.csv / drivers.json (repeatable; wins over the config's hash-lists).",
         };
-        var config = new Option<string?>("--config")
+        public Option<string?> Config { get; } = new("--config")
         {
             Description = $"Read settings from this YAML file. Default: {ConfigFile.DefaultName} in the source root, when present. " +
-                          "Keys: only, disable, level, include, exclude, rules, fail-on, hash-lists, suppressions. Command-line options win: " +
-                          "their lists replace the file's, --level overrides merge (the command line's last), rule paths add up.",
+                              "Keys: only, disable, level, include, exclude, rules, fail-on, hash-lists, suppressions. Command-line options win: " +
+                              "their lists replace the file's, --level overrides merge (the command line's last), rule paths add up.",
         };
 
-        var fleet = new FleetOptions();
+        public FleetOptions Fleet { get; } = new();
 
-        var command = new Command("scan", "Scan driver files, folders and kernel dumps; report findings as text, SARIF, JSON Lines or Markdown.")
+        public ScanOptionSet()
         {
-            paths, filesFrom, output, format, color, quiet, include, exclude, rules, noDefault, only, disable, level, config, failOn, failOnError,
-            jobs, timeLimit, sourceRoot, hashList, category, baseline, includeAbsent, includeSuppressed, noProgress,
+            Paths.Validators.Add(CliInputs.RejectUnknownOptions);
+            Format.AcceptOnlyFromAmong(ScanSettings.Formats);
+            Color.AcceptOnlyFromAmong("auto", "always", "never");
+            FailOn.AcceptOnlyFromAmong("error", "warning", "note", "none");
+        }
+
+        public ScanFlags Read(ParseResult parse) => new()
+        {
+            Paths = parse.GetValue(Paths) ?? [],
+            FilesFrom = parse.GetValue(FilesFrom),
+            Output = parse.GetValue(Output),
+            Format = parse.GetValue(Format),
+            Color = parse.GetValue(Color),
+            Quiet = parse.GetValue(Quiet),
+            Include = parse.GetValue(Include) ?? [],
+            Exclude = parse.GetValue(Exclude) ?? [],
+            Rules = parse.GetValue(Rules) ?? [],
+            NoDefaultRules = parse.GetValue(NoDefault),
+            Only = parse.GetValue(Only) ?? [],
+            Disable = parse.GetValue(Disable) ?? [],
+            Level = parse.GetValue(Level) ?? [],
+            HashList = parse.GetValue(HashList) ?? [],
+            Config = parse.GetValue(Config),
+            FailOn = parse.GetValue(FailOn),
+            FailOnError = parse.GetValue(FailOnError),
+            Jobs = parse.GetValue(Jobs),
+            TimeLimit = parse.GetValue(TimeLimit),
+            SourceRoot = parse.GetValue(SourceRoot),
+            Category = parse.GetValue(Category),
+            Baseline = parse.GetValue(Baseline),
+            IncludeAbsent = parse.GetValue(IncludeAbsent),
+            IncludeSuppressed = parse.GetValue(IncludeSuppressed),
+            NoProgress = parse.GetValue(NoProgress),
+            Host = parse.GetValue(Fleet.Host),
+            Shard = parse.GetValue(Fleet.Shard),
+            Cache = parse.GetValue(Fleet.Cache),
         };
-        fleet.AddTo(command);
-
-        command.SetAction(parse =>
-        {
-            var root = new SourceRoot(CliInputs.Resolve(parse.GetValue(sourceRoot), io) ?? RepositoryRoot(io.WorkingDirectory));
-            ConfigFile settings;
-            try
-            {
-                settings = ConfigFile.Discover(CliInputs.Resolve(parse.GetValue(config), io), root.FullPath);
-            }
-            catch (ConfigException e)
-            {
-                foreach (var error in e.Errors) io.Error.WriteLine(error.ToString());
-                io.Error.WriteLine($"driveraudit: {e.Errors.Count} configuration error(s); nothing was scanned.");
-                return ExitCodes.UsageOrConfiguration;
-            }
-            var levels = RuleSelector.ParseLevelOptions(parse.GetValue(level) ?? [], io.Error);
-            if (levels is null) return ExitCodes.UsageOrConfiguration;
-            var commandLine = new SelectionLayer(
-                Patterns(parse.GetValue(only), "--only"), Patterns(parse.GetValue(disable), "--disable"), levels);
-
-            var lists = new Dictionary<string, string>(settings.HashLists, StringComparer.Ordinal);
-            foreach (var entry in parse.GetValue(hashList) ?? [])
-            {
-                var eq = entry.IndexOf('=');
-                if (eq <= 0 || eq == entry.Length - 1)
-                {
-                    io.Error.WriteLine($"driveraudit: --hash-list expects NAME=FILE, got '{entry}'.");
-                    return ExitCodes.UsageOrConfiguration;
-                }
-                lists[entry[..eq]] = CliInputs.Resolve(entry[(eq + 1)..], io)!;
-            }
-            var quietRun = parse.GetValue(quiet);
-            var loaded = LoadRules([.. settings.Rules, .. parse.GetValue(rules) ?? []], !parse.GetValue(noDefault), io, lists);
-            if (loaded is null) return ExitCodes.UsageOrConfiguration;
-            var selected = RuleSelector.Apply(loaded, [settings.Selection, commandLine], io.Error);
-            if (selected is null) return ExitCodes.UsageOrConfiguration;
-            var ruleSet = WithoutRulesMissingLists(selected, loaded, commandLine, io.Error, quietRun);
-            if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
-            var startTime = DateTimeOffset.UtcNow;
-            var suppressions = ConfigSuppressions.ForRun(settings, root, loaded, startTime, io.Error);
-
-            Baseline? previous = null;
-            if (CliInputs.Resolve(parse.GetValue(baseline), io) is { } baselinePath)
-            {
-                try { previous = Baseline.Load(baselinePath); }
-                catch (InvalidDataException e)
-                {
-                    io.Error.WriteLine($"driveraudit: --baseline: {e.Message}");
-                    return ExitCodes.UsageOrConfiguration;
-                }
-            }
-
-            var outArg = parse.GetValue(output);
-            var fmt = parse.GetValue(format) ?? FormatFromExtension(outArg) ?? "text";
-
-            // Signals are handled from before the output exists, so no temporary file can outlive an interrupted run.
-            using var interruption = Interruption.Install(io.HandleSignals, io.Error);
-            // The output is checked and opened before any input is read: a folder or an unwritable place fails fast.
-            if (CliInputs.OpenOutput(outArg, io, "nothing was scanned") is not { } target) return ExitCodes.UsageOrConfiguration;
-
-            using (target)
-            {
-                // Keyed on the selection before list-less rules are left out: they find nothing either way, and
-                // `inventory --cache` keys on the same set.
-                if (!fleet.TryOpenCache(parse, selected, lists.Values, io, out var cache)) return ExitCodes.UsageOrConfiguration;
-                using var cacheScope = cache;
-                // Inputs fail closed: scanning nothing must never look like a clean scan (an empty SARIF upload closes every alert).
-                var inputPaths = InputPaths(parse.GetValue(paths) ?? [], parse.GetValue(filesFrom), io);
-                if (inputPaths is null) return ExitCodes.UsageOrConfiguration;
-                var crawl = CliInputs.Crawl(io, inputPaths, new CrawlOptions(
-                    OrConfig(parse.GetValue(include), settings.Include), OrConfig(parse.GetValue(exclude), settings.Exclude)), root);
-                var found = FirstFileOrNothing(crawl);
-                if (found is null)
-                {
-                    io.Error.WriteLine($"driveraudit: no file to scan: the inputs hold no file matching {string.Join(", ", OrConfig(parse.GetValue(include), settings.Include) is { Count: > 0 } inc ? inc : CrawlOptions.DefaultIncludes)}" +
-                                       (OrConfig(parse.GetValue(exclude), settings.Exclude) is { Count: > 0 } exc ? $" (excluding {string.Join(", ", exc)})" : "") +
-                                       "; nothing was scanned.");
-                    return ExitCodes.UsageOrConfiguration;
-                }
-                var items = fleet.Select(parse, found, inputPaths, io);
-
-                var colorOn = parse.GetValue(color) switch
-                {
-                    "always" => true,
-                    "never" => false,
-                    _ => target.IsStdout && io.Interactive && string.IsNullOrEmpty(io.GetEnvironmentVariable("NO_COLOR")),
-                };
-                var options = new ScanOptions(
-                    parse.GetValue(jobs),
-                    (parse.GetValue(failOn) ?? settings.FailOn) switch { "note" => RuleLevel.Note, "warning" => RuleLevel.Warning, "none" => null, _ => RuleLevel.Error },
-                    parse.GetValue(failOnError),
-                    ComputeHashes: fmt == "sarif" || suppressions.NeedsHashes)
-                {
-                    TimeLimit = TimeSpan.FromSeconds(parse.GetValue(timeLimit)),
-                };
-
-                using IScanSink sink = fmt switch
-                {
-                    "sarif" => new SarifWriter(target, SarifWriter.CategoryId(parse.GetValue(category)), includeAbsent: parse.GetValue(includeAbsent), includeSuppressed: parse.GetValue(includeSuppressed)),
-                    "json" => new JsonLinesSink(target),
-                    "markdown" => new MarkdownSink(target),
-                    _ => new TextWriterSink(target, io.Out, io.Error, colorOn, quietRun),
-                };
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, startTime, previous, fleet.HostLabelFor(parse, inputPaths, io))
-                {
-                    Suppressions = suppressions,
-                };
-                var engine = new ScanEngine(FleetOptions.Analyzer(ruleSet, options, cache), options);
-                // Progress only on a terminal's stderr, and never over a report printed on the same screen.
-                var showProgress = io.ErrorIsTerminal && !parse.GetValue(noProgress) && !quietRun && !(target.IsStdout && io.Interactive);
-                ScanSummary summary;
-                try
-                {
-                    summary = showProgress
-                        ? Progress.Run(io, crawl, total => engine.Run(items, sink, context, total, interruption.Token))
-                        : engine.Run(items, sink, context, null, interruption.Token);
-                }
-                catch (OperationCanceledException) when (interruption.ExitCode != 0)
-                {
-                    io.Error.WriteLine("driveraudit: interrupted; no report was written.");
-                    return interruption.ExitCode;
-                }
-                if (interruption.ExitCode != 0) return interruption.ExitCode;
-                if (fmt != "text" && !quietRun) io.Error.WriteLine(TextWriterSink.SummaryLine(summary));
-                FleetOptions.Report(cache, io);
-                return summary.ExitCode;
-            }
-        });
-        return command;
     }
 
     /// <summary>
@@ -292,17 +330,6 @@ internal static class ScanCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.SecurityException) { }
         return workingDirectory;
-    }
-
-    /// <summary>The format an output file's extension asks for, or null (then text).</summary>
-    internal static string? FormatFromExtension(string? output)
-    {
-        if (output is null || output == "-") return null;
-        var name = output.ToLowerInvariant();
-        if (name.EndsWith(".sarif", StringComparison.Ordinal) || name.EndsWith(".sarif.json", StringComparison.Ordinal)) return "sarif";
-        if (name.EndsWith(".jsonl", StringComparison.Ordinal) || name.EndsWith(".json", StringComparison.Ordinal) || name.EndsWith(".ndjson", StringComparison.Ordinal)) return "json";
-        if (name.EndsWith(".md", StringComparison.Ordinal) || name.EndsWith(".markdown", StringComparison.Ordinal)) return "markdown";
-        return null;
     }
 
     /// <summary>
@@ -402,13 +429,6 @@ internal static class ScanCommand
         }
         return selected.Select(r => !ids.Contains(r.Id));
     }
-
-    private static IReadOnlyList<RulePattern> Patterns(string[]? values, string origin) =>
-        [.. (values ?? []).SelectMany(v => RulePattern.Split(v, origin))];
-
-    /// <summary>A list option given on the command line replaces the config file's list.</summary>
-    private static IReadOnlyList<string> OrConfig(string[]? commandLine, IReadOnlyList<string> config) =>
-        commandLine is { Length: > 0 } ? commandLine : config;
 
     /// <summary>Loads and compiles the rules through <see cref="RuleCatalog.Load(RulePackRequest, string, TextWriter)"/>; null after printing the errors.</summary>
     internal static RuleSet? LoadRules(IReadOnlyList<string> extra, bool includeDefault, CliIo io, IReadOnlyDictionary<string, string>? hashLists = null) =>

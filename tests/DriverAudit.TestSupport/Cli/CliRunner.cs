@@ -30,7 +30,7 @@ public static class CliRunner
     {
         if (args.Length == 0 || args[0] != "scan" || exit == 2) return; // exit 2 writes no report
         var output = ValueOf(args, "--output", "-o");
-        var format = ValueOf(args, "--format", "-f") ?? DriverAudit.Scanner.Cli.ScanCommand.FormatFromExtension(output) ?? "text";
+        var format = ValueOf(args, "--format", "-f") ?? DriverAudit.Scanner.Configuration.ScanSettings.FormatFromExtension(output) ?? "text";
         if (format != "sarif") return;
         if (output is not null && output != "-")
         {
