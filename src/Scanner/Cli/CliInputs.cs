@@ -29,6 +29,19 @@ internal static class CliInputs
                 result.AddError($"Unrecognized option '{token.Value}'.");
     }
 
+    /// <summary>
+    /// Every command's <c>--format</c> / <c>-f</c>: one switch with one spelling, offering exactly the formats the
+    /// command can write (shell completion lists them). <paramref name="defaultValue"/> null: the command decides
+    /// (scan: from <c>-o</c>'s extension).
+    /// </summary>
+    public static Option<string?> FormatOption(string description, string? defaultValue, params string[] formats)
+    {
+        var option = new Option<string?>("--format", "-f") { Description = description };
+        if (defaultValue is not null) option.DefaultValueFactory = _ => defaultValue;
+        option.AcceptOnlyFromAmong(formats);
+        return option;
+    }
+
     /// <summary>Options name paths relative to the working directory the CLI was given (tests run it in-process).</summary>
     public static string? Resolve(string? path, CliIo io) => ScanSettings.Resolve(path, io.WorkingDirectory);
 

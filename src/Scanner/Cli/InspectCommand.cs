@@ -11,18 +11,17 @@ using DriverAudit.Scanner.Reporting;
 
 namespace DriverAudit.Scanner.Cli;
 
-/// <summary><c>driveraudit inspect PATH... [--json]</c>: what the parser sees, for people and for scripts.</summary>
+/// <summary><c>driveraudit inspect PATH... [--format text|json]</c>: what the parser sees, for people and for scripts.</summary>
 internal static class InspectCommand
 {
     public static Command Create(CliIo io)
     {
         var paths = CliInputs.PathsArgument("Images, kernel dumps or folders to inspect.");
-        var json = new Option<bool>("--json") { Description = "The same as --format json." };
-        var format = new Option<string?>("--format", "-f")
-        {
-            Description = "text or json (JSON Lines: one object per image, with an 'inventory' object of the fields 'driveraudit inventory' lists). Default: text.",
-        };
-        format.AcceptOnlyFromAmong("text", "json");
+        // The spelling of earlier versions, kept working but no longer shown: every command says --format.
+        var json = new Option<bool>("--json") { Description = "The same as --format json.", Hidden = true };
+        var format = CliInputs.FormatOption(
+            "text or json (JSON Lines: one object per image, with an 'inventory' object of the fields 'driveraudit inventory' lists). Default: text.",
+            null, "text", "json");
         var include = new Option<string[]>("--include") { Description = "Glob of files to inspect inside folders. Default: **/*.sys and **/*.dmp." };
         var module = new Option<string>("--module") { Description = "Kernel dumps: show this module's IAT (slot address, value, module!function), like the debugger's dps." };
         var command = new Command("inspect", "Show headers, sections, imports, exports, PDB, version and signature facts of images; the summary and module table of kernel dumps.")
@@ -31,6 +30,11 @@ internal static class InspectCommand
         };
         command.SetAction(parse =>
         {
+            if (parse.GetValue(json) && parse.GetValue(format) is { } given && given != "json")
+            {
+                io.Error.WriteLine($"driveraudit: error: --json is --format json; it contradicts --format {given}.");
+                return ExitCodes.UsageOrConfiguration;
+            }
             if (!CliInputs.AllExist(parse.GetValue(paths) ?? [], io, "inspected")) return ExitCodes.UsageOrConfiguration;
             var asJson = parse.GetValue(json) || parse.GetValue(format) == "json";
             // The inventory's ruleIds need the embedded pack; text output does not.

@@ -16,12 +16,7 @@ internal static class InventoryCommand
     {
         var paths = CliInputs.PathsArgument("Driver files, kernel dumps or folders to list.");
         var fleet = new FleetOptions();
-        var format = new Option<string>("--format", "-f")
-        {
-            Description = "json (JSON Lines, one object per image) or csv. Default: json.",
-            DefaultValueFactory = _ => "json",
-        };
-        format.AcceptOnlyFromAmong("json", "csv");
+        var format = CliInputs.FormatOption("json (JSON Lines, one object per image) or csv. Default: json.", "json", "json", "csv");
         var output = new Option<string?>("--output", "-o") { Description = "Write the inventory to FILE ('-' = stdout) instead of stdout, as scan -o does: atomically, links followed, special files written directly.", HelpName = "FILE" };
         var include = new Option<string[]>("--include") { Description = "Glob of files to list inside folders (repeatable). Default: **/*.sys and **/*.dmp." };
         var exclude = new Option<string[]>("--exclude") { Description = "Glob of files to skip inside folders (repeatable)." };

@@ -19,10 +19,12 @@ internal static class MergeCommand
         {
             Description = "Fleet database (SQLite) to create or add this merge to; earlier merges stay, so 'new since the previous merge' can be asked.",
         };
+        // One format today; the switch exists so every command that writes results takes the same --format.
+        var format = CliInputs.FormatOption("sarif (the fleet run as one SARIF log). Default: sarif.", "sarif", "sarif");
         var command = new Command("merge", "Merge per-host logs: artifacts de-duplicated by SHA-256, each result listing every host that has it, rules once; " +
                                            "optionally into a SQLite fleet database (docs/fleet-database.md).")
         {
-            logs, output, db,
+            logs, output, format, db,
         };
         command.SetAction(parse =>
         {

@@ -13,10 +13,12 @@ internal static class ReportCommand
     {
         var input = new Argument<string>("fleet") { Description = "A fleet database (merge --db) or a SARIF log (merge -o, or one host's scan)." };
         var output = new Option<string?>("--output", "-o") { Description = "Write the HTML to FILE ('-' = stdout), as scan -o does. Default: stdout.", HelpName = "FILE" };
+        // One format today; the switch exists so every command that writes results takes the same --format.
+        var format = CliInputs.FormatOption("html (one self-contained page). Default: html.", "html", "html");
         var command = new Command("report", "Write the fleet as one self-contained HTML file: findings by rule and level, top drivers by hosts " +
                                             "affected, a per-host table and filterable lists; no external scripts, styles or fonts.")
         {
-            input, output,
+            input, output, format,
         };
         command.SetAction(parse =>
         {

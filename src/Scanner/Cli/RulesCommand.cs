@@ -32,8 +32,7 @@ internal static class RulesCommand
     {
         var rules = RulesOption();
         var noDefault = NoDefaultOption();
-        var format = new Option<string>("--format", "-f") { Description = "text (a table on a terminal) or json.", DefaultValueFactory = _ => "text" };
-        format.AcceptOnlyFromAmong("text", "json");
+        var format = CliInputs.FormatOption("text (a table on a terminal) or json.", "text", "text", "json");
         var command = new Command("list", "List the rules: the embedded pack plus --rules additions.") { format, rules, noDefault };
         command.SetAction(parse =>
         {

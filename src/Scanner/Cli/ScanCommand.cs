@@ -173,10 +173,7 @@ internal static class ScanCommand
                               "is replaced; a FIFO or device is written directly. The extension picks the format (.sarif, .json/.jsonl, .md).",
             HelpName = "FILE",
         };
-        public Option<string?> Format { get; } = new("--format", "-f")
-        {
-            Description = "text, sarif, json (JSON Lines) or markdown. Default: from -o's extension, else text.",
-        };
+        public Option<string?> Format { get; } = CliInputs.FormatOption("text, sarif, json (JSON Lines) or markdown. Default: from -o's extension, else text.", null, ScanSettings.Formats);
         public Option<string> Color { get; } = new("--color")
         {
             Description = "Colour text output: auto (a terminal, unless NO_COLOR is set), always or never.",
@@ -278,7 +275,6 @@ internal static class ScanCommand
         public ScanOptionSet()
         {
             Paths.Validators.Add(CliInputs.RejectUnknownOptions);
-            Format.AcceptOnlyFromAmong(ScanSettings.Formats);
             Color.AcceptOnlyFromAmong("auto", "always", "never");
             FailOn.AcceptOnlyFromAmong("error", "warning", "note", "none");
         }

@@ -35,12 +35,8 @@ internal static class TagsCommand
         {
             Description = "A text file holding WinDbg !poolused output or a PoolMon snapshot (poolmon -n): name the drivers that allocate each tag row.",
         };
-        var format = new Option<string>("--format", "-f")
-        {
-            Description = "text, json (JSON Lines: one object per image, or per tag row with --poolused) or pooltag (pooltag.txt lines).",
-            DefaultValueFactory = _ => "text",
-        };
-        format.AcceptOnlyFromAmong("text", "json", "pooltag");
+        var format = CliInputs.FormatOption(
+            "text, json (JSON Lines: one object per image, or per tag row with --poolused) or pooltag (pooltag.txt lines).", "text", "text", "json", "pooltag");
         var include = new Option<string[]>("--include") { Description = "Glob of files to read inside folders. Default: **/*.sys and **/*.dmp." };
         var command = new Command("tags", "List the pool tags drivers pass to the kernel allocators and ExFreePoolWithTag, or find the drivers using a tag.")
         {

@@ -9,7 +9,7 @@ namespace DriverAudit.Scanner.Reporting;
 
 /// <summary>
 /// <c>driveraudit inspect DUMP</c>: the dump's summary and module table; <c>--module NAME</c> adds that module's
-/// IAT as the debugger's <c>dps</c> shows it. With <c>--json</c>: a <c>"kind":"dump"</c> object, then one object per
+/// IAT as the debugger's <c>dps</c> shows it. With <c>--format json</c>: a <c>"kind":"dump"</c> object, then one object per
 /// module image in the shape of <see cref="ImageJson"/> with the resolved imports.
 /// </summary>
 internal static class DumpInspector

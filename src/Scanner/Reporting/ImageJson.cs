@@ -7,7 +7,7 @@ using DriverAudit.Scanner.Pe;
 namespace DriverAudit.Scanner.Reporting;
 
 /// <summary>
-/// What the parser sees in one image, as one JSON object (the shape of <c>driveraudit inspect --json</c>).
+/// What the parser sees in one image, as one JSON object (the shape of <c>driveraudit inspect --format json</c>).
 /// Files and dump modules use the same shape; addresses are hex strings (JSON numbers lose bits past 2^53).
 /// </summary>
 internal static class ImageJson
