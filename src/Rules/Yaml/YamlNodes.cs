@@ -4,7 +4,7 @@ namespace DriverAudit.Rules.Yaml;
 /// A YAML node that remembers where it was written (1-based line and column), so every validation
 /// error can name file:line:column. Only the three plain YAML shapes exist: no tags, no anchors.
 /// </summary>
-internal abstract class YamlNode(int line, int column)
+public abstract class YamlNode(int line, int column)
 {
     public int Line { get; } = line;
     public int Column { get; } = column;
@@ -13,7 +13,7 @@ internal abstract class YamlNode(int line, int column)
     public abstract string Describe();
 }
 
-internal sealed class YamlScalar(int line, int column, string value, bool plain) : YamlNode(line, column)
+public sealed class YamlScalar(int line, int column, string value, bool plain) : YamlNode(line, column)
 {
     public string Value { get; } = value;
 
@@ -28,13 +28,13 @@ internal sealed class YamlScalar(int line, int column, string value, bool plain)
     private static string Shorten(string s) => s.Length <= 40 ? s : s[..37] + "...";
 }
 
-internal sealed class YamlSequence(int line, int column, IReadOnlyList<YamlNode> items) : YamlNode(line, column)
+public sealed class YamlSequence(int line, int column, IReadOnlyList<YamlNode> items) : YamlNode(line, column)
 {
     public IReadOnlyList<YamlNode> Items { get; } = items;
     public override string Describe() => "a list";
 }
 
-internal sealed class YamlMapping(int line, int column, IReadOnlyList<KeyValuePair<YamlScalar, YamlNode>> entries)
+public sealed class YamlMapping(int line, int column, IReadOnlyList<KeyValuePair<YamlScalar, YamlNode>> entries)
     : YamlNode(line, column)
 {
     /// <summary>Entries in the order written; keys are unique (the reader reports duplicates).</summary>

@@ -1,8 +1,6 @@
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.RulePack;
-using YamlDotNet.Core;
-using YamlDotNet.Core.Events;
-using YamlDotNet.RepresentationModel;
+using DriverAudit.Rules.Yaml;
 
 namespace DriverAudit.Scanner.Configuration;
 
@@ -94,72 +92,11 @@ internal sealed record ConfigFile
         return config;
     }
 
-    /// <summary>
-    /// Checks the event stream first (tags, anchors, aliases, depth, one document), so the representation
-    /// model only ever sees plain data, then loads it. Null for an empty file.
-    /// </summary>
-    private static YamlNode? ReadRoot(string text, string path, List<ConfigError> errors)
-    {
-        if (text.Length > MaxChars)
-        {
-            errors.Add(new ConfigError(path, 1, 1, $"the file is {text.Length} characters long; a config file may hold at most {MaxChars}"));
-            return null;
-        }
-        try
-        {
-            var parser = new Parser(new StringReader(text));
-            int depth = 0, documents = 0;
-            while (parser.MoveNext())
-            {
-                var evt = parser.Current!;
-                switch (evt)
-                {
-                    case DocumentStart when ++documents > 1:
-                        errors.Add(At(path, evt.Start, "the file holds more than one YAML document"));
-                        return null;
-                    case AnchorAlias alias:
-                        errors.Add(At(path, evt.Start, $"YAML aliases (*{alias.Value}) are not allowed in a config file"));
-                        return null;
-                    case NodeEvent node when !node.Tag.IsEmpty:
-                        errors.Add(At(path, evt.Start, $"YAML tags ({node.Tag}) are not allowed in a config file"));
-                        return null;
-                    case NodeEvent node when !node.Anchor.IsEmpty:
-                        errors.Add(At(path, evt.Start, $"YAML anchors (&{node.Anchor}) are not allowed in a config file"));
-                        return null;
-                }
-                if (evt is SequenceStart or MappingStart && ++depth > MaxDepth)
-                {
-                    errors.Add(At(path, evt.Start, $"nesting deeper than {MaxDepth} levels"));
-                    return null;
-                }
-                if (evt is SequenceEnd or MappingEnd) depth--;
-            }
-            var stream = new YamlStream();
-            stream.Load(new StringReader(text));
-            return stream.Documents.Count == 0 ? null : stream.Documents[0].RootNode;
-        }
-        catch (YamlException e)
-        {
-            errors.Add(At(path, e.Start, "invalid YAML: " + Clean(e.Message)));
-            return null;
-        }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
-        {
-            // YamlDotNet throws these on some malformed input; keep them a config error, never a crash.
-            errors.Add(new ConfigError(path, 1, 1, "invalid YAML: " + e.Message));
-            return null;
-        }
-    }
+    /// <summary>The one YAML reader (<see cref="YamlTreeReader"/>) with a config file's limits and words; an empty file is an empty config.</summary>
+    private static readonly YamlFileKind Kind = new("a config file", "a config file", MaxChars, MaxDepth);
 
-    private static ConfigError At(string path, Mark mark, string message) =>
-        new(path, (int)Math.Clamp(mark.Line, 1, int.MaxValue), (int)Math.Clamp(mark.Column, 1, int.MaxValue), message);
-
-    /// <summary>YamlDotNet prefixes messages with its own "(Line: 1, Col: 2, ...)"; the position is already given.</summary>
-    private static string Clean(string message)
-    {
-        int close = message.StartsWith("(Line:", StringComparison.Ordinal) ? message.IndexOf("): ", StringComparison.Ordinal) : -1;
-        return close > 0 ? message[(close + 3)..] : message;
-    }
+    private static YamlNode? ReadRoot(string text, string path, List<ConfigError> errors) =>
+        YamlTreeReader.Read(text, Kind, (line, column, message) => errors.Add(new ConfigError(path, line, column, message)));
 
     /// <summary>Walks the root mapping; every problem is recorded with its position, reading goes on.</summary>
     private sealed class Reader(string path, List<ConfigError> errors)
@@ -168,8 +105,8 @@ internal sealed record ConfigFile
 
         public ConfigFile Read(YamlNode root)
         {
-            if (root is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" }) return new ConfigFile { Path = path };
-            if (root is not YamlMappingNode map)
+            if (root is YamlScalar { IsNull: true }) return new ConfigFile { Path = path };
+            if (root is not YamlMapping map)
             {
                 Error(root, $"the config must be a mapping of settings ({string.Join(", ", Keys)})");
                 return new ConfigFile { Path = path };
@@ -181,13 +118,9 @@ internal sealed record ConfigFile
             string? failOn = null;
             var hashLists = new SortedDictionary<string, string>(StringComparer.Ordinal);
             IReadOnlyList<Engine.Suppression> suppressions = [];
-            foreach (var (keyNode, value) in map.Children)
+            foreach (var (keyNode, value) in map.Entries)
             {
-                if (keyNode is not YamlScalarNode { Value: { } key })
-                {
-                    Error(keyNode, "keys must be plain words");
-                    continue;
-                }
+                var key = keyNode.Value;
                 switch (key)
                 {
                     case "only":
@@ -250,11 +183,11 @@ internal sealed record ConfigFile
             System.IO.Path.GetFullPath(System.IO.Path.IsPathRooted(relative) ? relative : System.IO.Path.Combine(_folder, relative));
 
         private string Origin(YamlNode node, string key) =>
-            $"{System.IO.Path.GetFileName(path)}:{node.Start.Line}:{node.Start.Column}: '{key}'";
+            $"{System.IO.Path.GetFileName(path)}:{node.Line}:{node.Column}: '{key}'";
 
         private string? Scalar(YamlNode node, string key)
         {
-            if (node is YamlScalarNode { Value: { Length: > 0 } s }) return s;
+            if (node is YamlScalar { Value: { Length: > 0 } s }) return s;
             Error(node, $"'{key}' must be a word");
             return null;
         }
@@ -262,13 +195,13 @@ internal sealed record ConfigFile
         /// <summary>One string or a list of strings.</summary>
         private IEnumerable<(string Value, YamlNode Node)> Strings(YamlNode node, string key)
         {
-            if (node is YamlScalarNode { Value: { Length: > 0 } one }) return [(one, node)];
-            if (node is YamlSequenceNode list)
+            if (node is YamlScalar { Value: { Length: > 0 } one }) return [(one, node)];
+            if (node is YamlSequence list)
             {
                 var items = new List<(string, YamlNode)>();
-                foreach (var item in list.Children)
+                foreach (var item in list.Items)
                 {
-                    if (item is YamlScalarNode { Value: { Length: > 0 } s }) items.Add((s, item));
+                    if (item is YamlScalar { Value: { Length: > 0 } s }) items.Add((s, item));
                     else Error(item, $"'{key}' entries must be strings");
                 }
                 return items;
@@ -277,22 +210,22 @@ internal sealed record ConfigFile
             return [];
         }
 
-        private IEnumerable<(YamlScalarNode Key, YamlScalarNode Value)> Pairs(YamlNode node, string key, string expected)
+        private IEnumerable<(YamlScalar Key, YamlScalar Value)> Pairs(YamlNode node, string key, string expected)
         {
-            if (node is not YamlMappingNode map)
+            if (node is not YamlMapping map)
             {
                 Error(node, $"'{key}' must be {expected}");
                 return [];
             }
-            var pairs = new List<(YamlScalarNode, YamlScalarNode)>();
-            foreach (var (k, v) in map.Children)
+            var pairs = new List<(YamlScalar, YamlScalar)>();
+            foreach (var (k, v) in map.Entries)
             {
-                if (k is YamlScalarNode { Value: { Length: > 0 } } ks && v is YamlScalarNode { Value: { Length: > 0 } } vs) pairs.Add((ks, vs));
-                else Error(k is YamlScalarNode ? v : k, $"'{key}' must be {expected}");
+                if (k.Value.Length > 0 && v is YamlScalar { Value.Length: > 0 } vs) pairs.Add((k, vs));
+                else Error(k.Value.Length > 0 ? v : k, $"'{key}' must be {expected}");
             }
             return pairs;
         }
 
-        private void Error(YamlNode node, string message) => errors.Add(At(path, node.Start, message));
+        private void Error(YamlNode node, string message) => errors.Add(new ConfigError(path, node.Line, node.Column, message));
     }
 }

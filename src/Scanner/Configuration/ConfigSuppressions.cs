@@ -1,6 +1,6 @@
 using System.Globalization;
 using DriverAudit.Scanner.Engine;
-using YamlDotNet.RepresentationModel;
+using DriverAudit.Rules.Yaml;
 
 namespace DriverAudit.Scanner.Configuration;
 
@@ -17,15 +17,15 @@ internal static class ConfigSuppressions
     public static IReadOnlyList<Suppression> Read(YamlNode node, string configPath, Action<YamlNode, string> error)
     {
         var list = new List<Suppression>();
-        if (node is YamlScalarNode { Value: null or "" or "~" or "null" }) return list;
-        if (node is not YamlSequenceNode items)
+        if (node is YamlScalar { IsNull: true }) return list;
+        if (node is not YamlSequence items)
         {
             error(node, "'suppressions' must be a list of entries, e.g. - {rule: DA1003, path: \"legacy/**\", justification: \"...\"}");
             return list;
         }
-        foreach (var item in items.Children)
+        foreach (var item in items.Items)
         {
-            if (item is not YamlMappingNode map)
+            if (item is not YamlMapping map)
             {
                 error(item, "each suppression must be a mapping with rule, justification and path, sha256 or module");
                 continue;
@@ -33,11 +33,12 @@ internal static class ConfigSuppressions
             var values = new Dictionary<string, (string Value, YamlNode Node)>(StringComparer.Ordinal);
             var ok = true;
             var present = new HashSet<string>(StringComparer.Ordinal); // a key given but invalid is reported once, not also as missing
-            foreach (var (k, v) in map.Children)
+            foreach (var (k, v) in map.Entries)
             {
-                if (k is not YamlScalarNode { Value: { } key } || !Keys.Contains(key))
+                var key = k.Value;
+                if (!Keys.Contains(key))
                 {
-                    error(k, $"unknown suppression key '{(k as YamlScalarNode)?.Value}'; expected one of: {string.Join(", ", Keys)}");
+                    error(k, $"unknown suppression key '{key}'; expected one of: {string.Join(", ", Keys)}");
                     ok = false;
                 }
                 else if (!present.Add(key))
@@ -45,7 +46,7 @@ internal static class ConfigSuppressions
                     error(k, $"suppression key '{key}' is given twice");
                     ok = false;
                 }
-                else if (v is not YamlScalarNode { Value: { } text } || text.Trim().Length == 0)
+                else if (v is not YamlScalar { Value: var text } || text.Trim().Length == 0)
                 {
                     error(v, $"suppression '{key}' must be a non-empty string");
                     ok = false;
@@ -81,7 +82,7 @@ internal static class ConfigSuppressions
                 Justification = values["justification"].Value,
                 Expires = expires,
                 ConfigUri = configPath,
-                Line = (int)Math.Clamp(item.Start.Line, 1, int.MaxValue),
+                Line = item.Line,
             });
         }
         return list;

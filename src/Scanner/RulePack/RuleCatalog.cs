@@ -1,8 +1,6 @@
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Inputs;
-using YamlDotNet.Core;
-using YamlDotNet.Core.Events;
-using YamlDotNet.RepresentationModel;
+using DriverAudit.Rules.Yaml;
 
 namespace DriverAudit.Scanner.RulePack;
 
@@ -130,27 +128,10 @@ internal sealed class RuleCatalog
 
     /// <summary>
     /// The top-level <c>id:</c> of a rule text, or null when the text cannot be read that far (the loader
-    /// will say why). Event-level, so a hostile file costs no recursion before the loader's own limits.
+    /// will say why). Read by the one YAML reader, with a rule file's limits.
     /// </summary>
-    internal static string? DeclaredId(string text)
-    {
-        try
-        {
-            var parser = new Parser(new StringReader(text));
-            parser.Consume<StreamStart>();
-            if (!parser.TryConsume<DocumentStart>(out _) || !parser.TryConsume<MappingStart>(out _)) return null;
-            while (parser.TryConsume<Scalar>(out var key))
-            {
-                if (key.Value == "id") return parser.TryConsume<Scalar>(out var id) ? id.Value : null;
-                parser.SkipThisAndNestedEvents();
-            }
-            return null;
-        }
-        catch (Exception e) when (e is YamlException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
-        {
-            return null;
-        }
-    }
+    internal static string? DeclaredId(string text) =>
+        RootMapping(text)?.Entries.FirstOrDefault(e => e.Key.Value == "id").Value is YamlScalar { IsNull: false } id ? id.Value : null;
 
     /// <summary>
     /// The <c>match:</c> entry of a rule exactly as written (key included, comments kept, indentation as in
@@ -160,34 +141,36 @@ internal sealed class RuleCatalog
 
     internal static string? MatchSource(string text)
     {
-        try
+        if (RootMapping(text) is not { } map) return null;
+        var entries = map.Entries;
+        for (int i = 0; i < entries.Count; i++)
         {
-            if (RootMapping(text) is not { } map) return null;
-            var keys = map.Children.Keys.ToList();
-            for (int i = 0; i < keys.Count; i++)
-            {
-                if (keys[i] is not YamlScalarNode { Value: "match" }) continue;
-                // The entry runs to the next top-level key (node end marks of block collections are not
-                // reliable), minus the blank and comment lines that belong to what follows.
-                int from = checked((int)keys[i].Start.Index);
-                int to = i + 1 < keys.Count ? checked((int)keys[i + 1].Start.Index) : text.Length;
-                var lines = text[from..Math.Min(to, text.Length)].Replace("\r\n", "\n").TrimEnd().Split('\n');
-                int last = lines.Length - 1;
-                while (last > 0 && (lines[last].TrimStart().StartsWith('#') || lines[last].Trim().Length == 0)) last--;
-                return string.Join("\n", lines.Take(last + 1)).TrimEnd();
-            }
-            return null;
+            if (entries[i].Key.Value != "match") continue;
+            // The entry runs to the next top-level key, minus the blank and comment lines that belong to what follows.
+            int from = Offset(text, entries[i].Key);
+            int to = i + 1 < entries.Count ? Offset(text, entries[i + 1].Key) : text.Length;
+            var lines = text[from..Math.Max(from, to)].Replace("\r\n", "\n").TrimEnd().Split('\n');
+            int last = lines.Length - 1;
+            while (last > 0 && (lines[last].TrimStart().StartsWith('#') || lines[last].Trim().Length == 0)) last--;
+            return string.Join("\n", lines.Take(last + 1)).TrimEnd();
         }
-        catch (Exception e) when (e is YamlException or InvalidOperationException or ArgumentException or FormatException or OverflowException)
-        {
-            return null;
-        }
+        return null;
     }
 
-    private static YamlMappingNode? RootMapping(string text)
+    /// <summary>The root mapping of a rule text, or null when it is not one readable mapping (errors are the loader's to report).</summary>
+    private static YamlMapping? RootMapping(string text) =>
+        YamlTreeReader.Read(text, YamlFileKind.RuleFile, static (_, _, _) => { }) as YamlMapping;
+
+    /// <summary>The character offset of a node's 1-based line and column in <paramref name="text"/>.</summary>
+    private static int Offset(string text, YamlNode node)
     {
-        var stream = new YamlStream();
-        stream.Load(new StringReader(text));
-        return stream.Documents.Count > 0 ? stream.Documents[0].RootNode as YamlMappingNode : null;
+        int offset = 0;
+        for (int line = 1; line < node.Line && offset < text.Length; line++)
+        {
+            int next = text.IndexOf('\n', offset);
+            if (next < 0) return text.Length;
+            offset = next + 1;
+        }
+        return Math.Min(text.Length, offset + node.Column - 1);
     }
 }
