@@ -1,6 +1,6 @@
+using DriverAudit.Rules.Yaml;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.RulePack;
-using DriverAudit.Rules.Yaml;
 
 namespace DriverAudit.Scanner.Configuration;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using DriverAudit.Scanner.Engine;
 using DriverAudit.Rules.Yaml;
+using DriverAudit.Scanner.Engine;
 
 namespace DriverAudit.Scanner.Configuration;
 

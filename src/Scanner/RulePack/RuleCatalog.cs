@@ -1,6 +1,6 @@
 using DriverAudit.Rules.Engine;
-using DriverAudit.Scanner.Inputs;
 using DriverAudit.Rules.Yaml;
+using DriverAudit.Scanner.Inputs;
 
 namespace DriverAudit.Scanner.RulePack;
 
