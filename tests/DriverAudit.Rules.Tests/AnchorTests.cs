@@ -33,7 +33,7 @@ public class AnchorTests
         var matches = Run("import: ExAllocatePool*", "{artifact} imports {import} from {module}.");
         Assert.Equal(["ntoskrnl.exe!ExAllocatePool", "ntoskrnl.exe!ExAllocatePoolWithQuota", "ntoskrnl.exe!ExAllocatePoolWithTag"],
             matches.Select(m => m.Anchor.Key));
-        Assert.All(matches, m => Assert.Equal("import", m.Anchor.Kind));
+        Assert.All(matches, m => Assert.Equal(AnchorKind.Import, m.Anchor.Kind));
         Assert.Equal("drivers/test.sys imports ExAllocatePool from NTOSKRNL.EXE.", matches[0].Message);
     }
 
@@ -50,7 +50,7 @@ public class AnchorTests
     {
         var matches = Run("section: {writable: true, executable: true}", "{artifact} has a writable, executable section {section}.");
         Assert.Equal(["RWX#0", "RWX#1"], matches.Select(m => m.Anchor.Key));
-        Assert.All(matches, m => Assert.Equal("section", m.Anchor.Kind));
+        Assert.All(matches, m => Assert.Equal(AnchorKind.Section, m.Anchor.Kind));
         Assert.Equal("drivers/test.sys has a writable, executable section RWX.", matches[0].Message);
     }
 
@@ -66,7 +66,7 @@ public class AnchorTests
     public void Image_wide_features_yield_one_image_anchor()
     {
         var m = Assert.Single(Run("all: [{not: {characteristic: signed}}, {header: {machine: x64}}]", "{artifact} is unsigned."));
-        Assert.Equal(("image", "image"), (m.Anchor.Kind, m.Anchor.Key));
+        Assert.Equal((AnchorKind.Image, "image"), (m.Anchor.Kind, m.Anchor.Key));
         Assert.Equal("drivers/test.sys is unsigned.", m.Message);
     }
 
@@ -113,7 +113,7 @@ public class AnchorTests
     public void Per_image_report_collapses_to_one_image_anchor()
     {
         var m = Assert.Single(Run("import: ExAllocatePool*", "{artifact} uses legacy pool APIs.", "report: per-image"));
-        Assert.Equal(("image", "image"), (m.Anchor.Kind, m.Anchor.Key));
+        Assert.Equal((AnchorKind.Image, "image"), (m.Anchor.Kind, m.Anchor.Key));
         Assert.Equal(RuleReport.PerImage, m.Rule.Report);
     }
 

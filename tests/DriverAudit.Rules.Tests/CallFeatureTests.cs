@@ -1,3 +1,4 @@
+using DriverAudit.Rules.Engine;
 using DriverAudit.Rules.Facts;
 using static DriverAudit.Rules.Tests.FakeFacts;
 
@@ -110,7 +111,7 @@ public class CallFeatureTests
                 "drivers/test.sys: ExAllocatePoolWithTag from ntoskrnl.exe tag 'unknown' type 0x200 at 0x1b00 in unknown [ntoskrnl.exe!ExAllocatePoolWithTag@nofn#0] ExAllocatePoolWithTag.",
             ],
             set.Evaluate(facts).Select(m => m.Message));
-        Assert.All(set.Evaluate(facts), m => Assert.Equal("call", m.Anchor.Kind));
+        Assert.All(set.Evaluate(facts), m => Assert.Equal(AnchorKind.Call, m.Anchor.Kind));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using DriverAudit.Rules.Engine;
 using DriverAudit.Rules.Facts;
 
 namespace DriverAudit.Rules.Tests;
@@ -58,7 +59,7 @@ public class ImageFeatureTests
             new StringFact("D:P(A;;GA;;;WD)", true, 0x3200, ".rdata"));
         var matches = RuleText.LoadOne("string: {regex: \"/^D:P/\"}", message: "{artifact} has {string} in {section}.").Evaluate(facts);
         Assert.Equal(["D:P(A;;GA;;;WD)", "D:P(A;;GA;;;WD)#utf16"], matches.Select(m => m.Anchor.Key));
-        Assert.All(matches, m => Assert.Equal("string", m.Anchor.Kind));
+        Assert.All(matches, m => Assert.Equal(AnchorKind.String, m.Anchor.Kind));
         Assert.Equal("drivers/test.sys has D:P(A;;GA;;;WD) in .data.", matches[0].Message);
     }
 
@@ -95,7 +96,7 @@ public class ImageFeatureTests
             (RuleText.Matches(match, testSigned), RuleText.Matches(match, release), RuleText.Matches(match, unsigned));
 
         var finding = Assert.Single(RuleText.LoadOne("signature: {test: true}", message: "{artifact} signer {signer}.").Evaluate(testSigned));
-        Assert.Equal(("image", "image", "drivers/test.sys signer CN=\"WDKTestCert build,1337\"."), (finding.Anchor.Kind, finding.Anchor.Key, finding.Message));
+        Assert.Equal((AnchorKind.Image, "image", "drivers/test.sys signer CN=\"WDKTestCert build,1337\"."), (finding.Anchor.Kind, finding.Anchor.Key, finding.Message));
     }
 
     [Fact]

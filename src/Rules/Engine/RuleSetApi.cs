@@ -25,11 +25,21 @@ public sealed class RuleLoadException(IReadOnlyList<RuleError> errors)
     public IReadOnlyList<RuleError> Errors { get; } = errors;
 }
 
-/// <summary>Where one finding points: a stable key (never an address) plus the values for message placeholders.</summary>
-/// <param name="Kind">"import", "export", "section", "image", ...</param>
+/// <summary>
+/// Where one finding points: its kind, a stable key (never an address), the address when there is one, and the
+/// values for message placeholders. Reports spell the kind and format the address themselves, once.
+/// </summary>
+/// <param name="Kind">One of <see cref="AnchorKind"/> (a single flag).</param>
 /// <param name="Key">Stable identity within the image, e.g. "ntoskrnl.exe!ExAllocatePool", ".text", "image".</param>
 /// <param name="Values">Placeholder values: import, module, section, ...</param>
-public sealed record Anchor(string Kind, string Key, IReadOnlyDictionary<string, string> Values);
+public sealed record Anchor(AnchorKind Kind, string Key, IReadOnlyDictionary<string, string> Values)
+{
+    /// <summary>
+    /// The RVA the anchor stands on: the instruction of a call or instruction anchor, the string, export or section
+    /// start; null for the image and imports.
+    /// </summary>
+    public uint? Rva { get; init; }
+}
 
 /// <summary>One finding of one rule on one image.</summary>
 public sealed record RuleMatch(Rule Rule, Anchor Anchor, string Message);
@@ -165,12 +175,12 @@ public sealed partial class RuleSet
     {
         var values = ctx.Values(1);
         values["value"] = ctx.Artifact;
-        return new Anchor("image", "image", values);
+        return new Anchor(AnchorKind.Image, "image", values);
     }
 
     private static int AnchorOrder(Anchor a, Anchor b)
     {
         int byKey = string.CompareOrdinal(a.Key, b.Key);
-        return byKey != 0 ? byKey : string.CompareOrdinal(a.Kind, b.Kind);
+        return byKey != 0 ? byKey : string.CompareOrdinal(a.Kind.Name(), b.Kind.Name());
     }
 }

@@ -238,7 +238,7 @@ internal static class RuleLoader
 
     private static void CheckPlaceholders(RuleDraft draft)
     {
-        var reported = draft.Rule.Report == RuleReport.PerImage ? AnchorKinds.Image : draft.Match.Shape.Reported;
+        var reported = draft.Rule.Report == RuleReport.PerImage ? AnchorKind.Image : draft.Match.Shape.Reported;
         foreach (var problem in draft.Message.Unavailable(reported))
             draft.Errors.Add(draft.MessageNode, problem);
     }

@@ -1,4 +1,5 @@
 using System.Text;
+using DriverAudit.Rules.Engine;
 using DriverAudit.Rules.Predicates;
 
 namespace DriverAudit.Rules.Messages;
@@ -11,24 +12,24 @@ namespace DriverAudit.Rules.Messages;
 internal sealed class MessageTemplate
 {
     /// <summary>Placeholder → the anchor kinds that provide it (None: always available; null: reserved, refused).</summary>
-    private static readonly Dictionary<string, AnchorKinds?> Known = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, AnchorKind?> Known = new(StringComparer.Ordinal)
     {
-        ["artifact"] = AnchorKinds.None,
-        ["value"] = AnchorKinds.None,
-        ["module"] = AnchorKinds.Import | AnchorKinds.Call,
-        ["import"] = AnchorKinds.Import | AnchorKinds.Call,
-        ["export"] = AnchorKinds.Export,
-        ["section"] = AnchorKinds.Section | AnchorKinds.String,
-        ["api"] = AnchorKinds.Call,
-        ["tag"] = AnchorKinds.Call,
-        ["pool-type"] = AnchorKinds.Call,
-        ["via"] = AnchorKinds.Call,
-        ["site"] = AnchorKinds.Call | AnchorKinds.Instruction,
-        ["function"] = AnchorKinds.Call | AnchorKinds.Instruction,
-        ["mnemonic"] = AnchorKinds.Instruction,
-        ["count"] = AnchorKinds.Instruction,
-        ["string"] = AnchorKinds.String,
-        ["signer"] = AnchorKinds.Signature,
+        ["artifact"] = AnchorKind.None,
+        ["value"] = AnchorKind.None,
+        ["module"] = AnchorKind.Import | AnchorKind.Call,
+        ["import"] = AnchorKind.Import | AnchorKind.Call,
+        ["export"] = AnchorKind.Export,
+        ["section"] = AnchorKind.Section | AnchorKind.String,
+        ["api"] = AnchorKind.Call,
+        ["tag"] = AnchorKind.Call,
+        ["pool-type"] = AnchorKind.Call,
+        ["via"] = AnchorKind.Call,
+        ["site"] = AnchorKind.Call | AnchorKind.Instruction,
+        ["function"] = AnchorKind.Call | AnchorKind.Instruction,
+        ["mnemonic"] = AnchorKind.Instruction,
+        ["count"] = AnchorKind.Instruction,
+        ["string"] = AnchorKind.String,
+        ["signer"] = AnchorKind.Signature,
     };
 
     public static IEnumerable<string> KnownNames => Known.Keys;
@@ -84,14 +85,14 @@ internal sealed class MessageTemplate
     }
 
     /// <summary>Placeholders this template uses that anchors of <paramref name="reported"/> kinds do not all provide.</summary>
-    public IEnumerable<string> Unavailable(AnchorKinds reported)
+    public IEnumerable<string> Unavailable(AnchorKind reported)
     {
         foreach (var name in Placeholders.Distinct())
         {
             var provider = Known[name];
             if (provider is null)
                 yield return $"placeholder {{{name}}} is not provided by any feature this version supports";
-            else if (provider != AnchorKinds.None && (reported & ~provider.Value) != 0)
+            else if (provider != AnchorKind.None && (reported & ~provider.Value) != 0)
                 yield return $"placeholder {{{name}}} is only known for {Describe(provider.Value)} anchors, but this rule can report on {Describe(reported & ~provider.Value)}";
         }
     }
@@ -104,6 +105,6 @@ internal sealed class MessageTemplate
         return sb.ToString();
     }
 
-    private static string Describe(AnchorKinds kinds) =>
-        string.Join(" or ", Enum.GetValues<AnchorKinds>().Where(k => k != AnchorKinds.None && kinds.HasFlag(k)).Select(k => k.ToString().ToLowerInvariant()));
+    private static string Describe(AnchorKind kinds) =>
+        string.Join(" or ", Enum.GetValues<AnchorKind>().Where(k => k != AnchorKind.None && kinds.HasFlag(k)).Select(k => k.ToString().ToLowerInvariant()));
 }

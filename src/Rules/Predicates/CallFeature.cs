@@ -17,7 +17,7 @@ internal readonly record struct ArgConstraint(ArgRole Role, int Index, ValueTest
 internal sealed class CallFeature(ImportFeature[] apis, ArgConstraint[] constraints) : ItemFeature
 {
     public override int Cost => Costs.Call;
-    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.Call);
+    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKind.Call);
     public override bool ReadsCode => true;
 
     /// <summary>Exact API names when every <c>api</c> pattern is exact; the rule cannot match without one of them imported.</summary>
@@ -99,7 +99,7 @@ internal sealed class CallFeature(ImportFeature[] apis, ArgConstraint[] constrai
         values["pool-type"] = typeArg < 0 ? "n/a" : Arg(call, typeArg) is ulong p ? Hex(p) : "unknown";
         values["via"] = call.Via is { } via ? $" through {via}" : "";
         values["value"] = key;
-        return new Anchor("call", key, values);
+        return new Anchor(AnchorKind.Call, key, values) { Rva = call.SiteRva };
     }
 
     private static ulong? Arg(CallFact call, int index) => index < call.Args.Count ? call.Args[index] : null;

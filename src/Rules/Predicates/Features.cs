@@ -28,7 +28,7 @@ internal abstract class ItemFeature : Predicate
 internal sealed class ImportFeature(NamePattern? name, ModulePattern? module, int? ordinal, bool? delayed) : ItemFeature
 {
     public override int Cost => Costs.Import;
-    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.Import);
+    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKind.Import);
 
     public override IReadOnlyCollection<string>? RequiredImports() => name?.ExactName is { } exact ? [exact] : null;
 
@@ -61,7 +61,7 @@ internal sealed class ImportFeature(NamePattern? name, ModulePattern? module, in
             values["module"] = import.Module;
             values["import"] = import.Ref.Function;
             values["value"] = key;
-            sink.Add(new Anchor("import", key, values));
+            sink.Add(new Anchor(AnchorKind.Import, key, values));
         }
     }
 }
@@ -70,7 +70,7 @@ internal sealed class ImportFeature(NamePattern? name, ModulePattern? module, in
 internal sealed class ExportFeature(NamePattern? name, int? ordinal, bool? forwarded, NamePattern? forwarder) : ItemFeature
 {
     public override int Cost => Costs.Export;
-    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.Export);
+    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKind.Export);
 
     public bool Matches(ExportFact export)
     {
@@ -99,7 +99,7 @@ internal sealed class ExportFeature(NamePattern? name, int? ordinal, bool? forwa
             var values = ctx.Values(2);
             values["export"] = key;
             values["value"] = key;
-            sink.Add(new Anchor("export", key, values));
+            sink.Add(new Anchor(AnchorKind.Export, key, values) { Rva = export.Rva });
         }
     }
 }
@@ -109,7 +109,7 @@ internal sealed class SectionFeature(
     NamePattern? name, bool? writable, bool? executable, bool? readable, bool? discardable, bool? pageAligned) : ItemFeature
 {
     public override int Cost => Costs.Section;
-    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.Section);
+    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKind.Section);
 
     public bool Matches(SectionFact s) =>
         (writable is not bool w || s.Writable == w)
@@ -142,7 +142,7 @@ internal sealed class SectionFeature(
             var values = ctx.Values(2);
             values["section"] = section.Name;
             values["value"] = section.Name;
-            sink.Add(new Anchor("section", $"{section.Name}#{occurrence}", values));
+            sink.Add(new Anchor(AnchorKind.Section, $"{section.Name}#{occurrence}", values) { Rva = section.Rva });
         }
     }
 }

@@ -61,7 +61,7 @@ internal sealed class SignatureFeature(bool? present, FilterPattern? signer, Fil
     private bool TestsSigners => signer is not null || issuer is not null || test is not null;
 
     public override int Cost => Costs.Signature;
-    public override EvidenceShape Shape => TestsSigners ? EvidenceShape.Always(AnchorKinds.Signature) : EvidenceShape.Nothing;
+    public override EvidenceShape Shape => TestsSigners ? EvidenceShape.Always(AnchorKind.Signature) : EvidenceShape.Nothing;
 
     public override Tri Test(EvalContext ctx)
     {
@@ -86,7 +86,7 @@ internal sealed class SignatureFeature(bool? present, FilterPattern? signer, Fil
         var values = ctx.Values(2);
         values["signer"] = s.Subject;
         values["value"] = s.Subject;
-        sink.Add(new Anchor("image", "image", values));
+        sink.Add(new Anchor(AnchorKind.Image, "image", values));
     }
 }
 

@@ -13,7 +13,7 @@ namespace DriverAudit.Rules.Predicates;
 internal sealed class InstructionFeature(string[]? mnemonics, string[]? controlRegisters) : ItemFeature
 {
     public override int Cost => Costs.Instruction;
-    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.Instruction);
+    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKind.Instruction);
     public override bool ReadsCode => true;
 
     // mov-to names x86 control registers (mov crN, reg) and ARM64 system registers written by msr; mnemonic
@@ -59,7 +59,7 @@ internal sealed class InstructionFeature(string[]? mnemonics, string[]? controlR
             values["function"] = i.FunctionRva is uint fn ? "0x" + fn.ToString("x", CultureInfo.InvariantCulture) : "unknown";
             values["count"] = i.Count.ToString(CultureInfo.InvariantCulture);
             values["value"] = key;
-            sink.Add(new Anchor("instruction", key, values));
+            sink.Add(new Anchor(AnchorKind.Instruction, key, values) { Rva = i.Rva });
         }
     }
 }

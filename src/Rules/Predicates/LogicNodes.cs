@@ -63,7 +63,7 @@ internal sealed class AllNode(Predicate[] children) : ListNode(children)
     {
         get
         {
-            var kinds = AnchorKinds.None;
+            var kinds = AnchorKind.None;
             foreach (var child in SourceOrder)
             {
                 var shape = child.Shape;
@@ -112,7 +112,7 @@ internal sealed class AnyNode(Predicate[] children) : ListNode(children)
 
     internal static EvidenceShape Union(IEnumerable<Predicate> children)
     {
-        var kinds = AnchorKinds.None;
+        var kinds = AnchorKind.None;
         bool mayBeEmpty = false;
         foreach (var child in children)
         {

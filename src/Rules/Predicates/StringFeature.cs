@@ -21,7 +21,7 @@ internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole
     private readonly StringComparison _comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
 
     public override int Cost => Costs.String;
-    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKinds.String);
+    public override EvidenceShape Shape => EvidenceShape.Always(AnchorKind.String);
 
     public bool Matches(StringFact s)
     {
@@ -51,7 +51,7 @@ internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole
             values["string"] = s.Value;
             values["section"] = s.Section;
             values["value"] = s.Value;
-            sink.Add(new Anchor("string", s.Utf16 ? s.Value + "#utf16" : s.Value, values));
+            sink.Add(new Anchor(AnchorKind.String, s.Utf16 ? s.Value + "#utf16" : s.Value, values) { Rva = s.Rva });
         }
     }
 }

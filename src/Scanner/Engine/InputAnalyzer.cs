@@ -125,7 +125,7 @@ internal sealed class InputAnalyzer(RuleSet rules, ScanOptions options)
         var list = new List<Finding>(matches.Count);
         foreach (var m in matches)
         {
-            var location = m.Anchor.Kind == "image" ? "image" : $"{m.Anchor.Kind} {m.Anchor.Key}";
+            var location = m.Anchor.Kind == AnchorKind.Image ? "image" : $"{m.Anchor.Kind.Name()} {m.Anchor.Key}";
             list.Add(new Finding(m.Rule, m.Rule.Level, m.Message, m.Anchor,
                 FindingFingerprint.Compute(m.Rule.Id, uri, module, m.Anchor.Key), location));
         }

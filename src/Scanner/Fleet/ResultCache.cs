@@ -171,8 +171,9 @@ internal sealed class ResultCache : IDisposable
                 w.WriteString("rule", f.Rule.Id);
                 w.WriteString("level", f.Level.ToString());
                 w.WriteString("message", Tokenize(f.Message, displayPath));
-                w.WriteString("kind", f.Anchor.Kind);
+                w.WriteString("kind", f.Anchor.Kind.Name());
                 w.WriteString("key", f.Anchor.Key);
+                if (f.Anchor.Rva is uint rva) w.WriteNumber("rva", rva);
                 w.WriteString("location", f.Location);
                 w.WriteStartObject("values");
                 foreach (var (k, v) in f.Anchor.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal)) w.WriteString(k, Tokenize(v, displayPath));
@@ -218,7 +219,11 @@ internal sealed class ResultCache : IDisposable
                 if (!rules.TryGetValue(f.GetProperty("rule").GetString()!, out var rule)) return null;
                 var values = new Dictionary<string, string>(StringComparer.Ordinal);
                 foreach (var v in f.GetProperty("values").EnumerateObject()) values[v.Name] = Untokenize(v.Value.GetString()!, file.DisplayPath);
-                var anchor = new Anchor(f.GetProperty("kind").GetString()!, f.GetProperty("key").GetString()!, values);
+                if (AnchorKindNames.Parse(f.GetProperty("kind").GetString()!) is not { } kind) return null;
+                var anchor = new Anchor(kind, f.GetProperty("key").GetString()!, values)
+                {
+                    Rva = f.TryGetProperty("rva", out var rva) ? rva.GetUInt32() : null,
+                };
                 findings.Add(new Finding(rule, Enum.Parse<RuleLevel>(f.GetProperty("level").GetString()!), Untokenize(f.GetProperty("message").GetString()!, file.DisplayPath),
                     anchor, FindingFingerprint.Compute(rule.Id, file.Uri, null, anchor.Key), f.GetProperty("location").GetString()!));
             }

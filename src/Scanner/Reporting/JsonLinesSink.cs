@@ -45,7 +45,7 @@ internal sealed class JsonLinesSink : IScanSink
                     _json.WriteString("moduleBase", $"0x{a.ModuleBase:x}");
                     if (a.Capture is not null) _json.WriteString("capture", a.Capture);
                 }
-                _json.WriteString("anchorKind", f.Anchor.Kind);
+                _json.WriteString("anchorKind", f.Anchor.Kind.Name());
                 _json.WriteString("anchor", f.Anchor.Key);
                 _json.WriteString("message", f.Message);
                 _json.WriteString("fingerprint", f.Fingerprint);

@@ -89,7 +89,7 @@ public sealed class SuppressionTests
     };
 
     private static Finding MakeFinding(Rule rule, string key = "k") =>
-        new(rule, rule.Level, "m", new Anchor("image", key, new Dictionary<string, string>()), rule.Id + key, "image");
+        new(rule, rule.Level, "m", new Anchor(AnchorKind.Image, key, new Dictionary<string, string>()), rule.Id + key, "image");
 
     private static Suppression Sup(string rule, string? path = null, string? sha = null, string? module = null, DateOnly? expires = null) => new()
     {

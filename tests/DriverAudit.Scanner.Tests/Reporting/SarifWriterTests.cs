@@ -26,7 +26,7 @@ public sealed class SarifWriterTests
     };
 
     private static Finding MakeFinding(Rule rule, string uri, string key, string? module = null) =>
-        new(rule, rule.Level, $"{uri} matched {key}.", new Anchor("import", key, new Dictionary<string, string>()),
+        new(rule, rule.Level, $"{uri} matched {key}.", new Anchor(AnchorKind.Import, key, new Dictionary<string, string>()),
             FindingFingerprint.Compute(rule.Id, uri, module, key), "import " + key);
 
     private static string Write(Action<SarifWriter> body, string path, int maxResults = SarifWriter.MaxResults, int maxPerRulePerImage = SarifWriter.MaxResultsPerRulePerImage)
@@ -100,6 +100,35 @@ public sealed class SarifWriterTests
         var notes = run.GetProperty("invocations")[0].GetProperty("toolExecutionNotifications");
         Assert.Equal("DA0011", Assert.Single(notes.EnumerateArray()).GetProperty("descriptor").GetProperty("id").GetString());
         Assert.StartsWith("file:///", run.GetProperty("originalUriBaseIds").GetProperty("%SRCROOT%").GetProperty("uri").GetString());
+    }
+
+    [Fact]
+    public void The_address_is_the_anchors_typed_rva_for_calls_and_instructions_only()
+    {
+        using var t = new TempDir();
+        var rule = MakeRule("DA1001", RuleLevel.Warning);
+        Finding With(Anchor a) => new(rule, rule.Level, "m.", a, FindingFingerprint.Compute(rule.Id, "d.sys", null, a.Key), a.Key);
+        var none = new Dictionary<string, string>();
+        // No "site" placeholder value at all: the writer reads the number the anchor carries, never a spelling.
+        Finding[] findings =
+        [
+            With(new Anchor(AnchorKind.Call, "nt!X@fn_0x1000#0", none) { Rva = 0x1056 }),
+            With(new Anchor(AnchorKind.Instruction, "wrmsr@fn_0x1000#0", none) { Rva = 0x1077 }),
+            With(new Anchor(AnchorKind.String, "secret", none) { Rva = 0x3000 }),
+            With(new Anchor(AnchorKind.Import, "nt!Y", new Dictionary<string, string> { ["site"] = "0x1234" })),
+        ];
+        var text = Write(w =>
+        {
+            w.Begin(Context([rule], t.Path));
+            w.Add(new InputReport([new ArtifactReport { Uri = "d.sys", Analyzed = true, Findings = findings }], []));
+            w.Complete(Summary(1));
+        }, System.IO.Path.Combine(t.Path, "a.sarif"));
+        SarifSchema.AssertValid(text);
+        using var doc = JsonDocument.Parse(text);
+        var addresses = doc.RootElement.GetProperty("runs")[0].GetProperty("results").EnumerateArray()
+            .Select(r => r.GetProperty("locations")[0].GetProperty("physicalLocation").TryGetProperty("address", out var a) ? a.GetProperty("relativeAddress").GetInt64() : -1)
+            .ToList();
+        Assert.Equal([0x1056L, 0x1077L, -1L, -1L], addresses);
     }
 
     [Fact]

@@ -208,7 +208,7 @@ internal sealed class SarifWriter : IScanSink
         {
             Message = $"{more} more result(s) of {sample.Rule.Id} {sample.Rule.Name} in {artifact.DisplayName} were left out of this log " +
                       $"(at most {_maxPerRulePerImage} per rule per image); the text and JSON Lines reports list them all.",
-            Anchor = new Anchor("image", "(more results)", new Dictionary<string, string>()),
+            Anchor = new Anchor(AnchorKind.Image, "(more results)", new Dictionary<string, string>()),
             Fingerprint = fingerprint,
             BaselineState = _context?.Baseline is { } b ? (b.Contains(fingerprint) ? "unchanged" : "new") : null,
         };
@@ -229,7 +229,7 @@ internal sealed class SarifWriter : IScanSink
 
         var properties = new SortedDictionary<string, object>(StringComparer.Ordinal)
         {
-            ["anchorKind"] = finding.Anchor.Kind,
+            ["anchorKind"] = finding.Anchor.Kind.Name(),
             ["anchor"] = finding.Anchor.Key,
         };
         if (artifact.ModuleName is not null)
@@ -397,10 +397,9 @@ internal sealed class SarifWriter : IScanSink
         }
     }
 
-    /// <summary>Call and instruction findings know their RVA; the region stays the display anchor.</summary>
+    /// <summary>Call and instruction findings know their instruction's RVA; the region stays the display anchor.</summary>
     private static SarifAddress? SiteAddress(Finding finding) =>
-        finding.Anchor.Values.TryGetValue("site", out var hex) && hex.StartsWith("0x", StringComparison.Ordinal)
-        && long.TryParse(hex.AsSpan(2), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var rva)
+        finding.Anchor is { Kind: AnchorKind.Call or AnchorKind.Instruction, Rva: uint rva }
             ? new SarifAddress { RelativeAddress = rva, Kind = "instruction" }
             : null;
 
@@ -420,10 +419,10 @@ internal sealed class SarifWriter : IScanSink
     internal static string EscapeRelative(string path) =>
         string.Join('/', path.Split('/').Select(Uri.EscapeDataString));
 
-    private static string LogicalKind(string anchorKind) => anchorKind switch
+    private static string LogicalKind(AnchorKind anchorKind) => anchorKind switch
     {
-        "import" or "export" or "call" => "function",
-        "section" => "member",
+        AnchorKind.Import or AnchorKind.Export or AnchorKind.Call => "function",
+        AnchorKind.Section => "member",
         _ => "module",
     };
 
