@@ -1,7 +1,6 @@
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Configuration;
 using DriverAudit.Scanner.Engine;
-using DriverAudit.Scanner.Tests.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Configuration;

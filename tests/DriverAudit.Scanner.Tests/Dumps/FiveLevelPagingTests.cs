@@ -1,7 +1,5 @@
 using System.Text.Json;
 using DriverAudit.Scanner.Dumps;
-using DriverAudit.Scanner.Tests.TestSupport;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Dumps;

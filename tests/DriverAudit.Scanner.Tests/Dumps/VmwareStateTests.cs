@@ -1,8 +1,6 @@
 using System.Text.Json;
 using DriverAudit.Scanner.Dumps;
 using DriverAudit.Scanner.Engine;
-using DriverAudit.Scanner.Tests.TestSupport;
-using DriverAudit.Scanner.Tests.TestSupport.Dumps;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Dumps;
