@@ -120,17 +120,9 @@ public sealed class FiveLevelPagingTests
         dir.File("four.dmp", RawImageTests.Scenario(DumpArch.X64).WriteFull());
         dir.File("five.dmp", RawImageTests.Scenario(DumpArch.X64, fiveLevel: true).WriteFull());
         dir.File("five.raw", RawImageTests.Scenario(DumpArch.X64, fiveLevel: true).WriteRaw(0x1C4));
-        static List<string> Results(TempDir dir, string file)
-        {
-            var outcome = CliRunner.Run(dir.Path, "scan", file, "--format", "sarif", "--output", file + ".sarif", "--no-progress");
-            Assert.True(outcome.ExitCode is 0 or 1, outcome.Stderr);
-            var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, file + ".sarif"))).RootElement.GetProperty("runs")[0];
-            return [.. run.GetProperty("results").EnumerateArray()
-                .Select(r => r.GetProperty("ruleId").GetString() + " " + r.GetProperty("properties").GetProperty("moduleName").GetString()).Order(StringComparer.Ordinal)];
-        }
-        var four = Results(dir, "four.dmp");
+        var four = CliRunner.ScanResultsByModule(dir.Path, "four.dmp");
         Assert.Contains("DA7001 " + FixtureDumpScenario.GuidName, four);
-        Assert.Equal(four, Results(dir, "five.dmp"));
-        Assert.Equal(four, Results(dir, "five.raw"));
+        Assert.Equal(four, CliRunner.ScanResultsByModule(dir.Path, "five.dmp"));
+        Assert.Equal(four, CliRunner.ScanResultsByModule(dir.Path, "five.raw"));
     }
 }

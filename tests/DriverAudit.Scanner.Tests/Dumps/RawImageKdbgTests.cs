@@ -80,16 +80,8 @@ public sealed class RawImageKdbgTests
         using var dir = new TempDir();
         dir.File("memory.raw", w.WriteRaw());
         dir.File("full.dmp", w.WriteFull());
-        static List<string> Results(TempDir dir, string file)
-        {
-            var outcome = CliRunner.Run(dir.Path, "scan", file, "--format", "sarif", "--output", file + ".sarif", "--no-progress");
-            Assert.True(outcome.ExitCode is 0 or 1, outcome.Stderr);
-            var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, file + ".sarif"))).RootElement.GetProperty("runs")[0];
-            return [.. run.GetProperty("results").EnumerateArray()
-                .Select(r => r.GetProperty("ruleId").GetString() + " " + r.GetProperty("properties").GetProperty("moduleName").GetString()).Order(StringComparer.Ordinal)];
-        }
-        var raw = Results(dir, "memory.raw");
-        Assert.Equal(Results(dir, "full.dmp"), raw);
+        var raw = CliRunner.ScanResultsByModule(dir.Path, "memory.raw");
+        Assert.Equal(CliRunner.ScanResultsByModule(dir.Path, "full.dmp"), raw);
         Assert.Contains($"DA7001 {GuidDriver} (unloaded)", raw);
     }
 }

@@ -181,17 +181,8 @@ public sealed class VmwareStateTests
         var inspect = CliRunner.Run(dir.Path, "inspect", "vm.vmem");
         Assert.Equal(0, inspect.ExitCode);
         Assert.Contains($"located: page-table root: CR3 0x{w.DirectoryTableBase:X} of vCPU 0 in VMware saved state 'vm.vmss'", inspect.Stdout);
-
-        static List<string> Results(TempDir dir, string file)
-        {
-            var outcome = CliRunner.Run(dir.Path, "scan", file, "--format", "sarif", "--output", file + ".sarif", "--no-progress");
-            Assert.True(outcome.ExitCode is 0 or 1, outcome.Stderr);
-            var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, file + ".sarif"))).RootElement.GetProperty("runs")[0];
-            return [.. run.GetProperty("results").EnumerateArray()
-                .Select(r => r.GetProperty("ruleId").GetString() + " " + r.GetProperty("properties").GetProperty("moduleName").GetString()).Order(StringComparer.Ordinal)];
-        }
-        var vmem = Results(dir, "vm.vmem");
-        Assert.Equal(Results(dir, "full.dmp"), vmem);
+        var vmem = CliRunner.ScanResultsByModule(dir.Path, "vm.vmem");
+        Assert.Equal(CliRunner.ScanResultsByModule(dir.Path, "full.dmp"), vmem);
         Assert.Contains("DA7001 " + FixtureDumpScenario.GuidName, vmem);
     }
 }

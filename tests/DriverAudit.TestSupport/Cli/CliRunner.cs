@@ -14,6 +14,21 @@ public static class CliRunner
     public static Outcome Run(string workingDirectory, params string[] args) => RunWithInput(workingDirectory, TextReader.Null, args);
 
     /// <summary>Runs with <paramref name="stdin"/> as standard input (for <c>--files-from -</c>).</summary>
+    /// <summary>
+    /// Scans <paramref name="file"/> (in <paramref name="workingDirectory"/>) to SARIF and returns each result as
+    /// "ruleId moduleName", sorted: the form the dump tests compare one input's findings with another's.
+    /// </summary>
+    public static List<string> ScanResultsByModule(string workingDirectory, string file)
+    {
+        var outcome = Run(workingDirectory, "scan", file, "--format", "sarif", "--output", file + ".sarif", "--no-progress");
+        Xunit.Assert.True(outcome.ExitCode is 0 or 1, outcome.Stderr);
+        using var sarif = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(workingDirectory, file + ".sarif")));
+        var run = sarif.RootElement.GetProperty("runs")[0];
+        return [.. run.GetProperty("results").EnumerateArray()
+            .Select(r => r.GetProperty("ruleId").GetString() + " " + r.GetProperty("properties").GetProperty("moduleName").GetString())
+            .Order(StringComparer.Ordinal)];
+    }
+
     public static Outcome RunWithInput(string workingDirectory, TextReader stdin, params string[] args)
     {
         using var stdout = new MemoryStream();
