@@ -99,9 +99,11 @@ internal static class ScanCommand
             var inputPaths = InputPaths([.. settings.Paths], settings.FilesFrom, io);
             if (inputPaths is null) return ExitCodes.UsageOrConfiguration;
             var crawl = CliInputs.Crawl(io, inputPaths, new CrawlOptions(settings.Include, settings.Exclude), root);
-            var found = FirstFileOrNothing(crawl);
+            var found = FirstFileOrNothing(crawl, out var skipped);
             if (found is null)
             {
+                // Say why each input was skipped (a FIFO, a device, an unreadable folder): "no file matching" alone misleads.
+                foreach (var problem in skipped) io.Error.WriteLine($"driveraudit: {problem.Code}: {problem.Message}");
                 io.Error.WriteLine($"driveraudit: no file to scan: the inputs hold no file matching {string.Join(", ", settings.Include is { Count: > 0 } inc ? inc : CrawlOptions.DefaultIncludes)}" +
                                    (settings.Exclude is { Count: > 0 } exc ? $" (excluding {string.Join(", ", exc)})" : "") +
                                    "; nothing was scanned.");
@@ -369,16 +371,18 @@ internal static class ScanCommand
     /// The crawl, replayed from the start, when it yields at least one file; null when it yields none (an empty
     /// folder, globs that match nothing). Pulls only up to the first file, so a large tree is not walked twice.
     /// </summary>
-    private static IEnumerable<InputItem>? FirstFileOrNothing(IEnumerable<InputItem> crawl)
+    private static IEnumerable<InputItem>? FirstFileOrNothing(IEnumerable<InputItem> crawl, out IReadOnlyList<InputProblem> skipped)
     {
         var enumerator = crawl.GetEnumerator();
         var head = new List<InputItem>();
+        skipped = [];
         while (enumerator.MoveNext())
         {
             head.Add(enumerator.Current);
             if (enumerator.Current is InputFile) return Replay(head, enumerator);
         }
         enumerator.Dispose();
+        skipped = [.. head.OfType<InputProblem>()];
         return null;
 
         static IEnumerable<InputItem> Replay(List<InputItem> head, IEnumerator<InputItem> rest)

@@ -38,6 +38,19 @@ public sealed class FailClosedTests
     }
 
     [Fact]
+    public void Only_a_fifo()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        using var t = new TempDir();
+        UnixFiles.Fifo(Path.Combine(t.Path, "pipe.sys"));
+        var output = Path.Combine(t.Path, "out.sarif");
+        var outcome = CliRunner.Run(t.Path, "scan", "pipe.sys", "-o", output);
+        AssertRefused(outcome, output, "no file to scan");
+        // The reason the one input was skipped is said, not only that nothing matched.
+        Assert.Contains("is a FIFO (named pipe), not a regular file", outcome.Stderr);
+    }
+
+    [Fact]
     public void Globs_that_match_nothing()
     {
         using var t = new TempDir();
