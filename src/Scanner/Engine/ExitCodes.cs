@@ -14,7 +14,8 @@ internal static class ExitCodes
 
     /// <summary>
     /// inspect, tags and inventory: 3 when some input could not be analysed, else <paramref name="otherwise"/>. scan gates
-    /// the same inputs with --fail-on-error (<see cref="ScanOptions.FailOnInputError"/>), so its default stays findings-only.
+    /// the same inputs with --fail-on-error (<see cref="ScanOptions.FailOnInputError"/>), and without it only when no
+    /// image at all could be analysed, so its default gates findings.
     /// </summary>
     public static int ForInputs(int failed, int otherwise = Clean) => failed > 0 ? InputErrors : otherwise;
 }

@@ -49,7 +49,9 @@ internal sealed class ScanEngine(Func<InputItem, InputReport> analyze, ScanOptio
 
         var exit = ExitCodes.Clean;
         if (options.FailOn is RuleLevel threshold && worst is RuleLevel w && w >= threshold) exit = ExitCodes.Findings;
-        if (options.FailOnInputError && failed > 0) exit = ExitCodes.InputErrors; // an error outranks findings
+        // An error outranks findings. Without --fail-on-error a failed input is reported, not gated, as long as
+        // something was analysed: when nothing was, a clean exit would pass a gate that checked nothing.
+        if (failed > 0 && (options.FailOnInputError || analyzed == 0)) exit = ExitCodes.InputErrors;
 
         var summary = new ScanSummary(inputs, analyzed, failed, findings, byLevel, exit, DateTimeOffset.UtcNow) { Suppressed = suppressed, NotFullyEvaluated = notEvaluated };
         sink.Complete(summary);

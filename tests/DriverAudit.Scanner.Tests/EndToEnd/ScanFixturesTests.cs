@@ -86,7 +86,9 @@ public sealed class ScanFixturesTests
     [InlineData(new[] { "tests/fixtures/bin/x64/wx_section.sys", "--fail-on", "none" }, 0)]
     [InlineData(new[] { "tests/fixtures/bin/x64/signed_release.sys" }, 0)]                             // warnings only
     [InlineData(new[] { "tests/fixtures/bin/x64/signed_release.sys", "--fail-on", "warning" }, 1)]
-    [InlineData(new[] { "tests/fixtures/bin/x64/not_a_pe.sys" }, 0)]                                    // a failed input alone does not gate
+    [InlineData(new[] { "tests/fixtures/bin/x64/not_a_pe.sys" }, 3)]                                    // nothing analysed: never a clean exit
+    [InlineData(new[] { "tests/fixtures/bin/x64/signed_release.sys", "tests/fixtures/bin/x64/not_a_pe.sys" }, 0)] // a failed input beside analysed ones does not gate
+    [InlineData(new[] { "tests/fixtures/bin/x64/wx_section.sys", "tests/fixtures/bin/x64/not_a_pe.sys" }, 1)]
     [InlineData(new[] { "tests/fixtures/bin/x64/not_a_pe.sys", "--fail-on-error" }, 3)]
     [InlineData(new[] { "tests/fixtures/bin/x64/wx_section.sys", "tests/fixtures/bin/x64/not_a_pe.sys", "--fail-on-error" }, 3)] // error outranks findings
     public void Exit_codes_gate(string[] args, int expected)
