@@ -62,6 +62,28 @@ internal sealed class FakeFacts : IImageFacts
     public IReadOnlyList<CallFact> Calls { get { Interlocked.Increment(ref CallReads); return CallsValue; } }
     public IReadOnlyList<InstructionFact> Instructions { get { Interlocked.Increment(ref InstructionReads); return InstructionsValue; } }
     public bool? IsStringReferenced(StringFact value) => ReferencedStringRvas?.Contains(value.Rva);
+
+    public List<StringNeedle> NeedlesAsked { get; } = [];
+
+    /// <summary>
+    /// Answers exactly (some string matches), after checking the feature's needle against every string that matches:
+    /// a needle a matching string lacks would let the scanner skip a real match, so every string test checks it.
+    /// </summary>
+    public bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match)
+    {
+        lock (NeedlesAsked) NeedlesAsked.Add(needle);
+        var any = false;
+        var comparison = needle.IgnoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        foreach (var s in StringsValue)
+        {
+            if (!match(s)) continue;
+            any = true;
+            var holds = (s.Utf16 ? needle.Utf16 : needle.Ascii)
+                && (needle.AtStart ? s.Value.StartsWith(needle.Text, comparison) : s.Value.Contains(needle.Text, comparison));
+            if (!holds) throw new InvalidOperationException($"the needle {needle} does not hold for the matching string '{s.Value}'");
+        }
+        return any;
+    }
     public string? CodeNotEvaluated => CodeNotEvaluatedValue;
 
     public bool? GetCharacteristic(string name)

@@ -63,6 +63,25 @@ public class IndexTests
     }
 
     [Fact]
+    public void An_image_that_cannot_hold_a_matching_string_is_ruled_out_before_its_strings_are_read()
+    {
+        var facts = new FakeFacts { StringsValue = [new StringFact(@"C:\Windows", false, 0x3000, ".rdata"), new StringFact("xD:P(A;;GA;;;WD)", true, 0x3100, ".rdata")] };
+        Assert.Empty(RuleText.LoadOne("string: {regex: '/^D:P\\(A;/', encoding: utf16}").Evaluate(facts));
+        Assert.Empty(RuleText.LoadOne("string: {text: \"physicalmemory\", ignore-case: true}").Evaluate(facts));
+        Assert.Equal(0, facts.StringReads);
+        Assert.Equal([new StringNeedle("D:P(A;", false, true, false, true), new StringNeedle("physicalmemory", true, false, true, true)], facts.NeedlesAsked);
+
+        // A needle that may be there: the strings are read and decide.
+        Assert.Single(RuleText.LoadOne("string: {text: \"D:P\", whole: false}").Evaluate(facts));
+        Assert.True(facts.StringReads > 0);
+
+        // A regex with no anchored literal has no needle: nothing to ask, the strings decide.
+        var open = new FakeFacts { StringsValue = facts.StringsValue };
+        Assert.Single(RuleText.LoadOne("string: {regex: '/Windows$/'}").Evaluate(open));
+        Assert.Empty(open.NeedlesAsked);
+    }
+
+    [Fact]
     public void Rules_without_a_prerequisite_are_always_evaluated()
     {
         // any with one unguarded branch, not, a wildcard import, min 0 count: no prerequisite.

@@ -75,6 +75,12 @@ public sealed record ModuleFact(string Origin, string Name, string Path, ulong? 
 /// <summary>A string found in a non-code section.</summary>
 public sealed record StringFact(string Value, bool Utf16, uint Rva, string Section);
 
+/// <summary>
+/// Text that every string a <c>string:</c> feature can match contains (at its start when <paramref name="AtStart"/>),
+/// in the encodings it looks at. Lets the scanner rule an image out with a byte search before extracting its strings.
+/// </summary>
+public readonly record struct StringNeedle(string Text, bool IgnoreCase, bool AtStart, bool Ascii, bool Utf16);
+
 /// <summary>One signer of an Authenticode signature, as parsed (not verified).</summary>
 public sealed record SignerFact(
     string Subject,

@@ -33,6 +33,13 @@ public interface IImageFacts
     IReadOnlyList<StringFact> Strings { get; }
 
     /// <summary>
+    /// False only when no string of <see cref="Strings"/> can satisfy <paramref name="match"/>, given that every string
+    /// that does contains <paramref name="needle"/>; true when one may. Lets a string rule skip the extraction of every
+    /// string of an image that cannot match. The default (always true) is exact for any implementation.
+    /// </summary>
+    bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match) => true;
+
+    /// <summary>
     /// Whether decoded code uses the string: takes its address, or the address of a counted-string descriptor
     /// (UNICODE_STRING / ANSI_STRING) whose buffer is the string. Null when the code is not evaluated.
     /// </summary>

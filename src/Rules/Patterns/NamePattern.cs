@@ -37,6 +37,9 @@ internal abstract class NamePattern
     /// <summary>The exact, case-sensitive name this pattern accepts; null for wildcards, regexes and ignore-case patterns (used by the import index).</summary>
     public virtual string? ExactName => null;
 
+    /// <summary>Literal text every match starts with, case-sensitive (a regex's anchored prefix); null when there is none.</summary>
+    public virtual string? RequiredPrefix => null;
+
     public static bool LooksLikeRegex(string text) => text.StartsWith('/');
 
     /// <summary>Parses <paramref name="text"/>; on failure returns null and sets <paramref name="error"/>.</summary>
@@ -206,6 +209,7 @@ internal abstract class NamePattern
     private sealed class RegexPattern(string text, Lazy<Regex> regex, string? prefix) : NamePattern
     {
         public override string Text => text;
+        public override string? RequiredPrefix => prefix;
 
         // A string rule's regex runs on every string of every image; most fail on their first characters, so an
         // anchored literal prefix (/^D:/) is checked first, without the automaton.

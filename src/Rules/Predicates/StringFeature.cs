@@ -20,6 +20,20 @@ internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole
 
     private readonly StringComparison _comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
 
+    /// <summary>
+    /// What every matching string contains: the literal (at the start for <c>whole</c>), or a regex's anchored literal
+    /// prefix; null when a regex has none (then every image's strings are extracted).
+    /// </summary>
+    private readonly StringNeedle? _needle = (regex is null ? literal : regex.RequiredPrefix) is { Length: > 0 } text
+        ? new StringNeedle(text, regex is null && ignoreCase, regex is not null || whole,
+            (encodings & StringEncodings.Ascii) != 0, (encodings & StringEncodings.Utf16) != 0)
+        : null;
+
+    private Func<StringFact, bool>? _matches;
+
+    /// <summary>False when the image cannot hold a matching string (checked without extracting its strings).</summary>
+    private bool MayMatch(EvalContext ctx) => _needle is not { } needle || ctx.Facts.MayHaveString(needle, _matches ??= Matches);
+
     public override int Cost => Costs.String;
     public override EvidenceShape Shape => EvidenceShape.Always(AnchorKind.String);
 
@@ -34,7 +48,7 @@ internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole
 
     public override int CountMatches(EvalContext ctx, int limit)
     {
-        if (limit <= 0) return 0;
+        if (limit <= 0 || !MayMatch(ctx)) return 0;
         var items = ctx.Facts.Strings;
         int n = 0;
         for (int i = 0; i < items.Count; i++)
@@ -44,6 +58,7 @@ internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole
 
     public override void Collect(EvalContext ctx, List<Anchor> sink)
     {
+        if (!MayMatch(ctx)) return;
         foreach (var s in ctx.Facts.Strings)
         {
             if (!Matches(s) || !Used(ctx, s)) continue;

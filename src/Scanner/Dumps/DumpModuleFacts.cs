@@ -41,6 +41,7 @@ internal sealed class DumpModuleFacts : IImageFacts
     // The same CodeFacts as the calls: the code is copied out of the dump once per module.
     public IReadOnlyList<InstructionFact> Instructions => _instructions ??= PeFacts.BuildInstructions(Code);
     public IReadOnlyList<StringFact> Strings => _pe.Strings;
+    public bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match) => _pe.MayHaveString(needle, match);
     public bool? IsStringReferenced(StringFact value) => Code.IsReferenced(value.Rva);
     public string? CodeNotEvaluated => Code.NotEvaluatedReason;
 

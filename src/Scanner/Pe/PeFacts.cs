@@ -51,6 +51,8 @@ internal sealed class PeFacts : IImageFacts
 
     public IReadOnlyList<StringFact> Strings => _strings ??= PeStrings.Extract(_image);
 
+    public bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match) => _strings is not null || PeStrings.MayHave(_image, needle, match);
+
     public IReadOnlyDictionary<string, string> VersionInfo => _versionInfo ??= BuildVersionInfo();
 
     /// <summary>Only a file has a file hash; a dump module's bytes are not a file.</summary>

@@ -34,6 +34,35 @@ internal static class PeStrings
     {
         var result = new List<StringFact>();
         var scratch = new List<StringFact>();
+        ForEachSpan(image, (result, scratch), static (bytes, section, min, state) =>
+        {
+            var (result, scratch) = state;
+            var ascii = result.Count;
+            Ascii(bytes, section, min, result);
+            var wide = result.Count;
+            var odd = Utf16(bytes, section, min, result);
+            MergeRuns(result, ascii, wide, odd, scratch);
+            return result.Count < MaxStrings;
+        });
+        // RVA order (ASCII first at one RVA), deterministic whatever the passes found first. Each span's strings are
+        // already in order and spans rarely come out of RVA order, so sort only when they did.
+        for (var i = 1; i < result.Count; i++)
+        {
+            if (Compare(result[i - 1], result[i]) < 0) continue;
+            result.Sort(static (a, b) => Compare(a, b));
+            break;
+        }
+        return result.Count > MaxStrings ? result.GetRange(0, MaxStrings) : result;
+    }
+
+    private delegate bool SpanVisitor<T>(ReadOnlySpan<byte> bytes, PeSection section, int min, T state);
+
+    /// <summary>
+    /// Calls <paramref name="visit"/> with the bytes of each span strings are taken from, in order, within
+    /// <see cref="MaxBytesPerImage"/>, until it returns false. The one definition of which bytes hold strings.
+    /// </summary>
+    private static void ForEachSpan<T>(PeImage image, T state, SpanVisitor<T> visit)
+    {
         long budget = MaxBytesPerImage;
         // Each byte behind the image once, however many section headers map it (DistinctSpans).
         foreach (var span in image.DistinctSpans(static s => s.Name != ".reloc" && s.Name != ".pdata"))
@@ -47,30 +76,106 @@ internal static class PeStrings
             try
             {
                 var n = image.ReadRva(section.Rva, buffer.AsSpan(0, size));
-                var bytes = buffer.AsSpan(0, n);
-                var ascii = result.Count;
-                Ascii(bytes, section, min, result);
-                var wide = result.Count;
-                var odd = Utf16(bytes, section, min, result);
-                MergeRuns(result, ascii, wide, odd, scratch);
+                if (!visit(buffer.AsSpan(0, n), section, min, state)) return;
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
-            if (result.Count >= MaxStrings) break;
         }
-        // RVA order (ASCII first at one RVA), deterministic whatever the passes found first. Each span's strings are
-        // already in order and spans rarely come out of RVA order, so sort only when they did.
-        for (var i = 1; i < result.Count; i++)
-        {
-            if (Compare(result[i - 1], result[i]) < 0) continue;
-            result.Sort(static (a, b) => Compare(a, b));
-            break;
-        }
-        return result.Count > MaxStrings ? result.GetRange(0, MaxStrings) : result;
     }
 
+    /// <summary>
+    /// False only when <see cref="Extract"/> cannot return a string for which <paramref name="match"/> is true, given
+    /// that every such string contains <paramref name="needle"/>. Finds the needle's bytes (ASCII and UTF-16LE, with a
+    /// vectorised search), rebuilds just the string around each occurrence exactly as <see cref="Extract"/> would, and
+    /// asks <paramref name="match"/>: most images have no candidate, so their strings are never extracted. A candidate
+    /// that matches answers true and the caller extracts as before, so caps and order are unchanged.
+    /// </summary>
+    public static bool MayHave(PeImage image, StringNeedle needle, Func<StringFact, bool> match)
+    {
+        // Strings hold only printable ASCII and tabs; any other needle character is left to the full extraction
+        // (ignore-case comparison of non-ASCII characters is not worth reasoning about here).
+        if (needle.Text.Length == 0) return true;
+        foreach (var c in needle.Text)
+            if (!Printable(c)) return true;
+        var found = new StrongBox<bool>();
+        ForEachSpan(image, (needle, match, found), static (bytes, section, min, state) =>
+        {
+            var (needle, match, found) = state;
+            found.Value = (needle.Ascii && Candidate(bytes, section, min, needle, utf16: false, match))
+                || (needle.Utf16 && Candidate(bytes, section, min, needle, utf16: true, match));
+            return !found.Value;
+        });
+        return found.Value;
+    }
+
+    /// <summary>
+    /// Whether a string <see cref="Extract"/> takes from these bytes, in one encoding, contains the needle (at its start
+    /// when asked) and satisfies <paramref name="match"/>. Each run of printable units is rebuilt at most once.
+    /// </summary>
+    internal static bool Candidate(ReadOnlySpan<byte> bytes, PeSection section, int min, StringNeedle needle, bool utf16, Func<StringFact, bool> match)
+    {
+        var unit = utf16 ? 2 : 1;
+        var text = needle.Text;
+        var pattern = text.Length * unit <= 256 ? stackalloc byte[text.Length * unit] : new byte[text.Length * unit];
+        for (var k = 0; k < text.Length; k++)
+        {
+            pattern[k * unit] = (byte)text[k];
+            if (utf16) pattern[k * unit + 1] = 0;
+        }
+        // End of the last run tried, per alignment (a UTF-16 string may start at an odd offset).
+        int tried0 = 0, tried1 = 0;
+        var from = 0;
+        while (from <= bytes.Length - pattern.Length)
+        {
+            var found = needle.IgnoreCase ? IndexOfIgnoreCase(bytes[from..], pattern) : bytes[from..].IndexOf(pattern);
+            if (found < 0) return false;
+            var at = from + found;
+            from = at + 1;
+            ref var tried = ref (at & (unit - 1)) == 0 ? ref tried0 : ref tried1;
+            if (at < tried) continue; // inside a run already rebuilt
+            var start = at;
+            if (needle.AtStart)
+            {
+                if (at >= unit && PrintableAt(bytes, at - unit, utf16)) continue;
+            }
+            else
+            {
+                while (start >= unit && PrintableAt(bytes, start - unit, utf16)) start -= unit;
+            }
+            var end = at;
+            while (end + unit <= bytes.Length && PrintableAt(bytes, end, utf16)) end += unit;
+            tried = end;
+            var length = (end - start) / unit;
+            if (length < min) continue;
+            var len = Math.Min(length, MaxStringLength);
+            var value = utf16 ? Encoding.Unicode.GetString(bytes.Slice(start, len * 2)) : Encoding.ASCII.GetString(bytes.Slice(start, len));
+            if (match(new StringFact(value, utf16, section.Rva + (uint)start, section.Name))) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Printable unit at <paramref name="at"/>: as <see cref="Ascii"/> and <see cref="Utf16"/> classify it.</summary>
+    private static bool PrintableAt(ReadOnlySpan<byte> bytes, int at, bool utf16) =>
+        Printable(bytes[at]) && (!utf16 || bytes[at + 1] == 0);
+
+    /// <summary>First offset of <paramref name="pattern"/> (ASCII, or ASCII with zero high bytes) ignoring ASCII letter case.</summary>
+    private static int IndexOfIgnoreCase(ReadOnlySpan<byte> bytes, ReadOnlySpan<byte> pattern)
+    {
+        var first = pattern[0];
+        var letter = char.IsAsciiLetter((char)first);
+        for (var from = 0; from <= bytes.Length - pattern.Length;)
+        {
+            var found = letter ? bytes[from..].IndexOfAny((byte)(first | 0x20), (byte)(first & ~0x20)) : bytes[from..].IndexOf(first);
+            if (found < 0) return -1;
+            var at = from + found;
+            if (at > bytes.Length - pattern.Length) return -1;
+            if (System.Text.Ascii.EqualsIgnoreCase(bytes.Slice(at, pattern.Length), pattern)) return at;
+            from = at + 1;
+        }
+        return -1;
+    }
     private static int Compare(StringFact a, StringFact b) => a.Rva != b.Rva ? a.Rva.CompareTo(b.Rva) : a.Utf16.CompareTo(b.Utf16);
 
     /// <summary>Merges the three RVA-ordered runs [a, w), [w, o), [o, end) of <paramref name="list"/> in place.</summary>

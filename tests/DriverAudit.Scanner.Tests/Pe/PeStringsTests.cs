@@ -1,5 +1,6 @@
 using System.Text;
 using DriverAudit.Rules.Facts;
+using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 using Xunit;
 
@@ -117,6 +118,82 @@ public class PeStringsTests
             var bytes = new byte[pad].Concat(Encoding.Unicode.GetBytes(@"\Device\X")).ToArray();
             var s = Assert.Single(Vectorised(bytes, 4), s => s.Utf16);
             Assert.Equal((@"\Device\X", Data.Rva + (uint)pad), (s.Value, s.Rva));
+        }
+    }
+
+    private static bool ByNeedle(byte[] bytes, int min, StringNeedle needle, Func<StringFact, bool> match) =>
+        PeStrings.Candidate(bytes, Data, min, needle, utf16: false, match) || PeStrings.Candidate(bytes, Data, min, needle, utf16: true, match);
+
+    private static Func<StringFact, bool> Containing(string text, bool ignoreCase, bool atStart)
+    {
+        var comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        return s => atStart ? s.Value.StartsWith(text, comparison) : s.Value.Contains(text, comparison);
+    }
+
+    [Fact]
+    public void The_needle_search_answers_as_the_extracted_strings_would()
+    {
+        var random = new Random(11);
+        for (var seed = 0; seed < 300; seed++)
+        {
+            var bytes = Mixed(seed, 1 + (seed * 37 % 1500));
+            var min = seed % 2 == 0 ? 4 : 6;
+            var strings = Reference(bytes, min);
+            for (var k = 0; k < 6; k++)
+            {
+                // Needles taken from a string (its start or inside it, some with the case flipped) or absent.
+                var text = "Zq" + (char)random.Next(0x20, 0x7f);
+                if (strings.Count > 0 && k < 4)
+                {
+                    var s = strings[random.Next(strings.Count)].Value;
+                    var at = k % 2 == 0 ? 0 : random.Next(s.Length);
+                    text = s.Substring(at, random.Next(1, Math.Min(8, s.Length - at) + 1));
+                }
+                if (k == 3) text = text.ToUpperInvariant();
+                foreach (var (ignoreCase, atStart) in new[] { (false, false), (true, false), (false, true), (true, true) })
+                {
+                    var match = Containing(text, ignoreCase, atStart);
+                    var needle = new StringNeedle(text, ignoreCase, atStart, Ascii: true, Utf16: true);
+                    Assert.True(strings.Any(match) == ByNeedle(bytes, min, needle, match), $"seed {seed} needle {needle}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void The_needle_search_keeps_the_length_cap_the_minimum_and_the_end_of_the_section()
+    {
+        var needle = new StringNeedle("Needle", false, false, true, true);
+        // Past the first MaxStringLength characters of a run the text is not in any string.
+        var late = Encoding.ASCII.GetBytes(new string('a', PeStrings.MaxStringLength) + "Needle");
+        Assert.False(ByNeedle(late, 4, needle, Containing("Needle", false, false)));
+        var early = Encoding.Unicode.GetBytes(new string('a', PeStrings.MaxStringLength - 6) + "Needle" + "bbbb");
+        Assert.True(ByNeedle(early, 4, needle, Containing("Needle", false, false)));
+        // Shorter than the section's minimum: not a string.
+        var shortRun = Encoding.ASCII.GetBytes("\0D:P\0");
+        Assert.False(ByNeedle(shortRun, 6, new StringNeedle("D:P", false, true, true, true), Containing("D:P", false, true)));
+        Assert.True(ByNeedle(shortRun, 3, new StringNeedle("D:P", false, true, true, true), Containing("D:P", false, true)));
+        // A UTF-16 string at an odd offset that ends the section, and only in the encoding asked for.
+        var odd = new byte[] { 7 }.Concat(Encoding.Unicode.GetBytes("D:P(A;;GA;;;WD)")).ToArray();
+        Assert.True(ByNeedle(odd, 4, new StringNeedle("D:", false, true, false, true), Containing("D:", false, true)));
+        Assert.False(PeStrings.Candidate(odd, Data, 4, new StringNeedle("D:", false, true, true, false), utf16: false, Containing("D:", false, true)));
+    }
+
+    [Theory]
+    [InlineData("x64/primitives.sys")]
+    [InlineData("x86/primitives.sys")]
+    [InlineData("x64/strings_in_code.sys")]
+    [InlineData("x64/wdmsec_table.sys")]
+    [InlineData("x64/pool_modern.sys")]
+    public void On_a_driver_the_needle_search_agrees_with_the_extraction(string binary)
+    {
+        using var source = FileImageSource.Open(Path.Combine(RepoPaths.FixtureBin, binary));
+        var image = PeImage.TryOpen(source).Image!;
+        var strings = PeStrings.Extract(image);
+        foreach (var (text, ignoreCase, atStart) in new[] { (@"\device\physicalmemory", true, false), ("D:", false, true), ("D:P(A;", false, true), ("(A;;GA;;;WD)", false, false), ("NoSuchText", false, false), ("ntoskrnl", true, false) })
+        {
+            var match = Containing(text, ignoreCase, atStart);
+            Assert.Equal(strings.Any(match), PeStrings.MayHave(image, new StringNeedle(text, ignoreCase, atStart, true, true), match));
         }
     }
 }
