@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text.Json;
 using DriverAudit.Scanner.Configuration;
+using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Inputs;
 using DriverAudit.Scanner.Reporting;
 
@@ -40,6 +41,18 @@ internal static class CliInputs
         if (defaultValue is not null) option.DefaultValueFactory = _ => defaultValue;
         option.AcceptOnlyFromAmong(formats);
         return option;
+    }
+
+    /// <summary>
+    /// Every command's last step before running: settings, or every usage error printed at once and exit 2
+    /// (<see cref="ExitCodes.UsageOrConfiguration"/>) before any input is read.
+    /// </summary>
+    public static int RunWith<T>(SettingsResult<T> result, CliIo io, Func<T, int> run)
+        where T : class
+    {
+        if (result.Settings is { } settings) return run(settings);
+        foreach (var error in result.Errors) io.Error.WriteLine(error);
+        return ExitCodes.UsageOrConfiguration;
     }
 
     /// <summary>Options name paths relative to the working directory the CLI was given (tests run it in-process).</summary>
@@ -86,7 +99,7 @@ internal static class CliInputs
     }
 
     /// <summary>The crawl of the command line's paths, resolved against the working directory.</summary>
-    public static IEnumerable<InputItem> Crawl(CliIo io, string[]? paths, CrawlOptions options, SourceRoot root) =>
+    public static IEnumerable<InputItem> Crawl(CliIo io, IEnumerable<string>? paths, CrawlOptions options, SourceRoot root) =>
         new InputCrawler(options, root).Enumerate((paths ?? []).Select(p => Resolve(p, io)!));
 
     /// <summary>Ends one JSON Lines object: the writer is flushed and reset for the next root value.</summary>

@@ -25,10 +25,6 @@ internal sealed class FleetOptions
         command.Options.Add(Cache);
     }
 
-    /// <summary>The values given (the cache path made full against the working directory).</summary>
-    public FleetSettings Read(ParseResult parse, CliIo io) =>
-        new(parse.GetValue(Host), parse.GetValue(Shard), CliInputs.Resolve(parse.GetValue(Cache), io));
-
     /// <summary>The analysis step: the analyzer, behind the cache when there is one.</summary>
     public static Func<InputItem, InputReport> Analyzer(RuleSet rules, ScanOptions options, ResultCache? cache) =>
         cache is null
@@ -45,11 +41,11 @@ internal sealed class FleetOptions
 /// <summary>The sweep options' values: --host, --shard K/N (checked by the parser) and --cache as a full path.</summary>
 internal sealed record FleetSettings(string? Host, string? Shard, string? CachePath)
 {
-    public string? HostLabelFor(string[]? paths, CliIo io) =>
+    public string? HostLabelFor(IEnumerable<string>? paths, CliIo io) =>
         HostLabel.Resolve(Host, (paths ?? []).Select(p => CliInputs.Resolve(p, io)!));
 
     /// <summary>The crawl, or only this worker's shard of it.</summary>
-    public IEnumerable<InputItem> Select(IEnumerable<InputItem> items, string[]? paths, CliIo io)
+    public IEnumerable<InputItem> Select(IEnumerable<InputItem> items, IEnumerable<string>? paths, CliIo io)
     {
         if (Shard is not { } text || !ShardSpec.TryParse(text, out var spec, out _)) return items;
         return Sharding.Select(items, spec, [.. (paths ?? []).Select(p => Path.GetFullPath(CliInputs.Resolve(p, io)!))]);

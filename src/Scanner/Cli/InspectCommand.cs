@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Rules.Facts;
+using DriverAudit.Scanner.Configuration;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Images;
@@ -21,50 +22,55 @@ internal static class InspectCommand
         var json = new Option<bool>("--json") { Description = "The same as --format json.", Hidden = true };
         var format = CliInputs.FormatOption(
             "text or json (JSON Lines: one object per image, with an 'inventory' object of the fields 'driveraudit inventory' lists). Default: text.",
-            null, "text", "json");
+            null, InspectSettings.Formats);
         var include = new Option<string[]>("--include") { Description = "Glob of files to inspect inside folders. Default: **/*.sys and **/*.dmp." };
         var module = new Option<string>("--module") { Description = "Kernel dumps: show this module's IAT (slot address, value, module!function), like the debugger's dps." };
         var command = new Command("inspect", "Show headers, sections, imports, exports, PDB, version and signature facts of images; the summary and module table of kernel dumps.")
         {
             paths, format, json, include, module,
         };
-        command.SetAction(parse =>
+        command.SetAction(parse => CliInputs.RunWith(InspectSettings.From(new InspectFlags
         {
-            if (parse.GetValue(json) && parse.GetValue(format) is { } given && given != "json")
-            {
-                io.Error.WriteLine($"driveraudit: error: --json is --format json; it contradicts --format {given}.");
-                return ExitCodes.UsageOrConfiguration;
-            }
-            if (!CliInputs.AllExist(parse.GetValue(paths) ?? [], io, "inspected")) return ExitCodes.UsageOrConfiguration;
-            var asJson = parse.GetValue(json) || parse.GetValue(format) == "json";
-            // The inventory's ruleIds need the embedded pack; text output does not.
-            var ruleSet = asJson ? ScanCommand.LoadRules([], includeDefault: true, io) : null;
-            if (asJson && ruleSet is null) return ExitCodes.UsageOrConfiguration;
-            var failed = 0;
-            using var writer = new Utf8JsonWriter(io.StdoutStream);
-            foreach (var item in CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory)))
-            {
-                using var input = InputOpener.Open(item);
-                var error = input.Dump is not null ? DumpInspector.Inspect(input, parse.GetValue(module), asJson, writer, () => EndLine(writer, io), io.Out, ruleSet)
-                    : input.Image is not null ? Inspect(input, ruleSet, writer, io)
-                    : input.RefusalMessage;
-                if (error is null) continue;
-                failed++;
-                if (asJson)
-                {
-                    writer.WriteStartObject();
-                    writer.WriteString("path", item.DisplayPath);
-                    writer.WriteString("input", OpenedInput.Describe(input.Class));
-                    writer.WriteString("error", error);
-                    writer.WriteEndObject();
-                    EndLine(writer, io);
-                }
-                io.Error.WriteLine($"driveraudit: {error}");
-            }
-            io.Out.Flush();
-            return ExitCodes.ForInputs(failed);
-        });
+            Paths = parse.GetValue(paths) ?? [],
+            Format = parse.GetValue(format),
+            Json = parse.GetValue(json),
+            Include = parse.GetValue(include) ?? [],
+            Module = parse.GetValue(module),
+        }), io, settings => Run(settings, io)));
         return command;
+    }
+
+    /// <summary>Inspects with settings already decided; 3 when an input could not be read.</summary>
+    internal static int Run(InspectSettings settings, CliIo io)
+    {
+        if (!CliInputs.AllExist(settings.Paths, io, "inspected")) return ExitCodes.UsageOrConfiguration;
+        var asJson = settings.Json;
+        // The inventory's ruleIds need the embedded pack; text output does not.
+        var ruleSet = asJson ? ScanCommand.LoadRules([], includeDefault: true, io) : null;
+        if (asJson && ruleSet is null) return ExitCodes.UsageOrConfiguration;
+        var failed = 0;
+        using var writer = new Utf8JsonWriter(io.StdoutStream);
+        foreach (var item in CliInputs.Crawl(io, settings.Paths, new CrawlOptions(settings.Include, []), new SourceRoot(io.WorkingDirectory)))
+        {
+            using var input = InputOpener.Open(item);
+            var error = input.Dump is not null ? DumpInspector.Inspect(input, settings.Module, asJson, writer, () => EndLine(writer, io), io.Out, ruleSet)
+                : input.Image is not null ? Inspect(input, ruleSet, writer, io)
+                : input.RefusalMessage;
+            if (error is null) continue;
+            failed++;
+            if (asJson)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("path", item.DisplayPath);
+                writer.WriteString("input", OpenedInput.Describe(input.Class));
+                writer.WriteString("error", error);
+                writer.WriteEndObject();
+                EndLine(writer, io);
+            }
+            io.Error.WriteLine($"driveraudit: {error}");
+        }
+        io.Out.Flush();
+        return ExitCodes.ForInputs(failed);
     }
 
     private static string? Inspect(OpenedInput input, RuleSet? rules, Utf8JsonWriter writer, CliIo io)

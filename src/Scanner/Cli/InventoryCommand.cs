@@ -1,4 +1,5 @@
 using System.CommandLine;
+using DriverAudit.Scanner.Configuration;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Inputs;
@@ -16,7 +17,7 @@ internal static class InventoryCommand
     {
         var paths = CliInputs.PathsArgument("Driver files, kernel dumps or folders to list.");
         var fleet = new FleetOptions();
-        var format = CliInputs.FormatOption("json (JSON Lines, one object per image) or csv. Default: json.", "json", "json", "csv");
+        var format = CliInputs.FormatOption("json (JSON Lines, one object per image) or csv. Default: json.", "json", InventorySettings.Formats);
         var output = new Option<string?>("--output", "-o") { Description = "Write the inventory to FILE ('-' = stdout) instead of stdout, as scan -o does: atomically, links followed, special files written directly.", HelpName = "FILE" };
         var include = new Option<string[]>("--include") { Description = "Glob of files to list inside folders (repeatable). Default: **/*.sys and **/*.dmp." };
         var exclude = new Option<string[]>("--exclude") { Description = "Glob of files to skip inside folders (repeatable)." };
@@ -37,32 +38,48 @@ internal static class InventoryCommand
             paths, format, output, include, exclude, rules, noDefault, jobs,
         };
         fleet.AddTo(command);
-        command.SetAction(parse =>
+        command.SetAction(parse => CliInputs.RunWith(InventorySettings.From(new InventoryFlags
         {
-            if (!CliInputs.AllExist(parse.GetValue(paths) ?? [], io, "listed")) return ExitCodes.UsageOrConfiguration;
-            var ruleSet = ScanCommand.LoadRules(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io);
-            if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
-            var root = new SourceRoot(io.WorkingDirectory);
-            var sweep = fleet.Read(parse, io);
-            var options = new ScanOptions(parse.GetValue(jobs), FailOn: null, FailOnInputError: true, ComputeHashes: false, CollectInventory: true);
-            // The output is opened before any input is read: a folder or an unwritable place fails fast (exit 2).
-            if (CliInputs.OpenOutput(parse.GetValue(output), io, "nothing was listed") is not { } target) return ExitCodes.UsageOrConfiguration;
-            using var targetScope = target;
-            var items = sweep.Select(CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], parse.GetValue(exclude) ?? []), root), parse.GetValue(paths), io);
-            if (!sweep.TryOpenCache(ruleSet, [], io, out var cache)) return ExitCodes.UsageOrConfiguration;
-            var sink = new InventorySink(target, parse.GetValue(format) == "csv", io.Error);
-            using (cache)
-            using (sink)
-            {
-                var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, Host: sweep.HostLabelFor(parse.GetValue(paths), io));
-                var summary = new ScanEngine(FleetOptions.Analyzer(ruleSet, options, cache), options).Run(items, sink, context);
-                FleetOptions.Report(cache, io);
-                io.Error.WriteLine($"Listed {summary.Analyzed} image(s) from {summary.Inputs} input(s)" +
-                                   (summary.Failed > 0 ? $"; {summary.Failed} could not be analysed." : "."));
-                // 3 when something could not be listed: an inventory with holes must not pass for a complete one.
-                return summary.Failed > 0 ? ExitCodes.InputErrors : ExitCodes.Clean;
-            }
-        });
+            Paths = parse.GetValue(paths) ?? [],
+            Format = parse.GetValue(format),
+            Output = parse.GetValue(output),
+            Include = parse.GetValue(include) ?? [],
+            Exclude = parse.GetValue(exclude) ?? [],
+            Rules = parse.GetValue(rules) ?? [],
+            NoDefaultRules = parse.GetValue(noDefault),
+            Jobs = parse.GetValue(jobs),
+            Host = parse.GetValue(fleet.Host),
+            Shard = parse.GetValue(fleet.Shard),
+            Cache = parse.GetValue(fleet.Cache),
+        }, io.WorkingDirectory, Environment.ProcessorCount), io, settings => Run(settings, io)));
         return command;
+    }
+
+    /// <summary>Lists with settings already decided; 3 when something could not be listed.</summary>
+    internal static int Run(InventorySettings settings, CliIo io)
+    {
+        if (!CliInputs.AllExist(settings.Paths, io, "listed")) return ExitCodes.UsageOrConfiguration;
+        var ruleSet = ScanCommand.LoadRules(settings.RulePaths, settings.IncludeDefaultRules, io);
+        if (ruleSet is null) return ExitCodes.UsageOrConfiguration;
+        var root = new SourceRoot(io.WorkingDirectory);
+        var sweep = new FleetSettings(settings.Host, settings.Shard, settings.CachePath);
+        var options = new ScanOptions(settings.Jobs, FailOn: null, FailOnInputError: true, ComputeHashes: false, CollectInventory: true);
+        // The output is opened before any input is read: a folder or an unwritable place fails fast (exit 2).
+        if (CliInputs.OpenOutput(settings.Output, io, "nothing was listed") is not { } target) return ExitCodes.UsageOrConfiguration;
+        using var targetScope = target;
+        var items = sweep.Select(CliInputs.Crawl(io, settings.Paths, new CrawlOptions(settings.Include, settings.Exclude), root), settings.Paths, io);
+        if (!sweep.TryOpenCache(ruleSet, [], io, out var cache)) return ExitCodes.UsageOrConfiguration;
+        var sink = new InventorySink(target, settings.Csv, io.Error);
+        using (cache)
+        using (sink)
+        {
+            var context = new ScanContext(ruleSet.Rules, root.FullPath, root.AsFileUri, DateTimeOffset.UtcNow, Host: sweep.HostLabelFor(settings.Paths, io));
+            var summary = new ScanEngine(FleetOptions.Analyzer(ruleSet, options, cache), options).Run(items, sink, context);
+            FleetOptions.Report(cache, io);
+            io.Error.WriteLine($"Listed {summary.Analyzed} image(s) from {summary.Inputs} input(s)" +
+                               (summary.Failed > 0 ? $"; {summary.Failed} could not be analysed." : "."));
+            // 3 when something could not be listed: an inventory with holes must not pass for a complete one.
+            return summary.Failed > 0 ? ExitCodes.InputErrors : ExitCodes.Clean;
+        }
     }
 }

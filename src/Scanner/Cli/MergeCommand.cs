@@ -1,4 +1,5 @@
 using System.CommandLine;
+using DriverAudit.Scanner.Configuration;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Fleet;
 using DriverAudit.Scanner.Reporting;
@@ -20,87 +21,96 @@ internal static class MergeCommand
             Description = "Fleet database (SQLite) to create or add this merge to; earlier merges stay, so 'new since the previous merge' can be asked.",
         };
         // One format today; the switch exists so every command that writes results takes the same --format.
-        var format = CliInputs.FormatOption("sarif (the fleet run as one SARIF log). Default: sarif.", "sarif", "sarif");
+        var format = CliInputs.FormatOption("sarif (the fleet run as one SARIF log). Default: sarif.", "sarif", MergeSettings.Formats);
         var command = new Command("merge", "Merge per-host logs: artifacts de-duplicated by SHA-256, each result listing every host that has it, rules once; " +
                                            "optionally into a SQLite fleet database (docs/fleet-database.md).")
         {
             logs, output, format, db,
         };
-        command.SetAction(parse =>
+        command.SetAction(parse => CliInputs.RunWith(MergeSettings.From(new MergeFlags
         {
-            var dbPath = CliInputs.Resolve(parse.GetValue(db), io);
-            if (dbPath is not null && Directory.Exists(dbPath))
+            Logs = parse.GetValue(logs) ?? [],
+            Output = parse.GetValue(output),
+            Db = parse.GetValue(db),
+            Format = parse.GetValue(format),
+        }, io.WorkingDirectory), io, settings => Run(settings, io)));
+        return command;
+    }
+
+    /// <summary>Merges with settings already decided; 3 when a log could not be read.</summary>
+    internal static int Run(MergeSettings settings, CliIo io)
+    {
+        var dbPath = settings.DbPath;
+        if (dbPath is not null && Directory.Exists(dbPath))
+        {
+            io.Error.WriteLine($"driveraudit: '{dbPath}' is a folder.");
+            return ExitCodes.UsageOrConfiguration;
+        }
+        // The SARIF goes to -o, else stdout unless only --db was asked for; opened before any log is read.
+        ReportOutput? target = null;
+        if (settings.WritesSarif)
+        {
+            target = CliInputs.OpenOutput(settings.Output, io, "nothing was merged");
+            if (target is null) return ExitCodes.UsageOrConfiguration;
+        }
+        using var targetScope = target;
+        var paths = settings.Logs;
+        var temp = dbPath is null ? Path.Combine(Path.GetTempPath(), $"driveraudit-merge-{Environment.ProcessId}-{Guid.NewGuid():N}.sqlite") : null;
+        try
+        {
+            FleetDatabase database;
+            try { database = FleetDatabase.Open(dbPath ?? temp!); }
+            catch (InvalidDataException e)
             {
-                io.Error.WriteLine($"driveraudit: '{dbPath}' is a folder.");
+                io.Error.WriteLine($"driveraudit: --db: {e.Message}");
                 return ExitCodes.UsageOrConfiguration;
             }
-            // The SARIF goes to -o, else stdout unless only --db was asked for; opened before any log is read.
-            ReportOutput? target = null;
-            if (parse.GetValue(output) is not null || dbPath is null)
+            using (database)
             {
-                target = CliInputs.OpenOutput(parse.GetValue(output), io, "nothing was merged");
-                if (target is null) return ExitCodes.UsageOrConfiguration;
-            }
-            using var targetScope = target;
-            var paths = (parse.GetValue(logs) ?? []).Select(p => CliInputs.Resolve(p, io)!).ToList();
-            var temp = dbPath is null ? Path.Combine(Path.GetTempPath(), $"driveraudit-merge-{Environment.ProcessId}-{Guid.NewGuid():N}.sqlite") : null;
-            try
-            {
-                FleetDatabase database;
-                try { database = FleetDatabase.Open(dbPath ?? temp!); }
-                catch (InvalidDataException e)
+                var problems = new List<string>();
+                int images = 0, results = 0;
+                var hosts = new HashSet<string>(StringComparer.Ordinal);
+                using (var ingest = new FleetIngest(database, database.BeginMerge(ToolInfo.SemanticVersion, paths.Count)))
                 {
-                    io.Error.WriteLine($"driveraudit: --db: {e.Message}");
-                    return ExitCodes.UsageOrConfiguration;
-                }
-                using (database)
-                {
-                    var problems = new List<string>();
-                    int images = 0, results = 0;
-                    var hosts = new HashSet<string>(StringComparer.Ordinal);
-                    using (var ingest = new FleetIngest(database, database.BeginMerge(ToolInfo.SemanticVersion, paths.Count)))
-                    {
-                        foreach (var path in paths)
-                        {
-                            try
-                            {
-                                var s = ingest.Add(path);
-                                if (s.Warning is not null) io.Error.WriteLine($"driveraudit: warning: {s.Warning}");
-                                images += s.Images;
-                                results += s.Results;
-                                hosts.UnionWith(s.Hosts);
-                            }
-                            catch (InvalidDataException e)
-                            {
-                                problems.Add(e.Message);
-                                io.Error.WriteLine($"driveraudit: {e.Message}");
-                            }
-                        }
-                    }
-                    if (target is not null)
+                    foreach (var path in paths)
                     {
                         try
                         {
-                            FleetSarif.Write(database, target.Stream, problems, problems.Count == 0);
-                            target.Commit();
+                            var s = ingest.Add(path);
+                            if (s.Warning is not null) io.Error.WriteLine($"driveraudit: warning: {s.Warning}");
+                            images += s.Images;
+                            results += s.Results;
+                            hosts.UnionWith(s.Hosts);
                         }
-                        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                        catch (InvalidDataException e)
                         {
-                            io.Error.WriteLine($"driveraudit: cannot write '{target.Path ?? "-"}': {e.Message}");
-                            return ExitCodes.UsageOrConfiguration;
+                            problems.Add(e.Message);
+                            io.Error.WriteLine($"driveraudit: {e.Message}");
                         }
                     }
-                    io.Error.WriteLine($"Merged {paths.Count - problems.Count} of {paths.Count} log(s): {hosts.Count} host(s), {images} image record(s), {results} result(s)" +
-                                       (dbPath is null ? "." : $"; database '{dbPath}'."));
-                    // 3: the fleet view has holes (a log could not be read), as for scan --fail-on-error.
-                    return problems.Count > 0 ? ExitCodes.InputErrors : ExitCodes.Clean;
                 }
+                if (target is not null)
+                {
+                    try
+                    {
+                        FleetSarif.Write(database, target.Stream, problems, problems.Count == 0);
+                        target.Commit();
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        io.Error.WriteLine($"driveraudit: cannot write '{target.Path ?? "-"}': {e.Message}");
+                        return ExitCodes.UsageOrConfiguration;
+                    }
+                }
+                io.Error.WriteLine($"Merged {paths.Count - problems.Count} of {paths.Count} log(s): {hosts.Count} host(s), {images} image record(s), {results} result(s)" +
+                                   (dbPath is null ? "." : $"; database '{dbPath}'."));
+                // 3: the fleet view has holes (a log could not be read), as for scan --fail-on-error.
+                return problems.Count > 0 ? ExitCodes.InputErrors : ExitCodes.Clean;
             }
-            finally
-            {
-                if (temp is not null) foreach (var f in new[] { temp, temp + "-journal", temp + "-wal", temp + "-shm" }) File.Delete(f);
-            }
-        });
-        return command;
+        }
+        finally
+        {
+            if (temp is not null) foreach (var f in new[] { temp, temp + "-journal", temp + "-wal", temp + "-shm" }) File.Delete(f);
+        }
     }
 }

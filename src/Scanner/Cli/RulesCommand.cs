@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using DriverAudit.Rules.Engine;
+using DriverAudit.Scanner.Configuration;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Reporting.Sarif;
 using DriverAudit.Scanner.RulePack;
@@ -28,23 +29,34 @@ internal static class RulesCommand
 
     private static Option<bool> NoDefaultOption() => new("--no-default-rules") { Description = "Leave out the rule pack embedded in driveraudit." };
 
+    /// <summary>The subcommand's settings (<see cref="RulesSettings.From"/>), then <paramref name="run"/>.</summary>
+    private static int RunWith(RulesFlags flags, CliIo io, Func<RulesSettings, int> run) =>
+        CliInputs.RunWith(RulesSettings.From(flags, io.WorkingDirectory), io, run);
+
     private static Command List(CliIo io)
     {
         var rules = RulesOption();
         var noDefault = NoDefaultOption();
-        var format = CliInputs.FormatOption("text (a table on a terminal) or json.", "text", "text", "json");
+        var format = CliInputs.FormatOption("text (a table on a terminal) or json.", "text", RulesSettings.Formats);
         var command = new Command("list", "List the rules: the embedded pack plus --rules additions.") { format, rules, noDefault };
-        command.SetAction(parse =>
+        command.SetAction(parse => RunWith(new RulesFlags
         {
-            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io.WorkingDirectory, io.Error);
-            if (catalog is null) return ExitCodes.UsageOrConfiguration;
-            var list = catalog.Set.Rules;
-            if (parse.GetValue(format) == "json") WriteJson(list, io);
-            else if (io.Interactive) WriteTable(list, io);
-            else WritePlain(list, io.Out);
-            return ExitCodes.Clean;
-        });
+            Rules = parse.GetValue(rules) ?? [],
+            NoDefaultRules = parse.GetValue(noDefault),
+            Format = parse.GetValue(format),
+        }, io, settings => RunList(settings, io)));
         return command;
+    }
+
+    internal static int RunList(RulesSettings settings, CliIo io)
+    {
+        var catalog = RuleCatalog.Load(settings.RulePaths, settings.IncludeDefaultRules, io.WorkingDirectory, io.Error);
+        if (catalog is null) return ExitCodes.UsageOrConfiguration;
+        var list = catalog.Set.Rules;
+        if (settings.Json) WriteJson(list, io);
+        else if (io.Interactive) WriteTable(list, io);
+        else WritePlain(list, io.Out);
+        return ExitCodes.Clean;
     }
 
     private static Command Show(CliIo io)
@@ -53,22 +65,29 @@ internal static class RulesCommand
         var rules = RulesOption();
         var noDefault = NoDefaultOption();
         var command = new Command("show", "Show a rule: metadata, description, help and its match tree as written.") { id, rules, noDefault };
-        command.SetAction(parse =>
+        command.SetAction(parse => RunWith(new RulesFlags
         {
-            var catalog = RuleCatalog.Load(parse.GetValue(rules) ?? [], !parse.GetValue(noDefault), io.WorkingDirectory, io.Error);
-            if (catalog is null) return ExitCodes.UsageOrConfiguration;
-            var wanted = parse.GetValue(id) ?? "";
-            var rule = catalog.Set.Rules.FirstOrDefault(r =>
-                string.Equals(r.Id, wanted, StringComparison.OrdinalIgnoreCase) || string.Equals(r.Name, wanted, StringComparison.OrdinalIgnoreCase));
-            if (rule is null)
-            {
-                io.Error.WriteLine($"driveraudit: no rule '{wanted}' (see 'driveraudit rules list').");
-                return ExitCodes.UsageOrConfiguration;
-            }
-            WriteRule(rule, catalog.MatchSource(rule), io.Out);
-            return ExitCodes.Clean;
-        });
+            Id = parse.GetValue(id),
+            Rules = parse.GetValue(rules) ?? [],
+            NoDefaultRules = parse.GetValue(noDefault),
+        }, io, settings => RunShow(settings, io)));
         return command;
+    }
+
+    internal static int RunShow(RulesSettings settings, CliIo io)
+    {
+        var catalog = RuleCatalog.Load(settings.RulePaths, settings.IncludeDefaultRules, io.WorkingDirectory, io.Error);
+        if (catalog is null) return ExitCodes.UsageOrConfiguration;
+        var wanted = settings.Id;
+        var rule = catalog.Set.Rules.FirstOrDefault(r =>
+            string.Equals(r.Id, wanted, StringComparison.OrdinalIgnoreCase) || string.Equals(r.Name, wanted, StringComparison.OrdinalIgnoreCase));
+        if (rule is null)
+        {
+            io.Error.WriteLine($"driveraudit: no rule '{wanted}' (see 'driveraudit rules list').");
+            return ExitCodes.UsageOrConfiguration;
+        }
+        WriteRule(rule, catalog.MatchSource(rule), io.Out);
+        return ExitCodes.Clean;
     }
 
     private static Command Validate(CliIo io)
@@ -78,14 +97,20 @@ internal static class RulesCommand
         var command = new Command("validate",
             "Check rule files: syntax, keys, features, patterns, ids and references (to each other and to the embedded pack). " +
             "Exit 0 when valid, 2 with file:line:column errors otherwise.") { paths, noDefault };
-        command.SetAction(parse =>
+        command.SetAction(parse => RunWith(new RulesFlags
         {
-            var catalog = RuleCatalog.LoadFocused(parse.GetValue(paths) ?? [], !parse.GetValue(noDefault), io.WorkingDirectory, io.Error);
-            if (catalog is null) return ExitCodes.UsageOrConfiguration;
-            io.Out.WriteLine($"{catalog.FocusRules.Count()} rule(s) valid.");
-            return ExitCodes.Clean;
-        });
+            Rules = parse.GetValue(paths) ?? [],
+            NoDefaultRules = parse.GetValue(noDefault),
+        }, io, settings => RunValidate(settings, io)));
         return command;
+    }
+
+    internal static int RunValidate(RulesSettings settings, CliIo io)
+    {
+        var catalog = RuleCatalog.LoadFocused(settings.RulePaths, settings.IncludeDefaultRules, io.WorkingDirectory, io.Error);
+        if (catalog is null) return ExitCodes.UsageOrConfiguration;
+        io.Out.WriteLine($"{catalog.FocusRules.Count()} rule(s) valid.");
+        return ExitCodes.Clean;
     }
 
     private static Command Test(CliIo io)
@@ -95,15 +120,21 @@ internal static class RulesCommand
         var command = new Command("test",
             "Run each rule's examples (match and no-match files, relative to the rule file's repository or the current folder) " +
             "through the analyzer. Exit 1 when an example does not behave, 2 on rule errors.") { paths, noDefault };
-        command.SetAction(parse =>
+        command.SetAction(parse => RunWith(new RulesFlags
         {
-            var catalog = RuleCatalog.LoadFocused(parse.GetValue(paths) ?? [], !parse.GetValue(noDefault), io.WorkingDirectory, io.Error);
-            if (catalog is null) return ExitCodes.UsageOrConfiguration;
-            var results = RuleExamples.Run(catalog, io.WorkingDirectory);
-            RuleExamples.Print(results, io.Out);
-            return results.Failures.Count > 0 ? ExitCodes.Findings : ExitCodes.Clean;
-        });
+            Rules = parse.GetValue(paths) ?? [],
+            NoDefaultRules = parse.GetValue(noDefault),
+        }, io, settings => RunTest(settings, io)));
         return command;
+    }
+
+    internal static int RunTest(RulesSettings settings, CliIo io)
+    {
+        var catalog = RuleCatalog.LoadFocused(settings.RulePaths, settings.IncludeDefaultRules, io.WorkingDirectory, io.Error);
+        if (catalog is null) return ExitCodes.UsageOrConfiguration;
+        var results = RuleExamples.Run(catalog, io.WorkingDirectory);
+        RuleExamples.Print(results, io.Out);
+        return results.Failures.Count > 0 ? ExitCodes.Findings : ExitCodes.Clean;
     }
 
     private static Command Docs(CliIo io)

@@ -50,13 +50,7 @@ internal static class ScanCommand
             io.Error.WriteLine($"driveraudit: {e.Errors.Count} configuration error(s); nothing was scanned.");
             return ExitCodes.UsageOrConfiguration;
         }
-        var merged = ScanSettings.Merge(flags, config, io.WorkingDirectory, root, Environment.ProcessorCount);
-        if (merged.Settings is not { } settings)
-        {
-            foreach (var error in merged.Errors) io.Error.WriteLine(error);
-            return ExitCodes.UsageOrConfiguration;
-        }
-        return Run(settings, io);
+        return CliInputs.RunWith(ScanSettings.Merge(flags, config, io.WorkingDirectory, root, Environment.ProcessorCount), io, settings => Run(settings, io));
     }
 
     /// <summary>Runs a scan with settings already decided: rules, output, inputs, engine, sink, exit code.</summary>

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using DriverAudit.Rules.Kernel;
 using DriverAudit.Scanner.Code;
+using DriverAudit.Scanner.Configuration;
 using DriverAudit.Scanner.Dumps;
 using DriverAudit.Scanner.Engine;
 using DriverAudit.Scanner.Images;
@@ -36,44 +37,37 @@ internal static class TagsCommand
             Description = "A text file holding WinDbg !poolused output or a PoolMon snapshot (poolmon -n): name the drivers that allocate each tag row.",
         };
         var format = CliInputs.FormatOption(
-            "text, json (JSON Lines: one object per image, or per tag row with --poolused) or pooltag (pooltag.txt lines).", "text", "text", "json", "pooltag");
+            "text, json (JSON Lines: one object per image, or per tag row with --poolused) or pooltag (pooltag.txt lines).", "text", TagsSettings.Formats);
         var include = new Option<string[]>("--include") { Description = "Glob of files to read inside folders. Default: **/*.sys and **/*.dmp." };
         var command = new Command("tags", "List the pool tags drivers pass to the kernel allocators and ExFreePoolWithTag, or find the drivers using a tag.")
         {
             paths, tag, ignoreCase, poolused, format, include,
         };
-        command.SetAction(parse =>
+        command.SetAction(parse => CliInputs.RunWith(TagsSettings.From(new TagsFlags
         {
-            if (!CliInputs.AllExist(parse.GetValue(paths) ?? [], io, "read")) return ExitCodes.UsageOrConfiguration;
-            var patterns = new List<TagPattern>();
-            foreach (var text in (parse.GetValue(tag) ?? []).SelectMany(SplitList))
-            {
-                if (!PoolTag.TryParsePattern(text, parse.GetValue(ignoreCase), out var p, out var error))
-                {
-                    io.Error.WriteLine($"driveraudit: {error}");
-                    return ExitCodes.UsageOrConfiguration;
-                }
-                patterns.Add(p);
-            }
-            PoolUsageListing? listing = null;
-            if (parse.GetValue(poolused) is { } listingPath)
-            {
-                listing = ReadListing(CliInputs.Resolve(listingPath, io)!, listingPath, io);
-                if (listing is null) return ExitCodes.UsageOrConfiguration;
-                if (parse.GetValue(format) == "pooltag")
-                {
-                    io.Error.WriteLine("driveraudit: --poolused writes text or json, not pooltag lines.");
-                    return ExitCodes.UsageOrConfiguration;
-                }
-            }
-            return new Run(io, patterns, parse.GetValue(format) ?? "text", listing).Execute(
-                CliInputs.Crawl(io, parse.GetValue(paths), new CrawlOptions(parse.GetValue(include) ?? [], []), new SourceRoot(io.WorkingDirectory)));
-        });
+            Paths = parse.GetValue(paths) ?? [],
+            Tag = parse.GetValue(tag) ?? [],
+            IgnoreCase = parse.GetValue(ignoreCase),
+            Poolused = parse.GetValue(poolused),
+            Format = parse.GetValue(format),
+            Include = parse.GetValue(include) ?? [],
+        }, io.WorkingDirectory), io, settings => Execute(settings, io)));
         return command;
     }
 
-    // "Ddk ,None" is two tags; a comma inside a tag is \x2C.
-    private static IEnumerable<string> SplitList(string text) => text.Split(',');
+    /// <summary>Lists tags with settings already decided: the inputs checked, --poolused read, then every image.</summary>
+    internal static int Execute(TagsSettings settings, CliIo io)
+    {
+        if (!CliInputs.AllExist(settings.Paths, io, "read")) return ExitCodes.UsageOrConfiguration;
+        PoolUsageListing? listing = null;
+        if (settings.PoolusedPath is { } listingPath)
+        {
+            listing = ReadListing(listingPath, settings.Poolused!, io);
+            if (listing is null) return ExitCodes.UsageOrConfiguration;
+        }
+        return new Run(io, [.. settings.Patterns], settings.Format, listing).Execute(
+            CliInputs.Crawl(io, settings.Paths, new CrawlOptions(settings.Include, []), new SourceRoot(io.WorkingDirectory)));
+    }
 
     private static PoolUsageListing? ReadListing(string fullPath, string displayPath, CliIo io)
     {

@@ -134,8 +134,7 @@ internal sealed record ScanSettings
             Config = config,
             Include = flags.Include.Count > 0 ? flags.Include : config.Include,
             Exclude = flags.Exclude.Count > 0 ? flags.Exclude : config.Exclude,
-            // Relative command-line rule paths are spelt as the loader always spelt them (its messages name them so).
-            RulePaths = [.. config.Rules, .. flags.Rules.Select(p => Path.IsPathRooted(p) ? p : Path.Combine(workingDirectory, p))],
+            RulePaths = [.. config.Rules, .. CommandLineRulePaths(flags.Rules, workingDirectory)],
             IncludeDefaultRules = !flags.NoDefaultRules,
             Selection = [config.Selection, commandLine],
             HashLists = lists,
@@ -163,6 +162,13 @@ internal sealed record ScanSettings
         if (name.EndsWith(".md", StringComparison.Ordinal) || name.EndsWith(".markdown", StringComparison.Ordinal)) return "markdown";
         return null;
     }
+
+    /// <summary>
+    /// --rules paths of any command, relative ones joined to the working directory: spelt as the rule loader always
+    /// spelt them (its messages name them so), so every command names a rule file the same way.
+    /// </summary>
+    public static IReadOnlyList<string> CommandLineRulePaths(IReadOnlyList<string> paths, string workingDirectory) =>
+        [.. paths.Select(p => Path.IsPathRooted(p) ? p : Path.Combine(workingDirectory, p))];
 
     /// <summary>A path given on the command line, made full against the working directory the CLI was given.</summary>
     public static string? Resolve(string? path, string workingDirectory) =>
