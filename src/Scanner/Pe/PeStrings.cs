@@ -30,20 +30,37 @@ internal static class PeStrings
     public const int MaxStrings = 100_000;
     internal const int MaxStringLength = 4096;
 
+    /// <summary>Bytes of a span the needle search reads at a time (plus <see cref="Margin"/> on each side).</summary>
+    internal const int SearchChunk = 1 << 20;
+
+    /// <summary>
+    /// Bytes read before and after each chunk: more than a string's longest text (<see cref="MaxStringLength"/> UTF-16
+    /// units), so the string around any occurrence that starts in the chunk lies inside the bytes read.
+    /// </summary>
+    private const int Margin = (MaxStringLength + 1) * 2;
+
     public static IReadOnlyList<StringFact> Extract(PeImage image)
     {
         var result = new List<StringFact>();
         var scratch = new List<StringFact>();
-        ForEachSpan(image, (result, scratch), static (bytes, section, min, state) =>
+        foreach (var (section, size, min) in StringSpans(image))
         {
-            var (result, scratch) = state;
-            var ascii = result.Count;
-            Ascii(bytes, section, min, result);
-            var wide = result.Count;
-            var odd = Utf16(bytes, section, min, result);
-            MergeRuns(result, ascii, wide, odd, scratch);
-            return result.Count < MaxStrings;
-        });
+            var buffer = ArrayPool<byte>.Shared.Rent(size);
+            try
+            {
+                var bytes = buffer.AsSpan(0, image.ReadRva(section.Rva, buffer.AsSpan(0, size)));
+                var ascii = result.Count;
+                Ascii(bytes, section, min, result);
+                var wide = result.Count;
+                var odd = Utf16(bytes, section, min, result);
+                MergeRuns(result, ascii, wide, odd, scratch);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+            if (result.Count >= MaxStrings) break;
+        }
         // RVA order (ASCII first at one RVA), deterministic whatever the passes found first. Each span's strings are
         // already in order and spans rarely come out of RVA order, so sort only when they did.
         for (var i = 1; i < result.Count; i++)
@@ -55,35 +72,29 @@ internal static class PeStrings
         return result.Count > MaxStrings ? result.GetRange(0, MaxStrings) : result;
     }
 
-    private delegate bool SpanVisitor<T>(ReadOnlySpan<byte> bytes, PeSection section, int min, T state);
-
     /// <summary>
-    /// Calls <paramref name="visit"/> with the bytes of each span strings are taken from, in order, within
-    /// <see cref="MaxBytesPerImage"/>, until it returns false. The one definition of which bytes hold strings.
+    /// The spans strings are taken from, in order, each with its section (placed at the span's RVA), the bytes read
+    /// (within <see cref="MaxBytesPerImage"/> for the image) and its minimum string length. The one definition of
+    /// which bytes hold strings, for the extraction and the needle search alike.
     /// </summary>
-    private static void ForEachSpan<T>(PeImage image, T state, SpanVisitor<T> visit)
+    private static List<(PeSection Section, int Size, int Min)> StringSpans(PeImage image)
     {
+        var spans = new List<(PeSection, int, int)>();
         long budget = MaxBytesPerImage;
         // Each byte behind the image once, however many section headers map it (DistinctSpans).
         foreach (var span in image.DistinctSpans(static s => s.Name != ".reloc" && s.Name != ".pdata"))
         {
             var section = span.Section with { Rva = span.Rva }; // strings are placed relative to the span read
-            var min = section.Executable ? MinLengthInCode : MinLength;
             var size = (int)Math.Min(span.Length, budget);
             if (size <= 0) continue;
             budget -= size;
-            var buffer = ArrayPool<byte>.Shared.Rent(size);
-            try
-            {
-                var n = image.ReadRva(section.Rva, buffer.AsSpan(0, size));
-                if (!visit(buffer.AsSpan(0, n), section, min, state)) return;
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            spans.Add((section, size, section.Executable ? MinLengthInCode : MinLength));
         }
+        return spans;
     }
+
+    /// <summary>Reads the span's bytes at <paramref name="offset"/>; returns how many were read (fewer: the data ends there).</summary>
+    internal delegate int SpanReader(int offset, Span<byte> into);
 
     /// <summary>
     /// False only when <see cref="Extract"/> cannot return a string for which <paramref name="match"/> is true, given
@@ -99,42 +110,69 @@ internal static class PeStrings
         if (needle.Text.Length == 0) return true;
         foreach (var c in needle.Text)
             if (!Printable(c)) return true;
-        var found = new StrongBox<bool>();
-        ForEachSpan(image, (needle, match, found), static (bytes, section, min, state) =>
+        foreach (var (section, size, min) in StringSpans(image))
         {
-            var (needle, match, found) = state;
-            found.Value = (needle.Ascii && Candidate(bytes, section, min, needle, utf16: false, match))
-                || (needle.Utf16 && Candidate(bytes, section, min, needle, utf16: true, match));
-            return !found.Value;
-        });
-        return found.Value;
+            var rva = section.Rva;
+            if (SpanHas(size, (offset, into) => image.ReadRva(rva + (uint)offset, into), section, min, needle, match)) return true;
+        }
+        return false;
     }
 
     /// <summary>
-    /// Whether a string <see cref="Extract"/> takes from these bytes, in one encoding, contains the needle (at its start
-    /// when asked) and satisfies <paramref name="match"/>. Each run of printable units is rebuilt at most once.
+    /// <see cref="MayHave"/> over one span of <paramref name="size"/> bytes, read <paramref name="chunk"/> bytes at a
+    /// time with <see cref="Margin"/> bytes on each side, so a 16 MB debug section costs a 1 MB buffer.
     /// </summary>
-    internal static bool Candidate(ReadOnlySpan<byte> bytes, PeSection section, int min, StringNeedle needle, bool utf16, Func<StringFact, bool> match)
+    internal static bool SpanHas(int size, SpanReader read, PeSection section, int min, StringNeedle needle, Func<StringFact, bool> match, int chunk = SearchChunk)
+    {
+        var text = needle.Text;
+        var ascii = new byte[text.Length];
+        var wide = new byte[text.Length * 2];
+        for (var k = 0; k < text.Length; k++) ascii[k] = wide[k * 2] = (byte)text[k];
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(size, (long)chunk + 2 * Margin + wide.Length));
+        // End (span offset) of the last run rebuilt: ASCII; UTF-16 at even and at odd offsets.
+        Span<int> tried = stackalloc int[3];
+        try
+        {
+            for (var pos = 0; pos < size; pos += chunk)
+            {
+                var origin = Math.Max(0, pos - Margin);
+                var want = (int)Math.Min(size, (long)pos + chunk + Margin + wide.Length) - origin;
+                var n = read(origin, buffer.AsSpan(0, want));
+                var bytes = buffer.AsSpan(0, Math.Max(0, n));
+                var to = Math.Min(pos + chunk, origin + bytes.Length) - origin;
+                if (to <= pos - origin) break;
+                if (needle.Ascii && Candidates(bytes, origin, pos - origin, to, ascii, utf16: false, needle, section, min, match, tried[..1])) return true;
+                if (needle.Utf16 && Candidates(bytes, origin, pos - origin, to, wide, utf16: true, needle, section, min, match, tried[1..])) return true;
+                if (n < want) break; // the data ends here, as it would for one read of the whole span
+            }
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Whether a string <see cref="Extract"/> takes from the span, in one encoding, contains the needle at an occurrence
+    /// starting in [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="bytes"/> (the span's bytes from
+    /// <paramref name="origin"/>), at its start when asked, and satisfies <paramref name="match"/>. Each run of
+    /// printable units is rebuilt once (<paramref name="tried"/>: span offset where the last one ended, per alignment).
+    /// </summary>
+    private static bool Candidates(ReadOnlySpan<byte> bytes, int origin, int from, int to, ReadOnlySpan<byte> pattern, bool utf16,
+        StringNeedle needle, PeSection section, int min, Func<StringFact, bool> match, Span<int> tried)
     {
         var unit = utf16 ? 2 : 1;
-        var text = needle.Text;
-        var pattern = text.Length * unit <= 256 ? stackalloc byte[text.Length * unit] : new byte[text.Length * unit];
-        for (var k = 0; k < text.Length; k++)
+        while (from < to)
         {
-            pattern[k * unit] = (byte)text[k];
-            if (utf16) pattern[k * unit + 1] = 0;
-        }
-        // End of the last run tried, per alignment (a UTF-16 string may start at an odd offset).
-        int tried0 = 0, tried1 = 0;
-        var from = 0;
-        while (from <= bytes.Length - pattern.Length)
-        {
-            var found = needle.IgnoreCase ? IndexOfIgnoreCase(bytes[from..], pattern) : bytes[from..].IndexOf(pattern);
+            var hay = bytes[from..Math.Min(bytes.Length, to + pattern.Length - 1)];
+            if (hay.Length < pattern.Length) return false;
+            var found = needle.IgnoreCase ? IndexOfIgnoreCase(hay, pattern) : hay.IndexOf(pattern);
             if (found < 0) return false;
             var at = from + found;
             from = at + 1;
-            ref var tried = ref (at & (unit - 1)) == 0 ? ref tried0 : ref tried1;
-            if (at < tried) continue; // inside a run already rebuilt
+            ref var done = ref tried[(origin + at) & (unit - 1)];
+            if (origin + at < done) continue; // inside a run already rebuilt
             var start = at;
             if (needle.AtStart)
             {
@@ -146,12 +184,16 @@ internal static class PeStrings
             }
             var end = at;
             while (end + unit <= bytes.Length && PrintableAt(bytes, end, utf16)) end += unit;
-            tried = end;
+            done = origin + end;
+            // The run reaches back past the bytes read (not the span's start): it began more than MaxStringLength units
+            // before this occurrence, so its string does not hold this one; one it does hold was found earlier.
+            if (start < unit && origin > 0) continue;
             var length = (end - start) / unit;
             if (length < min) continue;
+            // A run that goes on past the bytes read is longer than MaxStringLength units (Margin): its text is inside.
             var len = Math.Min(length, MaxStringLength);
             var value = utf16 ? Encoding.Unicode.GetString(bytes.Slice(start, len * 2)) : Encoding.ASCII.GetString(bytes.Slice(start, len));
-            if (match(new StringFact(value, utf16, section.Rva + (uint)start, section.Name))) return true;
+            if (match(new StringFact(value, utf16, section.Rva + (uint)(origin + start), section.Name))) return true;
         }
         return false;
     }

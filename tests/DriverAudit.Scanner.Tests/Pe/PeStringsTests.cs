@@ -121,8 +121,13 @@ public class PeStringsTests
         }
     }
 
-    private static bool ByNeedle(byte[] bytes, int min, StringNeedle needle, Func<StringFact, bool> match) =>
-        PeStrings.Candidate(bytes, Data, min, needle, utf16: false, match) || PeStrings.Candidate(bytes, Data, min, needle, utf16: true, match);
+    private static bool ByNeedle(byte[] bytes, int min, StringNeedle needle, Func<StringFact, bool> match, int chunk = PeStrings.SearchChunk) =>
+        PeStrings.SpanHas(bytes.Length, (offset, into) =>
+        {
+            var n = Math.Clamp(bytes.Length - offset, 0, into.Length);
+            bytes.AsSpan(offset, n).CopyTo(into);
+            return n;
+        }, Data, min, needle, match, chunk);
 
     private static Func<StringFact, bool> Containing(string text, bool ignoreCase, bool atStart)
     {
@@ -176,7 +181,42 @@ public class PeStringsTests
         // A UTF-16 string at an odd offset that ends the section, and only in the encoding asked for.
         var odd = new byte[] { 7 }.Concat(Encoding.Unicode.GetBytes("D:P(A;;GA;;;WD)")).ToArray();
         Assert.True(ByNeedle(odd, 4, new StringNeedle("D:", false, true, false, true), Containing("D:", false, true)));
-        Assert.False(PeStrings.Candidate(odd, Data, 4, new StringNeedle("D:", false, true, true, false), utf16: false, Containing("D:", false, true)));
+        Assert.False(ByNeedle(odd, 4, new StringNeedle("D:", false, true, true, false), Containing("D:", false, true)));
+    }
+
+    [Fact]
+    public void Read_a_chunk_at_a_time_the_needle_search_still_answers_as_the_extracted_strings_would()
+    {
+        // Spans much longer than the chunk, with runs longer than the string cap that hold the needle before, across
+        // and after the cap and across chunk edges, at both UTF-16 alignments.
+        var random = new Random(5);
+        for (var seed = 0; seed < 40; seed++)
+        {
+            var bytes = Mixed(seed, 30_000 + seed * 997);
+            for (var k = 0; k < 6; k++)
+            {
+                var runLength = random.Next(3000, 9000);
+                var run = new char[runLength];
+                for (var c = 0; c < runLength; c++) run[c] = (char)random.Next('a', 'z' + 1);
+                var needleAt = random.Next(runLength - 8);
+                "Needle".CopyTo(0, run, needleAt, 6);
+                var encoded = k % 2 == 0 ? Encoding.ASCII.GetBytes(run) : Encoding.Unicode.GetBytes(run);
+                var at = Math.Min(bytes.Length - encoded.Length - 1, random.Next(bytes.Length));
+                if (at < 1) continue;
+                bytes[at - 1] = 0xff;
+                encoded.CopyTo(bytes, at);
+                bytes[at + encoded.Length] = 0xff;
+            }
+            var strings = Reference(bytes, 4);
+            foreach (var (text, ignoreCase, atStart) in new[] { ("Needle", false, false), ("needle", true, false), ("Needle", false, true), ("qq", false, false) })
+            {
+                var match = Containing(text, ignoreCase, atStart);
+                var needle = new StringNeedle(text, ignoreCase, atStart, Ascii: true, Utf16: true);
+                var expected = strings.Any(match);
+                foreach (var chunk in new[] { 1000, 4097, 8192, 1 << 20 })
+                    Assert.True(expected == ByNeedle(bytes, 4, needle, match, chunk), $"seed {seed} needle {needle} chunk {chunk}");
+            }
+        }
     }
 
     [Theory]

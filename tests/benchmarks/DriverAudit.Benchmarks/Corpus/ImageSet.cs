@@ -38,6 +38,17 @@ public sealed class ImageSet(string name, IReadOnlyList<string> paths)
         return new("large-driver", [LargeDriver]);
     }
 
+    /// <summary>
+    /// One of Wine's x64 PE builds (Debian's libwine; another folder through DRIVERAUDIT_WINE_X64), or null when it
+    /// is not there: benchmarks over it are left out rather than failing.
+    /// </summary>
+    public static ImageSet? WineImage(string name)
+    {
+        var folder = Environment.GetEnvironmentVariable("DRIVERAUDIT_WINE_X64") is { Length: > 0 } set ? set : "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows";
+        var path = Path.Combine(folder, name);
+        return File.Exists(path) ? new("wine " + name, [path]) : null;
+    }
+
     private static List<string> FixturePes()
     {
         var list = new List<string>();
