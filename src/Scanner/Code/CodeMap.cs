@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using DriverAudit.Scanner.Pe;
 using Iced.Intel;
@@ -21,11 +22,16 @@ internal sealed class CodeMap
 
     private readonly (uint Start, uint End, uint Function)[] _blocks;
 
-    private CodeMap((uint, uint, uint)[] blocks, List<InstructionHit> hits, HashSet<uint> references, int functions, long decoded, bool fallback)
+    // Every address the code takes, repeats included: a set is built only if someone asks (string-reference
+    // checks), so the pass itself does one array store per address instead of a hash insert.
+    private readonly uint[] _references;
+    private HashSet<uint>? _referenceSet;
+
+    private CodeMap((uint, uint, uint)[] blocks, List<InstructionHit> hits, uint[] references, int functions, long decoded, bool fallback)
     {
         _blocks = blocks;
         Hits = hits;
-        References = references;
+        _references = references;
         FunctionCount = functions;
         InstructionsDecoded = decoded;
         Fallback = fallback;
@@ -35,7 +41,7 @@ internal sealed class CodeMap
     public IReadOnlyList<InstructionHit> Hits { get; }
 
     /// <summary>RVAs the decoded code addresses: rip-relative operands (x64), absolute operands and immediates (x86).</summary>
-    public IReadOnlySet<uint> References { get; }
+    public IReadOnlySet<uint> References => _referenceSet ??= [.. _references];
 
     public int FunctionCount { get; }
     public long InstructionsDecoded { get; }
@@ -64,10 +70,11 @@ internal sealed class CodeMap
 
         private readonly CodeImage _code;
         private readonly PeImage _image;
+        // Rented (and cleared) per image: longer than their sections, so lengths come from the section bytes.
         private readonly byte[][] _state;
         private readonly List<(uint Start, uint End, uint Function)> _blocks = [];
         private readonly List<InstructionHit> _hits = [];
-        private readonly HashSet<uint> _references = [];
+        private readonly PooledList<uint> _references = new(1024);
         private readonly HashSet<uint> _functionStarts = [];
         private readonly Queue<(uint Rva, bool Strong)> _queue = new();
         private readonly Stack<uint> _work = new();
@@ -86,8 +93,10 @@ internal sealed class CodeMap
             long total = 0;
             for (var s = 0; s < _state.Length; s++)
             {
-                _state[s] = new byte[code.Sections[s].Bytes.Length];
-                total += _state[s].Length;
+                var length = code.Sections[s].Bytes.Length;
+                _state[s] = ArrayPool<byte>.Shared.Rent(length);
+                Array.Clear(_state[s], 0, length);
+                total += length;
             }
             // Each byte starts at most one decoded instruction, whatever the descent does.
             _budget = total + 16;
@@ -96,6 +105,19 @@ internal sealed class CodeMap
         }
 
         public CodeMap Run()
+        {
+            try
+            {
+                return Map();
+            }
+            finally
+            {
+                foreach (var state in _state) ArrayPool<byte>.Shared.Return(state);
+                _references.Dispose();
+            }
+        }
+
+        private CodeMap Map()
         {
             foreach (var f in _code.Functions.Entries) _functionStarts.Add(f.Primary);
             // .pdata functions first: their bounds are the compiler's, not a guess.
@@ -117,8 +139,20 @@ internal sealed class CodeMap
             CodeStats.AddSweep();
             CodeStats.AddInstructions(_decoded);
             _hits.Sort((a, b) => a.Rva.CompareTo(b.Rva));
-            _blocks.Sort((a, b) => a.Start.CompareTo(b.Start));
-            return new CodeMap([.. _blocks], _hits, _references, _functions, _decoded, fallback);
+            return new CodeMap(SortedBlocks(), _hits, _references.AsSpan().ToArray(), _functions, _decoded, fallback);
+        }
+
+        /// <summary>
+        /// The blocks by start. Starts are distinct (a block starts only at a byte no decode had claimed), so sorting
+        /// by the start alone as a primitive key gives the one possible order, without a comparison delegate.
+        /// </summary>
+        private (uint, uint, uint)[] SortedBlocks()
+        {
+            var blocks = _blocks.ToArray();
+            var starts = new uint[blocks.Length];
+            for (var k = 0; k < blocks.Length; k++) starts[k] = blocks[k].Item1;
+            Array.Sort(starts, blocks);
+            return blocks;
         }
 
         private void Drain()
@@ -275,7 +309,7 @@ internal sealed class CodeMap
                 var sec = _code.Sections[s];
                 var state = _state[s];
                 var at = 0;
-                while (at < state.Length)
+                while (at < sec.Bytes.Length)
                 {
                     if (state[at] != Unknown) { at++; continue; }
                     Point(sec, sec.Rva + (uint)at);
@@ -299,7 +333,7 @@ internal sealed class CodeMap
         {
             var at = (int)(i.IP - sec.Rva);
             state[at] = Start;
-            var end = Math.Min(at + i.Length, state.Length);
+            var end = Math.Min(at + i.Length, sec.Bytes.Length);
             for (var k = at + 1; k < end; k++) if (state[k] == Unknown) state[k] = Inside;
         }
 
@@ -439,7 +473,8 @@ internal sealed class CodeMap
                     var st = _state[inCode];
                     var off = at - _code.Sections[inCode].Rva;
                     if (st[off] == Start) break; // ran into code: the table ended
-                    for (var k = 0u; k < 4 && off + k < st.Length; k++) st[off + k] = Data;
+                    var length = _code.Sections[inCode].Bytes.Length;
+                    for (var k = 0u; k < 4 && off + k < length; k++) st[off + k] = Data;
                 }
                 _work.Push(tr);
             }
