@@ -57,6 +57,13 @@ public interface IImageFacts
     /// </summary>
     AbsentInstructionsFact? AbsentInstructions => null;
 
+    /// <summary>
+    /// False only when <see cref="Instructions"/> provably holds no instruction an <c>instruction:</c> feature with
+    /// these <paramref name="mnemonics"/> or <paramref name="controlRegisters"/> (mov-to) can match, without
+    /// disassembling (e.g. none of their opcodes occurs in the executable bytes); true when that is not known.
+    /// </summary>
+    bool MayHaveInstructions(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters) => true;
+
     /// <summary>VS_VERSIONINFO string table (key → value); empty when there is none.</summary>
     IReadOnlyDictionary<string, string> VersionInfo { get; }
 

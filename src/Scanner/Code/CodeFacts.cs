@@ -93,6 +93,32 @@ internal sealed class CodeFacts
     /// <summary>Instructions the image's architecture does not have (ARM64: port I/O, wrmsr/rdmsr), or null.</summary>
     public AbsentInstructionsFact? AbsentInstructions => IsArm64 && NotEvaluatedReason is null ? Arm64Absent : null;
 
+    private OpcodeNeedles _searched, _found;
+
+    /// <summary>
+    /// False when the executable bytes hold none of the opcodes the wanted instructions are decoded from (see
+    /// <see cref="InstructionScanner.Needles"/>), so <see cref="Instructions"/> cannot hold one: the image need not be
+    /// disassembled for them. Every instruction the map decodes lies inside one section's bytes, which is what is
+    /// searched. True when unsure: ARM64, code not evaluated, one-byte opcodes wanted, or the map already built.
+    /// </summary>
+    public bool MayHaveInstructions(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters)
+    {
+        if (IsArm64 || _map is not null || NotEvaluatedReason is not null || Code() is not { } code) return true;
+        if (InstructionScanner.Needles(mnemonics, controlRegisters) is not { } needles) return true;
+        foreach (var needle in (ReadOnlySpan<OpcodeNeedles>)[OpcodeNeedles.Wrmsr, OpcodeNeedles.Rdmsr, OpcodeNeedles.MovToCr])
+        {
+            if ((needles & needle) == 0 || (_searched & needle) != 0) continue;
+            _searched |= needle;
+            foreach (var section in code.Sections)
+            {
+                if (!InstructionScanner.Contains(section.Bytes, InstructionScanner.SecondByte(needle))) continue;
+                _found |= needle;
+                break;
+            }
+        }
+        return (needles & _found) != 0;
+    }
+
     /// <summary>Every call site of every import, by RVA.</summary>
     public IReadOnlyList<CallSite> CallSites => _callSites ??= FindCallSites();
 

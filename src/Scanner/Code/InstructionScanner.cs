@@ -24,6 +24,43 @@ internal static class InstructionScanner
         return table;
     }
 
+    /// <summary>
+    /// The two-byte opcodes (0F xx) that an <c>instruction:</c> feature's x86/x64 matches need, mirroring
+    /// <c>InstructionFeature.Matches</c>: mov-to → <c>mov crN, reg</c> (0F 22); wrmsr (0F 30); rdmsr (0F 32); msr/mrs are
+    /// ARM64 only, so they need nothing here. Null when a wanted instruction is a one-byte opcode (in, out, ins*, outs*,
+    /// found in almost any code's bytes) or unknown: no byte search can rule it out. Iced decodes these mnemonics from
+    /// these legacy 0F-table opcodes only (prefixes come before the 0F), which a test checks over every Iced code.
+    /// </summary>
+    internal static OpcodeNeedles? Needles(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters)
+    {
+        if (controlRegisters is not null) return OpcodeNeedles.MovToCr;
+        if (mnemonics is null) return OpcodeNeedles.None;
+        var needles = OpcodeNeedles.None;
+        foreach (var m in mnemonics)
+        {
+            switch (m)
+            {
+                case InstructionNames.Wrmsr: needles |= OpcodeNeedles.Wrmsr; break;
+                case InstructionNames.Rdmsr: needles |= OpcodeNeedles.Rdmsr; break;
+                case InstructionNames.Msr or InstructionNames.Mrs: break;
+                default: return null;
+            }
+        }
+        return needles;
+    }
+
+    /// <summary>The second opcode byte (after 0F) of one needle.</summary>
+    internal static byte SecondByte(OpcodeNeedles needle) => needle switch
+    {
+        OpcodeNeedles.Wrmsr => 0x30,
+        OpcodeNeedles.Rdmsr => 0x32,
+        OpcodeNeedles.MovToCr => 0x22,
+        _ => throw new ArgumentOutOfRangeException(nameof(needle)),
+    };
+
+    /// <summary>Whether 0F <paramref name="second"/> occurs anywhere in <paramref name="bytes"/> (vectorised search).</summary>
+    internal static bool Contains(ReadOnlySpan<byte> bytes, byte second) => bytes.IndexOf([(byte)0x0F, second]) >= 0;
+
     internal static InstructionHit? Classify(in Instruction i)
     {
         if (!Candidates[(int)i.Code]) return null;
@@ -48,4 +85,17 @@ internal static class InstructionScanner
             return new InstructionHit((uint)i.IP, InstructionNames.Mov, cr);
         return null;
     }
+}
+
+/// <summary>Opcode byte pairs whose absence proves an instruction absent (see <see cref="InstructionScanner.Needles"/>).</summary>
+[Flags]
+internal enum OpcodeNeedles
+{
+    None = 0,
+    /// <summary>0F 30.</summary>
+    Wrmsr = 1,
+    /// <summary>0F 32.</summary>
+    Rdmsr = 2,
+    /// <summary>0F 22: mov crN, reg.</summary>
+    MovToCr = 4,
 }

@@ -82,6 +82,8 @@ internal sealed class PeFacts : IImageFacts
 
     public AbsentInstructionsFact? AbsentInstructions => Code.AbsentInstructions;
 
+    public bool MayHaveInstructions(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters) => Code.MayHaveInstructions(mnemonics, controlRegisters);
+
     /// <summary>One fact per (function, mnemonic, control register): the first address and the count, in address order.</summary>
     internal static IReadOnlyList<InstructionFact> BuildInstructions(CodeFacts code)
     {

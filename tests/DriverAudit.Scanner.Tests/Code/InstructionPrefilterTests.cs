@@ -1,0 +1,108 @@
+using DriverAudit.Rules.Engine;
+using DriverAudit.Rules.Facts;
+using DriverAudit.Scanner.Code;
+using DriverAudit.Scanner.Pe;
+using Iced.Intel;
+using Xunit;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace DriverAudit.Scanner.Tests.Code;
+
+/// <summary>
+/// The opcode byte search that lets instruction rules skip disassembly (<see cref="CodeFacts.MayHaveInstructions"/>):
+/// it may only say "absent" when the disassembly could not have found the instruction.
+/// </summary>
+public class InstructionPrefilterTests
+{
+    private static readonly string[] Msr = [InstructionNames.Wrmsr, InstructionNames.Rdmsr];
+    private static readonly string[] Cr0 = ["cr0"];
+
+    private static PeFacts Pe(bool is64, Action<Assembler> build) => new(CodePe.Image(is64, CodePe.Assemble(is64, build)));
+
+    private static IReadOnlyList<RuleMatch> Run(string match, IImageFacts facts) => RuleSet.Load([new RuleSource("t.yaml", $"""
+        id: TST001
+        name: TestRule
+        title: Test rule
+        level: warning
+        precision: high
+        description: A rule used by tests.
+        help: Do not do that.
+        message: "{"{"}mnemonic{"}"} at {"{"}site{"}"}."
+        match:
+          {match}
+        """)]).Evaluate(facts);
+
+    [Fact]
+    public void Iced_decodes_msr_access_and_control_register_writes_only_from_the_searched_opcodes()
+    {
+        // If an Iced upgrade added another encoding (VEX, an immediate form) the byte search would miss it.
+        var seen = new HashSet<uint>();
+        foreach (var code in Enum.GetValues<Iced.Intel.Code>())
+        {
+            var op = code.ToOpCode();
+            uint? expected = code.Mnemonic() switch
+            {
+                Mnemonic.Wrmsr => 0x30,
+                Mnemonic.Rdmsr => 0x32,
+                Mnemonic.Mov when op.OpCount > 0 && op.Op0Kind == OpCodeOperandKind.cr_reg => 0x22,
+                _ => null,
+            };
+            if (expected is not { } opcode) continue;
+            Assert.Equal(EncodingKind.Legacy, op.Encoding);
+            Assert.Equal(OpCodeTableKind.T0F, op.Table);
+            Assert.Equal(opcode, op.OpCode);
+            seen.Add(opcode);
+        }
+        Assert.Equal([0x22u, 0x30u, 0x32u], seen.Order());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Code_without_the_opcodes_is_not_disassembled_for_msr_and_control_register_rules(bool is64)
+    {
+        var facts = Pe(is64, a => { a.@in(al, dx); a.@out(dx, al); a.ret(); });
+        Assert.False(facts.MayHaveInstructions(Msr, null));
+        Assert.False(facts.MayHaveInstructions(null, Cr0));
+        Assert.Empty(Run("instruction: {mnemonic: [wrmsr, rdmsr]}", facts));
+        Assert.Empty(Run("instruction: {mov-to: [cr0, cr4]}", facts));
+        Assert.Equal(0, facts.Code.InstructionsDecoded);
+        // in/out are one-byte opcodes: no search rules them out, so that rule disassembles and finds them.
+        Assert.True(facts.MayHaveInstructions([InstructionNames.In, InstructionNames.Out], null));
+        Assert.Equal(2, Run("instruction: {mnemonic: [in, out]}", facts).Count);
+        Assert.True(facts.Code.InstructionsDecoded > 0);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Code_with_the_instruction_is_disassembled_and_reported(bool is64)
+    {
+        var facts = Pe(is64, a => { a.rdmsr(); a.AddInstruction(Instruction.Create(is64 ? Iced.Intel.Code.Mov_cr_r64 : Iced.Intel.Code.Mov_cr_r32, Register.CR4, is64 ? Register.RAX : Register.EAX)); a.ret(); });
+        Assert.True(facts.MayHaveInstructions([InstructionNames.Rdmsr], null));
+        Assert.False(facts.MayHaveInstructions([InstructionNames.Wrmsr], null));
+        Assert.True(facts.MayHaveInstructions(null, Cr0)); // 0F 22 is there; which register is the disassembly's answer
+        Assert.Equal("rdmsr", Assert.Single(Run("instruction: {mnemonic: [wrmsr, rdmsr]}", facts)).Anchor.Values["mnemonic"]);
+        Assert.Equal("mov cr4", Assert.Single(Run("instruction: {mov-to: [cr0, cr4]}", facts)).Anchor.Values["mnemonic"]);
+        Assert.Empty(Run("instruction: {mov-to: [cr0]}", facts));
+    }
+
+    [Fact]
+    public void Opcode_bytes_inside_another_instruction_are_only_a_candidate()
+    {
+        // mov eax, 0x320F: the bytes 0F 32 are an immediate, not an rdmsr. The search says "maybe", the disassembly "no".
+        var facts = Pe(true, a => { a.mov(eax, 0x320F); a.ret(); });
+        Assert.True(facts.MayHaveInstructions(Msr, null));
+        Assert.Empty(Run("instruction: {mnemonic: [wrmsr, rdmsr]}", facts));
+        Assert.True(facts.Code.InstructionsDecoded > 0);
+    }
+
+    [Fact]
+    public void Arm64_only_mnemonics_need_no_x86_disassembly()
+    {
+        var facts = Pe(true, a => { a.wrmsr(); a.ret(); });
+        Assert.False(facts.MayHaveInstructions([InstructionNames.Msr, InstructionNames.Mrs], null));
+        Assert.Empty(Run("instruction: {mnemonic: [msr, mrs]}", facts));
+        Assert.Equal(0, facts.Code.InstructionsDecoded);
+    }
+}
