@@ -58,11 +58,12 @@ public interface IImageFacts
     AbsentInstructionsFact? AbsentInstructions => null;
 
     /// <summary>
-    /// False only when <see cref="Instructions"/> provably holds no instruction an <c>instruction:</c> feature with
-    /// these <paramref name="mnemonics"/> or <paramref name="controlRegisters"/> (mov-to) can match, without
-    /// disassembling (e.g. none of their opcodes occurs in the executable bytes); true when that is not known.
+    /// The instruction facts an <c>instruction:</c> feature with these <paramref name="mnemonics"/> or mov-to
+    /// <paramref name="controlRegisters"/> reads: <see cref="Instructions"/>, or a part of it holding every fact such a
+    /// feature can match (same function, first address and count), when the facts can find those without the whole
+    /// disassembly (e.g. by searching the executable bytes for their opcodes first).
     /// </summary>
-    bool MayHaveInstructions(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters) => true;
+    IReadOnlyList<InstructionFact> InstructionsFor(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters) => Instructions;
 
     /// <summary>VS_VERSIONINFO string table (key → value); empty when there is none.</summary>
     IReadOnlyDictionary<string, string> VersionInfo { get; }

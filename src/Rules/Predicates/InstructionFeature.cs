@@ -25,13 +25,10 @@ internal sealed class InstructionFeature(string[]? mnemonics, string[]? controlR
     /// <summary>A mnemonic feature all of whose mnemonics are in <paramref name="absent"/>.</summary>
     public bool OnlyMnemonicsIn(IReadOnlySet<string> absent) => mnemonics is not null && mnemonics.All(absent.Contains);
 
-    // Asked first, like the import list for calls: an image whose bytes hold none of the opcodes is never disassembled.
-    private bool MayMatch(EvalContext ctx) => ctx.Facts.MayHaveInstructions(mnemonics, controlRegisters);
-
     public override int CountMatches(EvalContext ctx, int limit)
     {
-        if (limit <= 0 || !MayMatch(ctx)) return 0;
-        var items = ctx.Facts.Instructions;
+        if (limit <= 0) return 0;
+        var items = ctx.Facts.InstructionsFor(mnemonics, controlRegisters);
         int n = 0;
         for (int i = 0; i < items.Count; i++)
             if (Matches(items[i]) && (n += items[i].Count) >= limit) break;
@@ -40,8 +37,7 @@ internal sealed class InstructionFeature(string[]? mnemonics, string[]? controlR
 
     public override void Collect(EvalContext ctx, List<Anchor> sink)
     {
-        if (!MayMatch(ctx)) return;
-        var items = ctx.Facts.Instructions;
+        var items = ctx.Facts.InstructionsFor(mnemonics, controlRegisters);
         List<InstructionFact>? matched = null;
         foreach (var i in items)
             if (Matches(i)) (matched ??= []).Add(i);

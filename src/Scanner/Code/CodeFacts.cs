@@ -94,17 +94,21 @@ internal sealed class CodeFacts
     public AbsentInstructionsFact? AbsentInstructions => IsArm64 && NotEvaluatedReason is null ? Arm64Absent : null;
 
     private OpcodeNeedles _searched, _found;
+    private Dictionary<OpcodeNeedles, List<InstructionHit>?>? _around;
+    private long _aroundDecoded;
 
     /// <summary>
-    /// False when the executable bytes hold none of the opcodes the wanted instructions are decoded from (see
-    /// <see cref="InstructionScanner.Needles"/>), so <see cref="Instructions"/> cannot hold one: the image need not be
-    /// disassembled for them. Every instruction the map decodes lies inside one section's bytes, which is what is
-    /// searched. True when unsure: ARM64, code not evaluated, one-byte opcodes wanted, or the map already built.
+    /// The hits an <c>instruction:</c> feature with these mnemonics or mov-to registers can match, found without the
+    /// whole map when that is provable: none when the executable bytes hold none of their opcodes (see
+    /// <see cref="InstructionScanner.Needles"/>; every instruction the map decodes lies inside one section's bytes), else
+    /// those of the x64 .pdata functions around the opcodes (<see cref="CodeMap.HitsAround"/>). Null when only the whole
+    /// map answers (then read <see cref="Instructions"/>): ARM64, code not evaluated, one-byte opcodes wanted (in, out),
+    /// no proof, or the map already built (it is the cheaper answer then).
     /// </summary>
-    public bool MayHaveInstructions(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters)
+    public IReadOnlyList<InstructionHit>? HitsFor(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters)
     {
-        if (IsArm64 || _map is not null || NotEvaluatedReason is not null || Code() is not { } code) return true;
-        if (InstructionScanner.Needles(mnemonics, controlRegisters) is not { } needles) return true;
+        if (IsArm64 || _map is not null || NotEvaluatedReason is not null || Code() is not { } code) return null;
+        if (InstructionScanner.Needles(mnemonics, controlRegisters) is not { } needles) return null;
         foreach (var needle in (ReadOnlySpan<OpcodeNeedles>)[OpcodeNeedles.Wrmsr, OpcodeNeedles.Rdmsr, OpcodeNeedles.MovToCr])
         {
             if ((needles & needle) == 0 || (_searched & needle) != 0) continue;
@@ -116,7 +120,15 @@ internal sealed class CodeFacts
                 break;
             }
         }
-        return (needles & _found) != 0;
+        var present = needles & _found;
+        if (present == OpcodeNeedles.None) return [];
+        _around ??= [];
+        if (!_around.TryGetValue(present, out var hits))
+        {
+            _around[present] = hits = CodeMap.HitsAround(code, _image, present, out var decoded);
+            _aroundDecoded += decoded;
+        }
+        return hits;
     }
 
     /// <summary>Every call site of every import, by RVA.</summary>
@@ -132,7 +144,7 @@ internal sealed class CodeFacts
     public bool LinearFallback => !IsArm64 && (Map()?.Fallback ?? false);
 
     /// <summary>Instructions decoded for this image so far (0 until a code fact is read).</summary>
-    public long InstructionsDecoded => (_decoder?.InstructionsDecoded ?? 0) + (_map?.InstructionsDecoded ?? 0) + (_arm64?.InstructionsDecoded ?? 0);
+    public long InstructionsDecoded => (_decoder?.InstructionsDecoded ?? 0) + (_map?.InstructionsDecoded ?? 0) + (_arm64?.InstructionsDecoded ?? 0) + _aroundDecoded;
 
     /// <summary>Functions the shared pass found (0 until it ran).</summary>
     public int FunctionCount => _map?.FunctionCount ?? _arm64?.FunctionCount ?? 0;

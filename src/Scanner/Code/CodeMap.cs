@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using DriverAudit.Scanner.Pe;
 using Iced.Intel;
@@ -63,6 +62,28 @@ internal sealed class CodeMap
 
     public static CodeMap Build(CodeImage code, PeImage image) => new Builder(code, image).Run();
 
+    /// <summary>
+    /// The hits of the <paramref name="needles"/>' kinds (wrmsr, rdmsr, mov crN) that <see cref="Build"/> would report,
+    /// with the same functions, found by decoding only the x64 .pdata functions around each 0F xx candidate; null when
+    /// that cannot be proven, and then only the whole map answers. The proof: .pdata ranges are decoded first, each on
+    /// its own (<see cref="Builder"/>.Linear); when no two ranges overlap, a range's decode depends only on its own bytes
+    /// and the data directories, and every byte it covers is then decoded for good (no later pass starts an instruction
+    /// inside it). An instruction with its opcode at p starts at p or after a run of prefix bytes before it (at most 14);
+    /// when every such start is covered by its range's decode, the hits there are exactly the map's. Otherwise (no .pdata, x86, overlapping ranges,
+    /// a candidate in a gap or past an invalid instruction) the answer is null.
+    /// </summary>
+    /// <param name="decoded">Instructions decoded to find out, whatever the answer.</param>
+    public static List<InstructionHit>? HitsAround(CodeImage code, PeImage image, OpcodeNeedles needles, out long decoded)
+    {
+        decoded = 0;
+        if (code.Functions.Count == 0) return null;
+        var builder = new Builder(code, image);
+        var hits = builder.Around(needles);
+        decoded = builder.Decoded;
+        CodeStats.AddInstructions(decoded);
+        return hits;
+    }
+
     private sealed class Builder
     {
         // Per code byte: what decoding made of it.
@@ -70,11 +91,11 @@ internal sealed class CodeMap
 
         private readonly CodeImage _code;
         private readonly PeImage _image;
-        // Rented (and cleared) per image: longer than their sections, so lengths come from the section bytes.
+        // One byte per code byte. Not pooled: the pool would keep the largest image's arrays alive (peak memory).
         private readonly byte[][] _state;
         private readonly List<(uint Start, uint End, uint Function)> _blocks = [];
         private readonly List<InstructionHit> _hits = [];
-        private readonly PooledList<uint> _references = new(1024);
+        private readonly List<uint> _references = [];
         private readonly HashSet<uint> _functionStarts = [];
         private readonly Queue<(uint Rva, bool Strong)> _queue = new();
         private readonly Stack<uint> _work = new();
@@ -93,10 +114,8 @@ internal sealed class CodeMap
             long total = 0;
             for (var s = 0; s < _state.Length; s++)
             {
-                var length = code.Sections[s].Bytes.Length;
-                _state[s] = ArrayPool<byte>.Shared.Rent(length);
-                Array.Clear(_state[s], 0, length);
-                total += length;
+                _state[s] = new byte[code.Sections[s].Bytes.Length];
+                total += _state[s].Length;
             }
             // Each byte starts at most one decoded instruction, whatever the descent does.
             _budget = total + 16;
@@ -104,20 +123,78 @@ internal sealed class CodeMap
             MarkDirectories();
         }
 
-        public CodeMap Run()
+        public long Decoded => _decoded;
+
+        /// <summary>See <see cref="HitsAround"/>.</summary>
+        public List<InstructionHit>? Around(OpcodeNeedles needles)
         {
-            try
+            var ranges = _code.Functions.Entries;
+            for (var k = 0; k + 1 < ranges.Count; k++)
+                if (ranges[k].End > ranges[k + 1].Begin) return null;
+            var decoded = new HashSet<int>(); // ranges decoded so far
+            foreach (var needle in (ReadOnlySpan<OpcodeNeedles>)[OpcodeNeedles.Wrmsr, OpcodeNeedles.Rdmsr, OpcodeNeedles.MovToCr])
             {
-                return Map();
+                if ((needles & needle) == 0) continue;
+                ReadOnlySpan<byte> pair = [0x0F, InstructionScanner.SecondByte(needle)];
+                for (var s = 0; s < _state.Length; s++)
+                {
+                    var sec = _code.Sections[s];
+                    var state = _state[s];
+                    var bytes = sec.Bytes.AsSpan();
+                    for (var at = 0; at < bytes.Length;)
+                    {
+                        var found = bytes[at..].IndexOf(pair);
+                        if (found < 0) break;
+                        var p = at + found;
+                        at = p + 1;
+                        // Every start an instruction with its opcode at p can have (p itself, or up to 14 prefix bytes
+                        // before it: the decoder reads only prefixes before a legacy opcode) must be settled: a directory
+                        // byte (never decoded), or a byte its range's decode covered (then it starts an instruction of
+                        // that decode, whose hit is known, or lies inside one). A byte the decode left unknown could
+                        // still be reached by descent: not provable here.
+                        var first = p;
+                        while (first > 0 && p - first < 14 && IsPrefix(bytes[first - 1])) first--;
+                        for (var start = first; start <= p; start++)
+                        {
+                            if (state[start] == Data) continue;
+                            var r = RangeIndex(ranges, sec.Rva + (uint)start);
+                            if (r < 0) return null;
+                            if (decoded.Add(r)) Linear(ranges[r].Begin, ranges[r].End, ranges[r].Primary);
+                            if (state[start] == Unknown) return null;
+                        }
+                    }
+                }
             }
-            finally
-            {
-                foreach (var state in _state) ArrayPool<byte>.Shared.Return(state);
-                _references.Dispose();
-            }
+            var hits = _hits.Where(h => Kind(h) is { } kind && (needles & kind) != 0).ToList();
+            hits.Sort((a, b) => a.Rva.CompareTo(b.Rva));
+            return hits;
         }
 
-        private CodeMap Map()
+        /// <summary>Legacy prefixes, and REX in 64-bit code (inc/dec in 32-bit code).</summary>
+        private bool IsPrefix(byte b) => b is 0x26 or 0x2E or 0x36 or 0x3E or 0x64 or 0x65 or 0x66 or 0x67 or 0xF0 or 0xF2 or 0xF3
+            || _code.Is64 && b is >= 0x40 and <= 0x4F;
+
+        private static OpcodeNeedles? Kind(InstructionHit hit) => hit.Mnemonic switch
+        {
+            Rules.Facts.InstructionNames.Wrmsr => OpcodeNeedles.Wrmsr,
+            Rules.Facts.InstructionNames.Rdmsr => OpcodeNeedles.Rdmsr,
+            Rules.Facts.InstructionNames.Mov when hit.ControlRegister is not null => OpcodeNeedles.MovToCr,
+            _ => null,
+        };
+
+        /// <summary>The index of the (non-overlapping, sorted) range holding <paramref name="rva"/>, or -1.</summary>
+        private static int RangeIndex(IReadOnlyList<FunctionRange> ranges, uint rva)
+        {
+            int lo = 0, hi = ranges.Count - 1;
+            while (lo <= hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                if (ranges[mid].Begin <= rva) lo = mid + 1; else hi = mid - 1;
+            }
+            return hi >= 0 && rva < ranges[hi].End ? hi : -1;
+        }
+
+        public CodeMap Run()
         {
             foreach (var f in _code.Functions.Entries) _functionStarts.Add(f.Primary);
             // .pdata functions first: their bounds are the compiler's, not a guess.
@@ -139,7 +216,7 @@ internal sealed class CodeMap
             CodeStats.AddSweep();
             CodeStats.AddInstructions(_decoded);
             _hits.Sort((a, b) => a.Rva.CompareTo(b.Rva));
-            return new CodeMap(SortedBlocks(), _hits, _references.AsSpan().ToArray(), _functions, _decoded, fallback);
+            return new CodeMap(SortedBlocks(), _hits, [.. _references], _functions, _decoded, fallback);
         }
 
         /// <summary>

@@ -47,7 +47,8 @@ internal sealed class DumpModuleFacts : IImageFacts
 
     public AbsentInstructionsFact? AbsentInstructions => Code.AbsentInstructions;
 
-    public bool MayHaveInstructions(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters) => Code.MayHaveInstructions(mnemonics, controlRegisters);
+    public IReadOnlyList<InstructionFact> InstructionsFor(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters) =>
+        Code.HitsFor(mnemonics, controlRegisters) is { } hits ? PeFacts.BuildInstructions(hits) : Instructions;
     public IReadOnlyDictionary<string, string> VersionInfo => _pe.VersionInfo;
     // A loaded image has no certificate table and is not a file: these answer null through PeFacts.
     public SignatureFact? Signature => _pe.Signature;

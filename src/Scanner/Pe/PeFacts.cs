@@ -82,12 +82,14 @@ internal sealed class PeFacts : IImageFacts
 
     public AbsentInstructionsFact? AbsentInstructions => Code.AbsentInstructions;
 
-    public bool MayHaveInstructions(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters) => Code.MayHaveInstructions(mnemonics, controlRegisters);
+    public IReadOnlyList<InstructionFact> InstructionsFor(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters) =>
+        Code.HitsFor(mnemonics, controlRegisters) is { } hits ? PeFacts.BuildInstructions(hits) : Instructions;
 
     /// <summary>One fact per (function, mnemonic, control register): the first address and the count, in address order.</summary>
-    internal static IReadOnlyList<InstructionFact> BuildInstructions(CodeFacts code)
+    internal static IReadOnlyList<InstructionFact> BuildInstructions(CodeFacts code) => BuildInstructions(code.Instructions);
+
+    internal static IReadOnlyList<InstructionFact> BuildInstructions(IReadOnlyList<InstructionHit> hits)
     {
-        var hits = code.Instructions;
         var groups = new Dictionary<(uint?, string, string?), int>();
         var result = new List<InstructionFact>();
         foreach (var h in hits) // in address order: the first of a group is its lowest address

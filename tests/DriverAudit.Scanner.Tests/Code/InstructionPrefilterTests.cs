@@ -1,6 +1,7 @@
 using DriverAudit.Rules.Engine;
 using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Code;
+using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 using Iced.Intel;
 using Xunit;
@@ -9,8 +10,9 @@ using static Iced.Intel.AssemblerRegisters;
 namespace DriverAudit.Scanner.Tests.Code;
 
 /// <summary>
-/// The opcode byte search that lets instruction rules skip disassembly (<see cref="CodeFacts.MayHaveInstructions"/>):
-/// it may only say "absent" when the disassembly could not have found the instruction.
+/// What lets instruction rules skip the whole disassembly (<see cref="CodeFacts.HitsFor"/>): an opcode byte search,
+/// then a decode of the x64 .pdata functions around the candidates. Its answer must be the whole map's, restricted to
+/// the kinds asked for; it may only say "absent" when the disassembly could not have found the instruction.
 /// </summary>
 public class InstructionPrefilterTests
 {
@@ -62,13 +64,13 @@ public class InstructionPrefilterTests
     public void Code_without_the_opcodes_is_not_disassembled_for_msr_and_control_register_rules(bool is64)
     {
         var facts = Pe(is64, a => { a.@in(al, dx); a.@out(dx, al); a.ret(); });
-        Assert.False(facts.MayHaveInstructions(Msr, null));
-        Assert.False(facts.MayHaveInstructions(null, Cr0));
+        Assert.Empty(facts.InstructionsFor(Msr, null));
+        Assert.Empty(facts.InstructionsFor(null, Cr0));
         Assert.Empty(Run("instruction: {mnemonic: [wrmsr, rdmsr]}", facts));
         Assert.Empty(Run("instruction: {mov-to: [cr0, cr4]}", facts));
         Assert.Equal(0, facts.Code.InstructionsDecoded);
         // in/out are one-byte opcodes: no search rules them out, so that rule disassembles and finds them.
-        Assert.True(facts.MayHaveInstructions([InstructionNames.In, InstructionNames.Out], null));
+        Assert.Null(facts.Code.HitsFor([InstructionNames.In, InstructionNames.Out], null));
         Assert.Equal(2, Run("instruction: {mnemonic: [in, out]}", facts).Count);
         Assert.True(facts.Code.InstructionsDecoded > 0);
     }
@@ -79,9 +81,8 @@ public class InstructionPrefilterTests
     public void Code_with_the_instruction_is_disassembled_and_reported(bool is64)
     {
         var facts = Pe(is64, a => { a.rdmsr(); a.AddInstruction(Instruction.Create(is64 ? Iced.Intel.Code.Mov_cr_r64 : Iced.Intel.Code.Mov_cr_r32, Register.CR4, is64 ? Register.RAX : Register.EAX)); a.ret(); });
-        Assert.True(facts.MayHaveInstructions([InstructionNames.Rdmsr], null));
-        Assert.False(facts.MayHaveInstructions([InstructionNames.Wrmsr], null));
-        Assert.True(facts.MayHaveInstructions(null, Cr0)); // 0F 22 is there; which register is the disassembly's answer
+        Assert.Empty(facts.Code.HitsFor([InstructionNames.Wrmsr], null)!);
+        Assert.Equal(0, facts.Code.InstructionsDecoded);
         Assert.Equal("rdmsr", Assert.Single(Run("instruction: {mnemonic: [wrmsr, rdmsr]}", facts)).Anchor.Values["mnemonic"]);
         Assert.Equal("mov cr4", Assert.Single(Run("instruction: {mov-to: [cr0, cr4]}", facts)).Anchor.Values["mnemonic"]);
         Assert.Empty(Run("instruction: {mov-to: [cr0]}", facts));
@@ -92,7 +93,6 @@ public class InstructionPrefilterTests
     {
         // mov eax, 0x320F: the bytes 0F 32 are an immediate, not an rdmsr. The search says "maybe", the disassembly "no".
         var facts = Pe(true, a => { a.mov(eax, 0x320F); a.ret(); });
-        Assert.True(facts.MayHaveInstructions(Msr, null));
         Assert.Empty(Run("instruction: {mnemonic: [wrmsr, rdmsr]}", facts));
         Assert.True(facts.Code.InstructionsDecoded > 0);
     }
@@ -101,8 +101,52 @@ public class InstructionPrefilterTests
     public void Arm64_only_mnemonics_need_no_x86_disassembly()
     {
         var facts = Pe(true, a => { a.wrmsr(); a.ret(); });
-        Assert.False(facts.MayHaveInstructions([InstructionNames.Msr, InstructionNames.Mrs], null));
+        Assert.Empty(facts.Code.HitsFor([InstructionNames.Msr, InstructionNames.Mrs], null)!);
         Assert.Empty(Run("instruction: {mnemonic: [msr, mrs]}", facts));
         Assert.Equal(0, facts.Code.InstructionsDecoded);
+    }
+
+    public static TheoryData<string> X86AndX64Fixtures()
+    {
+        var data = new TheoryData<string>();
+        foreach (var dir in (string[])["x64", "x86"])
+            foreach (var path in Directory.EnumerateFiles(Path.Combine(RepoPaths.Fixtures, "bin", dir)).Order(StringComparer.Ordinal))
+                data.Add(dir + "/" + Path.GetFileName(path));
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(X86AndX64Fixtures))]
+    public void The_answer_without_the_whole_map_is_the_whole_maps_for_every_kind(string binary)
+    {
+        using var source = FileImageSource.Open(Path.Combine(RepoPaths.Fixtures, "bin", binary));
+        if (PeImage.TryOpen(source).Image is not { } image) return; // the deliberately broken inputs
+        (string[]? Mnemonics, string[]? Registers)[] asks = [(Msr, null), ([InstructionNames.Wrmsr], null), ([InstructionNames.Rdmsr], null), (null, Cr0)];
+        var whole = new CodeFacts(image).Instructions;
+        foreach (var (mnemonics, registers) in asks)
+        {
+            var facts = new CodeFacts(image);
+            if (facts.HitsFor(mnemonics, registers) is not { } partial) continue;
+            var kinds = registers is not null ? ["mov"] : mnemonics!;
+            var expected = whole.Where(h => kinds.Contains(h.Mnemonic)).ToList();
+            Assert.Equal(expected, partial);
+        }
+    }
+
+    [Fact]
+    public void Msr_and_control_register_hits_of_an_x64_driver_come_from_its_pdata_functions_alone()
+    {
+        using var source = FileImageSource.Open(Path.Combine(RepoPaths.Fixtures, "bin", "x64", "primitives.sys"));
+        var image = PeImage.TryOpen(source).Image!;
+        var whole = new CodeFacts(image);
+        var all = whole.Instructions;
+        var partialFacts = new CodeFacts(image);
+        var partial = partialFacts.HitsFor(Msr, null);
+        Assert.NotNull(partial);
+        Assert.Equal(all.Where(h => h.Mnemonic is "wrmsr" or "rdmsr"), partial);
+        Assert.NotEmpty(partial);
+        Assert.All(partial, h => Assert.NotNull(h.FunctionRva));
+        Assert.InRange(partialFacts.InstructionsDecoded, 1, whole.InstructionsDecoded - 1);
+        Assert.Equal(all.Where(h => h.Mnemonic == "mov"), partialFacts.HitsFor(null, Cr0));
     }
 }
