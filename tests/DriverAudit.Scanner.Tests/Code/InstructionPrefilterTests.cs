@@ -21,18 +21,7 @@ public class InstructionPrefilterTests
 
     private static PeFacts Pe(bool is64, Action<Assembler> build) => new(CodePe.Image(is64, CodePe.Assemble(is64, build)));
 
-    private static IReadOnlyList<RuleMatch> Run(string match, IImageFacts facts) => RuleSet.Load([new RuleSource("t.yaml", $"""
-        id: TST001
-        name: TestRule
-        title: Test rule
-        level: warning
-        precision: high
-        description: A rule used by tests.
-        help: Do not do that.
-        message: "{"{"}mnemonic{"}"} at {"{"}site{"}"}."
-        match:
-          {match}
-        """)]).Evaluate(facts);
+    private static IReadOnlyList<RuleMatch> Run(string match, IImageFacts facts) => VocabularyTests.Run(match, facts);
 
     [Fact]
     public void Iced_decodes_msr_access_and_control_register_writes_only_from_the_searched_opcodes()

@@ -15,7 +15,7 @@ namespace DriverAudit.Scanner.Tests.Code;
 /// </summary>
 public class VocabularyTests
 {
-    private static IReadOnlyList<RuleMatch> Run(string match, IImageFacts facts)
+    internal static IReadOnlyList<RuleMatch> Run(string match, IImageFacts facts)
     {
         var text = $"""
             id: TST001
