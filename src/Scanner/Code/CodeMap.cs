@@ -21,16 +21,11 @@ internal sealed class CodeMap
 
     private readonly (uint Start, uint End, uint Function)[] _blocks;
 
-    // Every address the code takes, repeats included: a set is built only if someone asks (string-reference
-    // checks), so the pass itself does one array store per address instead of a hash insert.
-    private readonly uint[] _references;
-    private HashSet<uint>? _referenceSet;
-
-    private CodeMap((uint, uint, uint)[] blocks, List<InstructionHit> hits, uint[] references, int functions, long decoded, bool fallback)
+    private CodeMap((uint, uint, uint)[] blocks, List<InstructionHit> hits, HashSet<uint> references, int functions, long decoded, bool fallback)
     {
         _blocks = blocks;
         Hits = hits;
-        _references = references;
+        References = references;
         FunctionCount = functions;
         InstructionsDecoded = decoded;
         Fallback = fallback;
@@ -40,7 +35,7 @@ internal sealed class CodeMap
     public IReadOnlyList<InstructionHit> Hits { get; }
 
     /// <summary>RVAs the decoded code addresses: rip-relative operands (x64), absolute operands and immediates (x86).</summary>
-    public IReadOnlySet<uint> References => _referenceSet ??= [.. _references];
+    public IReadOnlySet<uint> References { get; }
 
     public int FunctionCount { get; }
     public long InstructionsDecoded { get; }
@@ -95,7 +90,8 @@ internal sealed class CodeMap
         private readonly byte[][] _state;
         private readonly List<(uint Start, uint End, uint Function)> _blocks = [];
         private readonly List<InstructionHit> _hits = [];
-        private readonly List<uint> _references = [];
+        // A set, not a list of every use: large images repeat the same few thousand addresses millions of times.
+        private readonly HashSet<uint> _references = [];
         private readonly HashSet<uint> _functionStarts = [];
         private readonly Queue<(uint Rva, bool Strong)> _queue = new();
         private readonly Stack<uint> _work = new();
@@ -216,7 +212,7 @@ internal sealed class CodeMap
             CodeStats.AddSweep();
             CodeStats.AddInstructions(_decoded);
             _hits.Sort((a, b) => a.Rva.CompareTo(b.Rva));
-            return new CodeMap(SortedBlocks(), _hits, [.. _references], _functions, _decoded, fallback);
+            return new CodeMap(SortedBlocks(), _hits, _references, _functions, _decoded, fallback);
         }
 
         /// <summary>
