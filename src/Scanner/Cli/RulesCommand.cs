@@ -53,7 +53,7 @@ internal static class RulesCommand
         var catalog = RuleCatalog.Load(settings.RulePaths, settings.IncludeDefaultRules, io.WorkingDirectory, io.Error);
         if (catalog is null) return ExitCodes.UsageOrConfiguration;
         var list = catalog.Set.Rules;
-        if (settings.Json) WriteJson(list, io);
+        if (settings.Json) WriteJson(io, w => RulesJson.WriteList(w, list));
         else if (io.Interactive) WriteTable(list, io);
         else WritePlain(list, io.Out);
         return ExitCodes.Clean;
@@ -64,10 +64,12 @@ internal static class RulesCommand
         var id = new Argument<string>("id") { Description = "Rule id or name (ignoring case)." };
         var rules = RulesOption();
         var noDefault = NoDefaultOption();
-        var command = new Command("show", "Show a rule: metadata, description, help and its match tree as written.") { id, rules, noDefault };
+        var format = CliInputs.FormatOption("text or json (one object: the rule's metadata, description, help and match as written).", "text", RulesSettings.Formats);
+        var command = new Command("show", "Show a rule: metadata, description, help and its match tree as written.") { id, format, rules, noDefault };
         command.SetAction(parse => RunWith(new RulesFlags
         {
             Id = parse.GetValue(id),
+            Format = parse.GetValue(format),
             Rules = parse.GetValue(rules) ?? [],
             NoDefaultRules = parse.GetValue(noDefault),
         }, io, settings => RunShow(settings, io)));
@@ -86,7 +88,8 @@ internal static class RulesCommand
             io.Error.WriteLine($"driveraudit: no rule '{wanted}' (see 'driveraudit rules list').");
             return ExitCodes.UsageOrConfiguration;
         }
-        WriteRule(rule, catalog.MatchSource(rule), io.Out);
+        if (settings.Json) WriteJson(io, w => RulesJson.WriteRule(w, rule, catalog.MatchSource(rule)));
+        else WriteRule(rule, catalog.MatchSource(rule), io.Out);
         return ExitCodes.Clean;
     }
 
@@ -94,22 +97,26 @@ internal static class RulesCommand
     {
         var paths = CliInputs.PathsArgument("Rule files or folders.");
         var noDefault = NoDefaultOption();
+        var format = CliInputs.FormatOption("text or json (one object: valid, the rules checked, errors and warnings with file, line and column).", "text", RulesSettings.Formats);
         var command = new Command("validate",
             "Check rule files: syntax, keys, features, patterns, ids and references (to each other and to the embedded pack). " +
-            "Exit 0 when valid, 2 with file:line:column errors otherwise.") { paths, noDefault };
+            "Exit 0 when valid, 2 with file:line:column errors otherwise.") { paths, format, noDefault };
         command.SetAction(parse => RunWith(new RulesFlags
         {
             Rules = parse.GetValue(paths) ?? [],
             NoDefaultRules = parse.GetValue(noDefault),
+            Format = parse.GetValue(format),
         }, io, settings => RunValidate(settings, io)));
         return command;
     }
 
     internal static int RunValidate(RulesSettings settings, CliIo io)
     {
-        var catalog = RuleCatalog.LoadFocused(settings.RulePaths, settings.IncludeDefaultRules, io.WorkingDirectory, io.Error);
+        var errors = new List<RuleError>();
+        var catalog = RuleCatalog.LoadFocused(settings.RulePaths, settings.IncludeDefaultRules, io.WorkingDirectory, io.Error, errors);
+        if (settings.Json) WriteJson(io, w => RulesJson.WriteValidation(w, catalog, errors));
         if (catalog is null) return ExitCodes.UsageOrConfiguration;
-        io.Out.WriteLine($"{catalog.FocusRules.Count()} rule(s) valid.");
+        if (!settings.Json) io.Out.WriteLine($"{catalog.FocusRules.Count()} rule(s) valid.");
         return ExitCodes.Clean;
     }
 
@@ -117,24 +124,27 @@ internal static class RulesCommand
     {
         var paths = CliInputs.PathsArgument("Rule files or folders.");
         var noDefault = NoDefaultOption();
+        var format = CliInputs.FormatOption("text or json (one object: counts, failures, rules without examples, rule errors).", "text", RulesSettings.Formats);
         var command = new Command("test",
             "Run each rule's examples (match and no-match files, relative to the rule file's repository or the current folder) " +
-            "through the analyzer. Exit 1 when an example does not behave, 2 on rule errors.") { paths, noDefault };
+            "through the analyzer. Exit 1 when an example does not behave, 2 on rule errors.") { paths, format, noDefault };
         command.SetAction(parse => RunWith(new RulesFlags
         {
             Rules = parse.GetValue(paths) ?? [],
             NoDefaultRules = parse.GetValue(noDefault),
+            Format = parse.GetValue(format),
         }, io, settings => RunTest(settings, io)));
         return command;
     }
 
     internal static int RunTest(RulesSettings settings, CliIo io)
     {
-        var catalog = RuleCatalog.LoadFocused(settings.RulePaths, settings.IncludeDefaultRules, io.WorkingDirectory, io.Error);
-        if (catalog is null) return ExitCodes.UsageOrConfiguration;
-        var results = RuleExamples.Run(catalog, io.WorkingDirectory);
-        RuleExamples.Print(results, io.Out);
-        return results.Failures.Count > 0 ? ExitCodes.Findings : ExitCodes.Clean;
+        var errors = new List<RuleError>();
+        var catalog = RuleCatalog.LoadFocused(settings.RulePaths, settings.IncludeDefaultRules, io.WorkingDirectory, io.Error, errors);
+        var results = catalog is null ? null : RuleExamples.Run(catalog, io.WorkingDirectory);
+        if (settings.Json) WriteJson(io, w => RulesJson.WriteTest(w, results, errors));
+        else if (results is not null) RuleExamples.Print(results, io.Out);
+        return results is null ? ExitCodes.UsageOrConfiguration : results.Failures.Count > 0 ? ExitCodes.Findings : ExitCodes.Clean;
     }
 
     private static Command Docs(CliIo io)
@@ -183,12 +193,10 @@ internal static class RulesCommand
         return command;
     }
 
-    private static string Severity(Rule r) => r.SecuritySeverity is double s ? s.ToString("0.0", CultureInfo.InvariantCulture) : "-";
-
     private static void WritePlain(IReadOnlyList<Rule> rules, TextWriter o)
     {
         string[] header = ["ID", "NAME", "LEVEL", "PRECISION", "SEVERITY", "TITLE"];
-        var rows = rules.Select(r => new[] { r.Id, r.Name, SarifRules.LevelName(r.Level), r.Precision, Severity(r), r.Title }).ToList();
+        var rows = rules.Select(r => new[] { r.Id, r.Name, SarifRules.LevelName(r.Level), r.Precision, RulesJson.Severity(r), r.Title }).ToList();
         var widths = Enumerable.Range(0, header.Length - 1).Select(i => rows.Select(x => x[i].Length).Append(header[i].Length).Max()).ToArray();
         foreach (var row in rows.Prepend(header))
             o.WriteLine(string.Join("  ", row.Select((cell, i) => i < widths.Length ? cell.PadRight(widths[i]) : cell)));
@@ -199,30 +207,15 @@ internal static class RulesCommand
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(io.Out) });
         var table = new Table().AddColumns("ID", "Name", "Level", "Precision", "Severity", "Title");
         foreach (var r in rules)
-            table.AddRow(Markup.Escape(r.Id), Markup.Escape(r.Name), Markup.Escape(SarifRules.LevelName(r.Level)), Markup.Escape(r.Precision), Severity(r), Markup.Escape(r.Title));
+            table.AddRow(Markup.Escape(r.Id), Markup.Escape(r.Name), Markup.Escape(SarifRules.LevelName(r.Level)), Markup.Escape(r.Precision), RulesJson.Severity(r), Markup.Escape(r.Title));
         console.Write(table);
     }
 
-    private static void WriteJson(IReadOnlyList<Rule> rules, CliIo io)
+    /// <summary>One indented JSON document on stdout, ended by a newline (every rules subcommand's --format json).</summary>
+    private static void WriteJson(CliIo io, Action<Utf8JsonWriter> write)
     {
         using (var w = new Utf8JsonWriter(io.StdoutStream, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartArray();
-            foreach (var r in rules)
-            {
-                w.WriteStartObject();
-                w.WriteString("id", r.Id);
-                w.WriteString("name", r.Name);
-                w.WriteString("level", SarifRules.LevelName(r.Level));
-                w.WriteString("precision", r.Precision);
-                if (r.SecuritySeverity is double s) w.WriteString("security-severity", s.ToString("0.0", CultureInfo.InvariantCulture));
-                else w.WriteNull("security-severity");
-                w.WriteString("title", r.Title);
-                w.WriteString("source", r.SourcePath);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        }
+            write(w);
         io.StdoutStream.WriteByte((byte)'\n');
         io.StdoutStream.Flush();
     }
@@ -232,7 +225,7 @@ internal static class RulesCommand
         o.WriteLine($"{r.Id} {r.Name}: {r.Title}");
         o.WriteLine($"  level:             {SarifRules.LevelName(r.Level)}");
         o.WriteLine($"  precision:         {r.Precision}");
-        o.WriteLine($"  security-severity: {Severity(r)}");
+        o.WriteLine($"  security-severity: {RulesJson.Severity(r)}");
         o.WriteLine($"  tags:              {(r.Tags.Count > 0 ? string.Join(", ", r.Tags) : "-")}");
         o.WriteLine($"  cwe:               {(r.Cwe.Count > 0 ? string.Join(", ", r.Cwe.Select(c => "CWE-" + c.ToString(CultureInfo.InvariantCulture))) : "-")}");
         o.WriteLine($"  report:            {(r.Report == RuleReport.PerImage ? "per-image" : "per-anchor")}");

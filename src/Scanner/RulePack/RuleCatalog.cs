@@ -9,6 +9,9 @@ namespace DriverAudit.Scanner.RulePack;
 /// <param name="IncludeDefault">Load the pack embedded in driveraudit.</param>
 internal sealed record RulePackRequest(IReadOnlyList<string> Paths, bool IncludeDefault)
 {
+    /// <summary>When set, the loader also adds every error it prints here (<c>rules validate --format json</c>).</summary>
+    public ICollection<RuleError>? Errors { get; init; }
+
     /// <summary>Named lists for <c>@name</c> references: name → absolute file path.</summary>
     public IReadOnlyDictionary<string, string> HashLists { get; init; } = new Dictionary<string, string>();
 
@@ -56,8 +59,9 @@ internal sealed class RuleCatalog
     /// references to it resolve, as in a scan. An embedded rule whose id a given file also defines is left
     /// out: that file is its new version (validating or testing an edited copy of the pack).
     /// </summary>
-    public static RuleCatalog? LoadFocused(IReadOnlyList<string> paths, bool includeDefault, string workingDirectory, TextWriter error) =>
-        Load(new RulePackRequest(paths, includeDefault) { Focused = true }, workingDirectory, error);
+    /// <param name="errors">When given, also receives every error printed (for JSON output).</param>
+    public static RuleCatalog? LoadFocused(IReadOnlyList<string> paths, bool includeDefault, string workingDirectory, TextWriter error, ICollection<RuleError>? errors = null) =>
+        Load(new RulePackRequest(paths, includeDefault) { Focused = true, Errors = errors }, workingDirectory, error);
 
     /// <summary>
     /// The one rule-pack loader: every command (scan, inventory, inspect, rules …) loads its rules here, so they
@@ -102,7 +106,11 @@ internal sealed class RuleCatalog
                 errors.AddRange(e.Errors);
             }
         }
-        foreach (var e in errors) error.WriteLine($"{e}");
+        foreach (var e in errors)
+        {
+            request.Errors?.Add(e);
+            error.WriteLine($"{e}");
+        }
         error.WriteLine($"driveraudit: {errors.Count} rule error(s){request.Consequence}.");
         return null;
     }
