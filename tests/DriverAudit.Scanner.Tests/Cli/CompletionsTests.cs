@@ -18,40 +18,29 @@ public sealed class CompletionsTests
 
     private static ProcessRunner.Outcome Run(string program, params string[] args) => ProcessRunner.Run(program, args);
 
-    /// <summary>What bash offers after <paramref name="words"/> (the last word is the one being completed).</summary>
-    private static string[] Complete(string scriptPath, params string[] words)
-    {
-        var array = string.Join(' ', words.Select(w => "'" + w.Replace("'", "'\\''") + "'"));
-        var (exit, stdout, stderr) = Run("bash", "--noprofile", "--norc", "-c",
-            $"source '{scriptPath}' && COMP_WORDS=({array}) && COMP_CWORD={words.Length - 1} && _driveraudit && printf '%s\\n' \"${{COMPREPLY[@]}}\"");
-        Assert.True(exit == 0, stderr);
-        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-    }
-
     [Fact]
     public void Bash_completes_commands_options_values_and_files()
     {
         using var t = new TempDir();
-        var script = Path.Combine(t.Path, "completion.bash");
-        File.WriteAllText(script, Script("bash"));
+        var script = BashCompletion.WriteScript(t);
         Assert.Equal(0, Run("bash", "-n", script).ExitCode);
 
         Assert.Equal(["completions", "inspect", "inventory", "merge", "report", "rules", "scan", "tags"],
-            Complete(script, "driveraudit", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
-        Assert.Equal(["--format"], Complete(script, "driveraudit", "scan", "--fo"));
-        Assert.Equal(["json", "markdown", "sarif", "text"], Complete(script, "driveraudit", "scan", "--format", "").Order(StringComparer.Ordinal));
-        Assert.Equal(["json", "markdown", "sarif", "text"], Complete(script, "driveraudit", "scan", "-f", "").Order(StringComparer.Ordinal));
+            BashCompletion.Complete(script, "driveraudit", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
+        Assert.Equal(["--format"], BashCompletion.Complete(script, "driveraudit", "scan", "--fo"));
+        Assert.Equal(["json", "markdown", "sarif", "text"], BashCompletion.Complete(script, "driveraudit", "scan", "--format", "").Order(StringComparer.Ordinal));
+        Assert.Equal(["json", "markdown", "sarif", "text"], BashCompletion.Complete(script, "driveraudit", "scan", "-f", "").Order(StringComparer.Ordinal));
         // Option values are not commands: the path stays "scan" after -o FILE.
-        Assert.Equal(["--color"], Complete(script, "driveraudit", "scan", "-o", "out.sarif", "--col"));
-        Assert.Equal(["always", "auto", "never"], Complete(script, "driveraudit", "scan", "--color", "").Order(StringComparer.Ordinal));
-        Assert.Equal(["docs", "list", "show", "test", "validate"], Complete(script, "driveraudit", "rules", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
-        Assert.Equal(["bash", "fish", "pwsh", "zsh"], Complete(script, "driveraudit", "completions", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
+        Assert.Equal(["--color"], BashCompletion.Complete(script, "driveraudit", "scan", "-o", "out.sarif", "--col"));
+        Assert.Equal(["always", "auto", "never"], BashCompletion.Complete(script, "driveraudit", "scan", "--color", "").Order(StringComparer.Ordinal));
+        Assert.Equal(["docs", "list", "show", "test", "validate"], BashCompletion.Complete(script, "driveraudit", "rules", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
+        Assert.Equal(["bash", "fish", "pwsh", "zsh"], BashCompletion.Complete(script, "driveraudit", "completions", "").Where(w => !w.StartsWith('-')).Order(StringComparer.Ordinal));
         // Paths: file names next to the options.
         File.WriteAllText(Path.Combine(t.Path, "driver.sys"), "");
-        Assert.Contains(Path.Combine(t.Path, "driver.sys"), Complete(script, "driveraudit", "scan", Path.Combine(t.Path, "dri")));
-        Assert.Equal([Path.Combine(t.Path, "driver.sys")], Complete(script, "driveraudit", "scan", "--baseline", Path.Combine(t.Path, "dri")));
+        Assert.Contains(Path.Combine(t.Path, "driver.sys"), BashCompletion.Complete(script, "driveraudit", "scan", Path.Combine(t.Path, "dri")));
+        Assert.Equal([Path.Combine(t.Path, "driver.sys")], BashCompletion.Complete(script, "driveraudit", "scan", "--baseline", Path.Combine(t.Path, "dri")));
         // Every option of scan, as the command defines it, is offered.
-        var scanOptions = Complete(script, "driveraudit", "scan", "-");
+        var scanOptions = BashCompletion.Complete(script, "driveraudit", "scan", "-");
         foreach (var option in ScanCommand.Create(new CliIo(Stream.Null, TextWriter.Null, TextWriter.Null, false, t.Path)).Options.Where(o => !o.Hidden))
             Assert.Contains(option.Name, scanOptions);
         Assert.Contains("--include-suppressed", scanOptions);

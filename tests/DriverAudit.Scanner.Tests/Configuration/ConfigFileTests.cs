@@ -2,9 +2,10 @@ using System.Text;
 using DriverAudit.Rules.Engine;
 using DriverAudit.Scanner.Cli;
 using DriverAudit.Scanner.Configuration;
+using DriverAudit.Scanner.Tests.Cli;
 using Xunit;
 
-namespace DriverAudit.Scanner.Tests.Cli;
+namespace DriverAudit.Scanner.Tests.Configuration;
 
 /// <summary><c>driveraudit.yaml</c>: parsing, positions of errors, discovery and precedence against the command line.</summary>
 public sealed class ConfigFileTests

@@ -2,7 +2,7 @@ using DriverAudit.Scanner.Cli;
 using DriverAudit.Scanner.RulePack;
 using Xunit;
 
-namespace DriverAudit.Scanner.Tests.Cli;
+namespace DriverAudit.Scanner.Tests.RulePack;
 
 /// <summary><c>driveraudit rules docs</c>: pages and README table, deterministic, and the committed copies current.</summary>
 public sealed class RuleDocsTests
