@@ -7,6 +7,9 @@ namespace DriverAudit.Scanner.Dumps;
 /// Facts of a module a dump lists without holding an image of it (a triage dump's uncaptured module, an
 /// unloaded driver, a module whose headers are paged out): provenance only. Evaluate it with
 /// <see cref="DriverAudit.Rules.Engine.RuleSet.EvaluateModuleOnly"/>, which never reads the empty image facts.
+/// Kept apart from <see cref="Pe.PeFacts"/> on purpose: it has no image, so an "absent image" mode there would
+/// put a null check in every image member for facts no rule run on it reads; the provenance of a loaded
+/// module is built in one place (<see cref="DumpModuleFacts.Provenance(DumpModule)"/>) for both.
 /// </summary>
 internal sealed class DumpListedModuleFacts(ModuleFact module, string displayName) : IImageFacts
 {
@@ -14,7 +17,7 @@ internal sealed class DumpListedModuleFacts(ModuleFact module, string displayNam
 
     /// <summary>A loaded module's provenance ("dump").</summary>
     public static DumpListedModuleFacts Of(DumpModule m, string dumpPath) =>
-        new(new ModuleFact("dump", m.Name, m.FullPath, m.Base), DumpModuleTarget.ModuleShortName(dumpPath, m.Name));
+        new(DumpModuleFacts.Provenance(m), DumpModuleTarget.ModuleShortName(dumpPath, m.Name));
 
     /// <summary>An unloaded driver's provenance ("unloaded"; its path is its name).</summary>
     public static DumpListedModuleFacts Of(UnloadedDriver d, string dumpPath) =>

@@ -158,7 +158,7 @@ internal sealed class DumpInputAnalyzer(RuleSet rules, bool collectInventory = f
         var notes = new List<Notification>(NotificationCodes.NotEvaluated(notEvaluated, where, facts.CodeNotEvaluated ?? facts.AbsentInstructions?.Reason, file.Uri));
         if (capped is not null) notes.Add(capped);
         if (deadline.Notice(stopped, where, file.Uri) is { } late) notes.Add(late);
-        foreach (var d in facts.Iat.Diagnostics)
+        foreach (var d in facts.Iat!.Diagnostics) // a dump module's imports always come from its resolved IAT
         {
             // A triage dump copies a module's headers, rarely its IAT: a missing IAT page there is expected.
             var level = dump.IsTriage && d.Code == DumpDiagnosticCodes.IatUnreadable ? NotificationLevel.Note : NotificationLevel.Warning;

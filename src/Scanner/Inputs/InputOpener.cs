@@ -243,6 +243,6 @@ internal sealed class DumpModuleTarget
     public PeOpenResult OpenImage() => PeImage.TryOpen(_input.Dump!.OpenModuleImage(Module));
 
     /// <summary>The facts of this module's image, imports resolved through its IAT against the dump's export tables.</summary>
-    public DumpModuleFacts Facts(PeImage image) =>
-        new(image, Module, _input.Catalog, _input.Dump!.Machine != DumpMachine.X86, _input.Item.DisplayPath);
+    public PeFacts Facts(PeImage image) =>
+        DumpModuleFacts.Create(image, Module, _input.Catalog, _input.Dump!.Machine != DumpMachine.X86, _input.Item.DisplayPath);
 }

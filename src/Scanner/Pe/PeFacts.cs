@@ -1,14 +1,16 @@
 using DriverAudit.Rules.Facts;
 using DriverAudit.Rules.Kernel;
 using DriverAudit.Scanner.Code;
+using DriverAudit.Scanner.Dumps;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Signing;
 
 namespace DriverAudit.Scanner.Pe;
 
 /// <summary>
-/// Adapts a <see cref="PeImage"/> to the rule engine's facts contract. Every property is computed on first
-/// read and cached, so a rule pack that needs only the header never parses a directory.
+/// The one facts class of an image, a file or a module of a dump: a <see cref="PeImage"/>, where its imports
+/// come from (its import directories, or a dump's resolved IAT) and its provenance. Every property is computed
+/// on first read and cached, so a rule pack that needs only the header never parses a directory.
 /// </summary>
 internal sealed class PeFacts : IImageFacts
 {
@@ -16,7 +18,7 @@ internal sealed class PeFacts : IImageFacts
     private readonly PeImage _image;
     private HeaderFact? _header;
     private SectionFact[]? _sections;
-    private ImportFact[]? _imports;
+    private IReadOnlyList<ImportFact>? _imports;
     private ExportFact[]? _exports;
     private ModuleFact? _module;
     private IReadOnlyList<StringFact>? _strings;
@@ -27,15 +29,31 @@ internal sealed class PeFacts : IImageFacts
     private IReadOnlyList<CallFact>? _calls;
     private IReadOnlyList<InstructionFact>? _instructions;
     private Lazy<SignatureFact?>? _signature;
+    private readonly Func<IatResolution>? _resolveIat;
+    private IatResolution? _iat;
 
-    public PeFacts(PeImage image, string? displayName = null)
+    /// <summary>Facts of an image whose imports come from its import directories; provenance from its origin.</summary>
+    public PeFacts(PeImage image, string? displayName = null) : this(image, displayName, null, null) { }
+
+    /// <param name="module">Provenance; null derives it from the image's origin.</param>
+    /// <param name="resolveIat">
+    /// Null: imports come from the import and delay-import directories. Otherwise the import source is this
+    /// resolution of the IAT as loaded (a dump module, whose import directory may have been discarded with INIT);
+    /// it runs on the first read of <see cref="Iat"/>, <see cref="Imports"/> or what needs them.
+    /// </param>
+    internal PeFacts(PeImage image, string? displayName, ModuleFact? module, Func<IatResolution>? resolveIat)
     {
         _image = image;
         DisplayName = displayName ?? DefaultDisplayName(image.Source.Origin);
+        _module = module;
+        _resolveIat = resolveIat;
     }
 
     public PeImage Image => _image;
     public string DisplayName { get; }
+
+    /// <summary>The resolved IAT the imports come from (computed once); null when they come from the import directories.</summary>
+    public IatResolution? Iat => _resolveIat is null ? null : _iat ??= _resolveIat();
 
     public HeaderFact Header => _header ??= new HeaderFact(
         _image.MachineValue, _image.Subsystem, _image.Is64Bit, _image.Characteristics, _image.DllCharacteristics,
@@ -43,7 +61,7 @@ internal sealed class PeFacts : IImageFacts
 
     public IReadOnlyList<SectionFact> Sections => _sections ??= BuildSections();
 
-    public IReadOnlyList<ImportFact> Imports => _imports ??= BuildImports();
+    public IReadOnlyList<ImportFact> Imports => _imports ??= Iat is { } iat ? iat.Imports : ImportsOf(_image);
 
     public IReadOnlyList<ExportFact> Exports => _exports ??= BuildExports();
 
@@ -67,8 +85,8 @@ internal sealed class PeFacts : IImageFacts
     public string? AuthenticodeSha1 => Signing.Hash.Hash?.Sha1;
 
     /// <summary>
-    /// Call sites and notable instructions, decoded only when a rule asks. The calls are found from the
-    /// import facts' IAT slots, so an adapter that resolves imports differently (a dump's IAT) gets calls for free.
+    /// Call sites and notable instructions, decoded only when a rule asks (a dump module's code is copied out of
+    /// the dump once, here). The calls are found from the import facts' IAT slots, whichever the import source.
     /// </summary>
     public CodeFacts Code => _code ??= new CodeFacts(_image, () => Imports);
 
@@ -189,7 +207,7 @@ internal sealed class PeFacts : IImageFacts
     }
 
     private static ModuleFact BuildModule(ImageOrigin origin) => origin.IsDumpModule
-        ? new ModuleFact("dump", origin.ModuleName!, origin.ModuleFullPath ?? origin.ModuleName!, origin.ModuleBase)
+        ? DumpModuleFacts.Provenance(origin.ModuleName!, origin.ModuleFullPath ?? origin.ModuleName!, origin.ModuleBase)
         : new ModuleFact("file", Path.GetFileName(origin.Path), origin.Path, null);
 
     private IReadOnlyDictionary<string, string> BuildVersionInfo()
@@ -214,7 +232,9 @@ internal sealed class PeFacts : IImageFacts
     private bool? IatInExecutableSection()
     {
         uint rva;
-        if (_image.IatDirectory.VirtualAddress != 0)
+        if (Iat?.IatRva is { } found)
+            rva = found; // where the IAT was found in memory (the descriptors used below may be gone)
+        else if (_image.IatDirectory.VirtualAddress != 0)
             rva = _image.IatDirectory.VirtualAddress;
         else
         {
@@ -278,8 +298,6 @@ internal sealed class PeFacts : IImageFacts
         }
         return result;
     }
-
-    private ImportFact[] BuildImports() => ImportsOf(_image);
 
     /// <summary>The facts of an image's import and delay-import tables, in table order, each with its IAT slot.</summary>
     public static ImportFact[] ImportsOf(PeImage image)

@@ -46,7 +46,7 @@ internal static class DumpInspector
                     continue;
                 }
                 var facts = target.Facts(image);
-                var iat = facts.Iat;
+                var iat = facts.Iat!; // a dump module's imports always come from its resolved IAT
                 ImageJson.Write(writer, target.DisplayPath, image, w =>
                 {
                     ModuleJson(w, m, iat);
@@ -132,7 +132,7 @@ internal static class DumpInspector
         if (!m.ImageAvailable) { o.WriteLine("    image not in the dump (triage minidump)"); return; }
         var open = target.OpenImage();
         if (open.Image is not PeImage image) { o.WriteLine($"    not analysable: {open.Reason}"); return; }
-        var iat = target.Facts(image).Iat;
+        var iat = target.Facts(image).Iat!;
         o.WriteLine($"  IAT ({SourceName(iat.Source)}{(iat.IatRva is { } rva ? $" at RVA 0x{rva:x}" : "")}, {iat.Slots.Count} slot(s), {iat.UnresolvedCount} unresolved):");
         foreach (var s in iat.Slots)
         {
