@@ -102,12 +102,13 @@ internal sealed class CodeFacts
     /// whole map when that is provable: none when the executable bytes hold none of their opcodes (see
     /// <see cref="InstructionScanner.Needles"/>; every instruction the map decodes lies inside one section's bytes), else
     /// those of the x64 .pdata functions around the opcodes (<see cref="CodeMap.HitsAround"/>). Null when only the whole
-    /// map answers (then read <see cref="Instructions"/>): ARM64, code not evaluated, one-byte opcodes wanted (in, out),
-    /// no proof, or the map already built (it is the cheaper answer then).
+    /// map answers (then read <see cref="Instructions"/>): code not evaluated, one-byte opcodes wanted (in, out),
+    /// no proof, or the map already built (it is the cheaper answer then). ARM64: see <see cref="Arm64HitsFor"/>.
     /// </summary>
     public IReadOnlyList<InstructionHit>? HitsFor(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters)
     {
-        if (IsArm64 || _map is not null || NotEvaluatedReason is not null || Code() is not { } code) return null;
+        if (IsArm64) return Arm64HitsFor(mnemonics, controlRegisters);
+        if (_map is not null || NotEvaluatedReason is not null || Code() is not { } code) return null;
         if (InstructionScanner.Needles(mnemonics, controlRegisters) is not { } needles) return null;
         foreach (var needle in (ReadOnlySpan<OpcodeNeedles>)[OpcodeNeedles.Wrmsr, OpcodeNeedles.Rdmsr, OpcodeNeedles.MovToCr])
         {
@@ -129,6 +130,21 @@ internal sealed class CodeFacts
             _aroundDecoded += decoded;
         }
         return hits;
+    }
+
+    private bool? _arm64Moves;
+
+    /// <summary>
+    /// <see cref="HitsFor"/> on ARM64, whose only instruction facts are msr/mrs: none for a feature that cannot match
+    /// them (in, out, wrmsr...: the rule is then reported not applicable from <see cref="AbsentInstructions"/>) or when
+    /// no executable word has a system-register move encoding (<see cref="A64SystemMoves"/>); else null.
+    /// </summary>
+    private IReadOnlyList<InstructionHit>? Arm64HitsFor(IReadOnlyList<string>? mnemonics, IReadOnlyList<string>? controlRegisters)
+    {
+        if (_arm64 is not null || NotEvaluatedReason is not null || Code() is not { } code) return null;
+        if (controlRegisters is null && (mnemonics is null || !mnemonics.Any(m => m is InstructionNames.Msr or InstructionNames.Mrs))) return [];
+        _arm64Moves ??= code.Sections.Any(A64SystemMoves.AnyIn);
+        return _arm64Moves == true ? null : [];
     }
 
     /// <summary>Every call site of every import, by RVA.</summary>

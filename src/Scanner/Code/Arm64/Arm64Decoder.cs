@@ -493,3 +493,55 @@ internal static class A64Format
         return false;
     }
 }
+
+/// <summary>
+/// The encodings the decoder makes <see cref="A64Kind.Msr"/>, <see cref="A64Kind.Mrs"/> or <see cref="A64Kind.MsrImm"/>
+/// of, as mask/value pairs over the instruction word, and a vectorised search for them: a section without such a
+/// word has no system-register move to report, so it need not be decoded (a test checks every word the decoder
+/// makes one of these kinds of against the masks).
+/// </summary>
+internal static class A64SystemMoves
+{
+    /// <summary>MSR/MRS (register): 1101 0101 00 L 1 (op0 = 2 or 3).</summary>
+    public const uint RegisterMask = 0xFFD0_0000, RegisterValue = 0xD510_0000;
+
+    /// <summary>MSR (immediate) to a PSTATE field: op0 = 0, L = 0, CRn = 4, Rt = 31.</summary>
+    public const uint PstateMask = 0xFFF8_F01F, PstateValue = 0xD500_401F;
+
+    public static bool IsCandidate(uint w) => (w & RegisterMask) == RegisterValue || (w & PstateMask) == PstateValue;
+
+    /// <summary>
+    /// The byte offset of the first candidate word at or after <paramref name="from"/> among the words at offsets
+    /// <paramref name="from"/>, +4, +8... (whole words only), or -1.
+    /// </summary>
+    public static int IndexOfCandidate(ReadOnlySpan<byte> bytes, int from)
+    {
+        if ((uint)from >= (uint)bytes.Length) return -1;
+        var tail = bytes[from..];
+        var count = tail.Length / 4;
+        var i = 0;
+        if (BitConverter.IsLittleEndian && System.Numerics.Vector.IsHardwareAccelerated && count >= System.Numerics.Vector<uint>.Count)
+        {
+            var words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(tail[..(count * 4)]);
+            var width = System.Numerics.Vector<uint>.Count;
+            var registerMask = new System.Numerics.Vector<uint>(RegisterMask);
+            var registerValue = new System.Numerics.Vector<uint>(RegisterValue);
+            var pstateMask = new System.Numerics.Vector<uint>(PstateMask);
+            var pstateValue = new System.Numerics.Vector<uint>(PstateValue);
+            for (; i + width <= count; i += width)
+            {
+                var v = new System.Numerics.Vector<uint>(words.Slice(i, width));
+                if (System.Numerics.Vector.EqualsAny(v & registerMask, registerValue) || System.Numerics.Vector.EqualsAny(v & pstateMask, pstateValue)) break;
+            }
+        }
+        for (; i < count; i++)
+            if (IsCandidate(System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(tail[(i * 4)..]))) return from + (i * 4);
+        return -1;
+    }
+
+    /// <summary>Whether a section's 4-byte-aligned words (by RVA, as the analysis reads them) hold a candidate.</summary>
+    public static bool AnyIn(CodeSection section) => IndexOfCandidate(section.Bytes, FirstWord(section)) >= 0;
+
+    /// <summary>The offset of the section's first word at a 4-aligned RVA.</summary>
+    public static int FirstWord(CodeSection section) => (int)((4 - (section.Rva & 3)) & 3);
+}
