@@ -69,9 +69,16 @@ internal sealed class FakeFacts : IImageFacts
     /// Answers exactly (some string matches), after checking the feature's needle against every string that matches:
     /// a needle a matching string lacks would let the scanner skip a real match, so every string test checks it.
     /// </summary>
-    public bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match)
+    /// <summary>The needles passed along with each question, in the order asked.</summary>
+    public List<IReadOnlyList<StringNeedle>> AlongWith { get; } = [];
+
+    public bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match, IReadOnlyList<StringNeedle> alongWith)
     {
-        lock (NeedlesAsked) NeedlesAsked.Add(needle);
+        lock (NeedlesAsked)
+        {
+            NeedlesAsked.Add(needle);
+            AlongWith.Add(alongWith);
+        }
         var any = false;
         var comparison = needle.IgnoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         foreach (var s in StringsValue)

@@ -82,6 +82,36 @@ public class IndexTests
     }
 
     [Fact]
+    public void Each_string_question_carries_the_distinct_needles_of_the_rules_that_may_still_match()
+    {
+        var sddl = new StringNeedle("D:", false, true, true, true);
+        var physical = new StringNeedle(@"\Device\PhysicalMemory", true, false, true, true);
+        var set = RuleText.Load(
+            RuleText.Make("string: {regex: '/^D:[A-Z]*\\(/'}", id: "TST001", name: "Rule1"),
+            RuleText.Make("all: [{import: IoCreateDevice}, {not: {string: {regex: '/^D:[A-Z]*\\(A;/'}}}]", id: "TST002", name: "Rule2"),
+            RuleText.Make("all: [{string: {text: \"\\\\Device\\\\PhysicalMemory\", ignore-case: true}}, {import: ZwOpenSection}]", id: "TST003", name: "Rule3"),
+            RuleText.Make("all: [{string: {regex: '/^D:/'}}, {rule: TST003}]", id: "TST004", name: "Rule4"),
+            RuleText.Make("import: KeBugCheckEx", id: "TST005", name: "Rule5"));
+        // TST003 is not a candidate (no ZwOpenSection): its needle is not searched for; "D:" (three rules) once.
+        var facts = new FakeFacts(imports: [Import("ntoskrnl.exe", "IoCreateDevice")]) { StringsValue = [new StringFact("nothing here", false, 0x3000, ".rdata")] };
+        set.Evaluate(facts);
+        Assert.NotEmpty(facts.AlongWith);
+        Assert.All(facts.AlongWith, along => Assert.Equal([sddl], along));
+        // With ZwOpenSection TST003 (and TST004, which refers to it) may match: both needles, each once.
+        facts = new FakeFacts(imports: [Import("ntoskrnl.exe", "ZwOpenSection")]) { StringsValue = facts.StringsValue };
+        set.Evaluate(facts);
+        Assert.All(facts.AlongWith, along => Assert.Equal([sddl, physical], along.OrderBy(n => n.Text, StringComparer.Ordinal)));
+        // A selection leaves out the needles of the rules it does not run, but not those of the rules they refer to.
+        facts = new FakeFacts(imports: [Import("ntoskrnl.exe", "ZwOpenSection")]) { StringsValue = facts.StringsValue };
+        set.Select(r => r.Id == "TST004").Evaluate(facts);
+        Assert.NotEmpty(facts.AlongWith);
+        Assert.All(facts.AlongWith, along => Assert.Equal([sddl, physical], along.OrderBy(n => n.Text, StringComparer.Ordinal)));
+        facts = new FakeFacts(imports: [Import("ntoskrnl.exe", "ZwOpenSection")]) { StringsValue = facts.StringsValue };
+        set.Select(r => r.Id == "TST001").Evaluate(facts);
+        Assert.All(facts.AlongWith, along => Assert.Equal([sddl], along));
+    }
+
+    [Fact]
     public void Rules_without_a_prerequisite_are_always_evaluated()
     {
         // any with one unguarded branch, not, a wildcard import, min 0 count: no prerequisite.

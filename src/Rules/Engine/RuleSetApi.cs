@@ -76,12 +76,16 @@ public sealed partial class RuleSet
     private readonly IReadOnlyList<CompiledRule> _compiled;
     private readonly ImportIndex _index;
     private readonly bool[] _needsCode;
+    /// <summary>Per rule, the distinct needles of its <c>string:</c> features (rule references followed).</summary>
+    private readonly StringNeedle[][] _needles;
 
     private RuleSet(IReadOnlyList<CompiledRule> compiled, IReadOnlyList<RuleWarning>? warnings = null)
     {
         _compiled = compiled;
         _index = new ImportIndex(compiled);
         _needsCode = [.. compiled.Select(c => c.Match.NeedsCode())];
+        // A stand-in of a rule left out by a selection (Index elsewhere) never evaluates: its needles are not searched.
+        _needles = [.. compiled.Select((c, i) => c.Index == i ? NeedlesOf(c.Match) : [])];
         Rules = [.. compiled.Select(c => c.Rule)];
         Warnings = warnings ?? [];
     }
@@ -131,10 +135,10 @@ public sealed partial class RuleSet
     private IReadOnlyList<RuleMatch> Evaluate(IImageFacts facts, bool[]? only, List<Rule>? notEvaluated, Func<bool>? stop = null, List<Rule>? stopped = null)
     {
         ArgumentNullException.ThrowIfNull(facts);
-        var ctx = new EvalContext(facts, _compiled);
         // One pass over the imports rules out every rule whose import prerequisite is missing, before any
         // of its features (calls, strings, instructions, hashes) is looked at.
         var candidates = _index.Candidates(facts);
+        var ctx = new EvalContext(facts, _compiled, () => NeedlesFor(candidates, only));
         List<RuleMatch>? matches = null;
         List<Anchor>? anchors = null;
         var halted = false;
@@ -169,6 +173,34 @@ public sealed partial class RuleSet
             }
         }
         return matches ?? (IReadOnlyList<RuleMatch>)[];
+    }
+
+    /// <summary>The distinct needles of the rules that may still match this image (its candidates, among those asked for).</summary>
+    private List<StringNeedle> NeedlesFor(bool[]? candidates, bool[]? only)
+    {
+        var result = new List<StringNeedle>();
+        for (int r = 0; r < _needles.Length; r++)
+        {
+            if (candidates is not null && !candidates[r] || only is not null && !only[r]) continue;
+            foreach (var needle in _needles[r])
+                if (!result.Contains(needle)) result.Add(needle);
+        }
+        return result;
+    }
+
+    private static StringNeedle[] NeedlesOf(Predicate match)
+    {
+        var found = new List<StringNeedle>();
+        Walk(match, found, 0);
+        return [.. found];
+
+        static void Walk(Predicate node, List<StringNeedle> found, int depth)
+        {
+            if (depth >= 64) return; // reference cycles are refused at load; this only bounds the walk
+            if (node is StringFeature { Needle: { } needle } && !found.Contains(needle)) found.Add(needle);
+            if (node is RuleRefNode { IsBound: true } r) Walk(r.Target.Match, found, depth + 1);
+            foreach (var child in node.Children) Walk(child, found, depth + 1);
+        }
     }
 
     private static Anchor ImageAnchor(EvalContext ctx)

@@ -35,9 +35,11 @@ public interface IImageFacts
     /// <summary>
     /// False only when no string of <see cref="Strings"/> can satisfy <paramref name="match"/>, given that every string
     /// that does contains <paramref name="needle"/>; true when one may. Lets a string rule skip the extraction of every
-    /// string of an image that cannot match. The default (always true) is exact for any implementation.
+    /// string of an image that cannot match. <paramref name="alongWith"/> are the other needles this evaluation may ask
+    /// about, so that the image's bytes are read and searched once for all of them. The default (always true) is exact
+    /// for any implementation.
     /// </summary>
-    bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match) => true;
+    bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match, IReadOnlyList<StringNeedle> alongWith) => true;
 
     /// <summary>
     /// Whether decoded code uses the string: takes its address, or the address of a counted-string descriptor

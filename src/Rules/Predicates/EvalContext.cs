@@ -7,10 +7,17 @@ namespace DriverAudit.Rules.Predicates;
 /// State of one <see cref="RuleSet.Evaluate"/> call: the facts, and each rule's result once computed (so
 /// <c>rule:</c> references are evaluated once per image). One per call, never shared between threads.
 /// </summary>
-internal sealed class EvalContext(IImageFacts facts, IReadOnlyList<CompiledRule> rules)
+internal sealed class EvalContext(IImageFacts facts, IReadOnlyList<CompiledRule> rules, Func<IReadOnlyList<StringNeedle>>? stringNeedles = null)
 {
     private Tri?[]? _ruleResults;
     private string? _artifact;
+    private IReadOnlyList<StringNeedle>? _stringNeedles;
+
+    /// <summary>
+    /// The needles of the <c>string:</c> features this evaluation may test (see <see cref="IImageFacts.MayHaveString"/>),
+    /// found on the first question so that an image no string feature asks about costs nothing.
+    /// </summary>
+    public IReadOnlyList<StringNeedle> StringNeedles => _stringNeedles ??= stringNeedles?.Invoke() ?? [];
 
     public IImageFacts Facts { get; } = facts;
 

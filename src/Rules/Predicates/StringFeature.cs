@@ -32,7 +32,10 @@ internal sealed class StringFeature(string? literal, bool ignoreCase, bool whole
     private Func<StringFact, bool>? _matches;
 
     /// <summary>False when the image cannot hold a matching string (checked without extracting its strings).</summary>
-    private bool MayMatch(EvalContext ctx) => _needle is not { } needle || ctx.Facts.MayHaveString(needle, _matches ??= Matches);
+    private bool MayMatch(EvalContext ctx) => _needle is not { } needle || ctx.Facts.MayHaveString(needle, _matches ??= Matches, ctx.StringNeedles);
+
+    /// <summary>What every matching string contains; null when nothing can be searched for first.</summary>
+    public StringNeedle? Needle => _needle;
 
     public override int Cost => Costs.String;
     public override EvidenceShape Shape => EvidenceShape.Always(AnchorKind.String);

@@ -22,6 +22,7 @@ internal sealed class PeFacts : IImageFacts
     private ExportFact[]? _exports;
     private ModuleFact? _module;
     private IReadOnlyList<StringFact>? _strings;
+    private Dictionary<StringNeedle, PeStrings.NeedleHits>? _needleHits;
     private IReadOnlyDictionary<string, string>? _versionInfo;
     private Lazy<string?>? _fileSha256;
     private ImageSigning? _signing;
@@ -69,7 +70,25 @@ internal sealed class PeFacts : IImageFacts
 
     public IReadOnlyList<StringFact> Strings => _strings ??= PeStrings.Extract(_image);
 
-    public bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match) => _strings is not null || PeStrings.MayHave(_image, needle, match);
+    /// <summary>
+    /// Answered from one search of the image's bytes for the needle and every needle asked along with it (each
+    /// searched once per image, on the first question about it), or true once the strings are extracted anyway.
+    /// </summary>
+    public bool MayHaveString(StringNeedle needle, Func<StringFact, bool> match, IReadOnlyList<StringNeedle> alongWith)
+    {
+        if (_strings is not null) return true;
+        _needleHits ??= [];
+        if (!_needleHits.TryGetValue(needle, out var hits))
+        {
+            var wanted = new List<StringNeedle> { needle };
+            foreach (var other in alongWith)
+                if (!wanted.Contains(other) && !_needleHits.ContainsKey(other)) wanted.Add(other);
+            var found = PeStrings.Search(_image, wanted);
+            for (var i = 0; i < found.Length; i++) _needleHits[wanted[i]] = found[i];
+            hits = found[0];
+        }
+        return hits.MayHave(match);
+    }
 
     public IReadOnlyDictionary<string, string> VersionInfo => _versionInfo ??= BuildVersionInfo();
 

@@ -30,7 +30,7 @@ internal static class PeStrings
     public const int MaxStrings = 100_000;
     internal const int MaxStringLength = 4096;
 
-    /// <summary>Bytes of a span the needle search reads at a time (plus <see cref="Margin"/> on each side).</summary>
+    /// <summary>Bytes of a span the needle search searches at a time (with <see cref="Margin"/> bytes on each side in memory).</summary>
     internal const int SearchChunk = 1 << 20;
 
     /// <summary>
@@ -97,55 +97,68 @@ internal static class PeStrings
     internal delegate int SpanReader(int offset, Span<byte> into);
 
     /// <summary>
-    /// False only when <see cref="Extract"/> cannot return a string for which <paramref name="match"/> is true, given
-    /// that every such string contains <paramref name="needle"/>. Finds the needle's bytes (ASCII and UTF-16LE, with a
-    /// vectorised search), rebuilds just the string around each occurrence exactly as <see cref="Extract"/> would, and
-    /// asks <paramref name="match"/>: most images have no candidate, so their strings are never extracted. A candidate
-    /// that matches answers true and the caller extracts as before, so caps and order are unchanged.
+    /// Searches the image once for all <paramref name="needles"/>: each span's bytes are read once, a chunk at a time, and
+    /// every needle (ASCII and UTF-16LE) is looked for in the chunk in memory. For each needle the result holds the strings
+    /// around its occurrences, rebuilt exactly as <see cref="Extract"/> builds them, so that any rule holding the needle
+    /// can ask its own matcher (<see cref="NeedleHits.MayHave"/>) without the image's strings being extracted.
     /// </summary>
-    public static bool MayHave(PeImage image, StringNeedle needle, Func<StringFact, bool> match)
+    public static NeedleHits[] Search(PeImage image, IReadOnlyList<StringNeedle> needles)
     {
-        // Strings hold only printable ASCII and tabs; any other needle character is left to the full extraction
-        // (ignore-case comparison of non-ASCII characters is not worth reasoning about here).
-        if (needle.Text.Length == 0) return true;
-        foreach (var c in needle.Text)
-            if (!Printable(c)) return true;
+        var hits = new NeedleHits[needles.Count];
+        for (var i = 0; i < hits.Length; i++) hits[i] = new NeedleHits(needles[i]);
+        if (!hits.Any(h => h.Searching)) return hits;
         foreach (var (section, size, min) in StringSpans(image))
         {
             var rva = section.Rva;
-            if (SpanHas(size, (offset, into) => image.ReadRva(rva + (uint)offset, into), section, min, needle, match)) return true;
+            SearchSpan(size, (offset, into) => image.ReadRva(rva + (uint)offset, into), section, min, hits);
+            if (!hits.Any(h => h.Searching)) break;
         }
-        return false;
+        return hits;
     }
 
     /// <summary>
-    /// <see cref="MayHave"/> over one span of <paramref name="size"/> bytes, read <paramref name="chunk"/> bytes at a
-    /// time with <see cref="Margin"/> bytes on each side, so a 16 MB debug section costs a 1 MB buffer.
+    /// False only when <see cref="Extract"/> cannot return a string for which <paramref name="match"/> is true, given
+    /// that every such string contains <paramref name="needle"/> (<see cref="Search"/> for one needle).
     /// </summary>
-    internal static bool SpanHas(int size, SpanReader read, PeSection section, int min, StringNeedle needle, Func<StringFact, bool> match, int chunk = SearchChunk)
+    public static bool MayHave(PeImage image, StringNeedle needle, Func<StringFact, bool> match) => Search(image, [needle])[0].MayHave(match);
+
+    /// <summary>
+    /// <see cref="Search"/> over one span of <paramref name="size"/> bytes. The span is read <paramref name="chunk"/> bytes
+    /// at a time into a window that also holds <see cref="Margin"/> bytes on each side (carried over from the last read,
+    /// so each byte is read once), so a 16 MB debug section costs a 1 MB buffer.
+    /// </summary>
+    internal static void SearchSpan(int size, SpanReader read, PeSection section, int min, NeedleHits[] hits, int chunk = SearchChunk)
     {
-        var text = needle.Text;
-        var ascii = new byte[text.Length];
-        var wide = new byte[text.Length * 2];
-        for (var k = 0; k < text.Length; k++) ascii[k] = wide[k * 2] = (byte)text[k];
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(size, (long)chunk + 2 * Margin + wide.Length));
-        // End (span offset) of the last run rebuilt: ASCII; UTF-16 at even and at odd offsets.
-        Span<int> tried = stackalloc int[3];
+        var tail = 0; // bytes past a chunk an occurrence starting in it spans: the longest UTF-16 needle
+        foreach (var h in hits)
+        {
+            h.StartSpan();
+            if (h.Searching) tail = Math.Max(tail, h.Text.Length * 2);
+        }
+        if (tail == 0) return;
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(size, (long)chunk + 2 * Margin + tail));
         try
         {
+            int origin = 0, filled = 0; // buffer[0..filled) holds the span's bytes from origin
             for (var pos = 0; pos < size; pos += chunk)
             {
-                var origin = Math.Max(0, pos - Margin);
-                var want = (int)Math.Min(size, (long)pos + chunk + Margin + wide.Length) - origin;
-                var n = read(origin, buffer.AsSpan(0, want));
-                var bytes = buffer.AsSpan(0, Math.Max(0, n));
-                var to = Math.Min(pos + chunk, origin + bytes.Length) - origin;
+                var from = Math.Max(0, pos - Margin);
+                var end = (int)Math.Min(size, (long)pos + chunk + Margin + tail);
+                var keep = Math.Max(0, origin + filled - from);
+                if (keep > 0 && from > origin) buffer.AsSpan(from - origin, keep).CopyTo(buffer);
+                origin = from;
+                filled = keep;
+                var want = end - origin - filled;
+                var n = want > 0 ? Math.Max(0, read(origin + filled, buffer.AsSpan(filled, want))) : 0;
+                filled += n;
+                var bytes = new ReadOnlySpan<byte>(buffer, 0, filled);
+                var to = Math.Min(pos + chunk, origin + filled) - origin;
                 if (to <= pos - origin) break;
-                if (needle.Ascii && Candidates(bytes, origin, pos - origin, to, ascii, utf16: false, needle, section, min, match, tried[..1])) return true;
-                if (needle.Utf16 && Candidates(bytes, origin, pos - origin, to, wide, utf16: true, needle, section, min, match, tried[1..])) return true;
+                foreach (var h in hits)
+                    if (h.Searching) Scan(bytes, origin, pos - origin, to, h, section, min);
                 if (n < want) break; // the data ends here, as it would for one read of the whole span
+                if (!hits.Any(h => h.Searching)) break;
             }
-            return false;
         }
         finally
         {
@@ -154,70 +167,177 @@ internal static class PeStrings
     }
 
     /// <summary>
-    /// Whether a string <see cref="Extract"/> takes from the span, in one encoding, contains the needle at an occurrence
-    /// starting in [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="bytes"/> (the span's bytes from
-    /// <paramref name="origin"/>), at its start when asked, and satisfies <paramref name="match"/>. Each run of
-    /// printable units is rebuilt once (<paramref name="tried"/>: span offset where the last one ended, per alignment).
+    /// Finds the occurrences of one needle that start in [<paramref name="from"/>, <paramref name="to"/>) of
+    /// <paramref name="bytes"/> (the span's bytes from <paramref name="origin"/>), in the encodings it asks for. Positions
+    /// are filtered 16 at a time by the needle's first unit and its last (ASCII at <c>length - 1</c>, UTF-16LE at
+    /// <c>2 (length - 1)</c>, both in one pass), and each one left is compared in full.
     /// </summary>
-    private static bool Candidates(ReadOnlySpan<byte> bytes, int origin, int from, int to, ReadOnlySpan<byte> pattern, bool utf16,
-        StringNeedle needle, PeSection section, int min, Func<StringFact, bool> match, Span<int> tried)
+    private static void Scan(ReadOnlySpan<byte> bytes, int origin, int from, int to, NeedleHits h, PeSection section, int min)
+    {
+        var text = h.Text;
+        var m = text.Length;
+        // Second anchor per encoding: the last character; for a one-character UTF-16 needle its zero high byte.
+        int lastA = m - 1, lastW = m > 1 ? 2 * (m - 1) : 1;
+        var firstV = Vector128.Create(h.First);
+        var firstFold = Vector128.Create(h.FirstFold);
+        var lastAV = Vector128.Create(h.Ascii ? h.Last : (byte)0);
+        var lastAFold = Vector128.Create(h.Ascii ? h.LastFold : (byte)0);
+        var lastWV = Vector128.Create(m > 1 ? h.Last : (byte)0);
+        var lastWFold = Vector128.Create(m > 1 ? h.LastFold : (byte)0);
+        var reach = Math.Max(h.Ascii ? lastA : 0, h.Utf16 ? lastW : 0);
+        ref var start = ref MemoryMarshal.GetReference(bytes);
+        var i = from;
+        for (; i < to && i + reach + Vector128<byte>.Count <= bytes.Length; i += Vector128<byte>.Count)
+        {
+            var first = Vector128.Equals(Vector128.LoadUnsafe(ref start, (nuint)i) | firstFold, firstV);
+            if (first == Vector128<byte>.Zero) continue;
+            var last = Vector128<byte>.Zero;
+            if (h.Ascii) last = Vector128.Equals(Vector128.LoadUnsafe(ref start, (nuint)(i + lastA)) | lastAFold, lastAV);
+            if (h.Utf16) last |= Vector128.Equals(Vector128.LoadUnsafe(ref start, (nuint)(i + lastW)) | lastWFold, lastWV);
+            var bits = (first & last).ExtractMostSignificantBits();
+            while (bits != 0)
+            {
+                var at = i + BitOperations.TrailingZeroCount(bits);
+                bits &= bits - 1;
+                if (at >= to) return;
+                if (!Verify(bytes, origin, at, h, section, min)) return;
+            }
+        }
+        for (; i < to; i++)
+            if (!Verify(bytes, origin, i, h, section, min)) return;
+    }
+
+    /// <summary>Records the strings around an occurrence of the needle at <paramref name="at"/> in each encoding; false once the needle stops searching.</summary>
+    private static bool Verify(ReadOnlySpan<byte> bytes, int origin, int at, NeedleHits h, PeSection section, int min)
+    {
+        if (h.Ascii && Holds(bytes, at, h, utf16: false)) Found(bytes, origin, at, utf16: false, h, section, min);
+        if (h.Utf16 && Holds(bytes, at, h, utf16: true)) Found(bytes, origin, at, utf16: true, h, section, min);
+        return h.Searching;
+    }
+
+    /// <summary>Whether the needle's units (ASCII bytes, or UTF-16LE pairs with a zero high byte) start at <paramref name="at"/>.</summary>
+    private static bool Holds(ReadOnlySpan<byte> bytes, int at, NeedleHits h, bool utf16)
+    {
+        var text = h.Text;
+        var unit = utf16 ? 2 : 1;
+        if (at > bytes.Length - text.Length * unit) return false;
+        for (var k = 0; k < text.Length; k++)
+        {
+            var b = bytes[at + k * unit];
+            var c = text[k];
+            if (b != c && !(h.IgnoreCase && char.IsAsciiLetter((char)c) && (b | 0x20) == (c | 0x20))) return false;
+            if (utf16 && bytes[at + k * 2 + 1] != 0) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Rebuilds the string <see cref="Extract"/> takes around an occurrence at <paramref name="at"/> in one encoding (at
+    /// its start when the needle asks) and records it. Each run of printable units is rebuilt once per needle
+    /// (<see cref="NeedleHits.Tried"/>: span offset where the last one ended, per alignment).
+    /// </summary>
+    private static void Found(ReadOnlySpan<byte> bytes, int origin, int at, bool utf16, NeedleHits h, PeSection section, int min)
     {
         var unit = utf16 ? 2 : 1;
-        while (from < to)
+        ref var done = ref h.Tried[utf16 ? 1 + ((origin + at) & 1) : 0];
+        if (origin + at < done) return; // inside a run already rebuilt
+        var start = at;
+        if (h.AtStart)
         {
-            var hay = bytes[from..Math.Min(bytes.Length, to + pattern.Length - 1)];
-            if (hay.Length < pattern.Length) return false;
-            var found = needle.IgnoreCase ? IndexOfIgnoreCase(hay, pattern) : hay.IndexOf(pattern);
-            if (found < 0) return false;
-            var at = from + found;
-            from = at + 1;
-            ref var done = ref tried[(origin + at) & (unit - 1)];
-            if (origin + at < done) continue; // inside a run already rebuilt
-            var start = at;
-            if (needle.AtStart)
-            {
-                if (at >= unit && PrintableAt(bytes, at - unit, utf16)) continue;
-            }
-            else
-            {
-                while (start >= unit && PrintableAt(bytes, start - unit, utf16)) start -= unit;
-            }
-            var end = at;
-            while (end + unit <= bytes.Length && PrintableAt(bytes, end, utf16)) end += unit;
-            done = origin + end;
-            // The run reaches back past the bytes read (not the span's start): it began more than MaxStringLength units
-            // before this occurrence, so its string does not hold this one; one it does hold was found earlier.
-            if (start < unit && origin > 0) continue;
-            var length = (end - start) / unit;
-            if (length < min) continue;
-            // A run that goes on past the bytes read is longer than MaxStringLength units (Margin): its text is inside.
-            var len = Math.Min(length, MaxStringLength);
-            var value = utf16 ? Encoding.Unicode.GetString(bytes.Slice(start, len * 2)) : Encoding.ASCII.GetString(bytes.Slice(start, len));
-            if (match(new StringFact(value, utf16, section.Rva + (uint)(origin + start), section.Name))) return true;
+            if (at >= unit && PrintableAt(bytes, at - unit, utf16)) return;
         }
-        return false;
+        else
+        {
+            while (start >= unit && PrintableAt(bytes, start - unit, utf16)) start -= unit;
+        }
+        var end = at;
+        while (end + unit <= bytes.Length && PrintableAt(bytes, end, utf16)) end += unit;
+        done = origin + end;
+        // The run reaches back past the bytes read (not the span's start): it began more than MaxStringLength units
+        // before this occurrence, so its string does not hold this one; one it does hold was found earlier.
+        if (start < unit && origin > 0) return;
+        var length = (end - start) / unit;
+        if (length < min) return;
+        // A run that goes on past the bytes read is longer than MaxStringLength units (Margin): its text is inside.
+        var len = Math.Min(length, MaxStringLength);
+        var value = utf16 ? Encoding.Unicode.GetString(bytes.Slice(start, len * 2)) : Encoding.ASCII.GetString(bytes.Slice(start, len));
+        h.Add(new StringFact(value, utf16, section.Rva + (uint)(origin + start), section.Name));
     }
 
     /// <summary>Printable unit at <paramref name="at"/>: as <see cref="Ascii"/> and <see cref="Utf16"/> classify it.</summary>
     private static bool PrintableAt(ReadOnlySpan<byte> bytes, int at, bool utf16) =>
         Printable(bytes[at]) && (!utf16 || bytes[at + 1] == 0);
 
-    /// <summary>First offset of <paramref name="pattern"/> (ASCII, or ASCII with zero high bytes) ignoring ASCII letter case.</summary>
-    private static int IndexOfIgnoreCase(ReadOnlySpan<byte> bytes, ReadOnlySpan<byte> pattern)
+    /// <summary>
+    /// What <see cref="Search"/> found for one needle: the strings <see cref="Extract"/> would return that hold an
+    /// occurrence of it, or, when it could not rule anything out (a needle with a character no string holds, more than
+    /// <see cref="MaxKept"/> such strings), nothing known.
+    /// </summary>
+    internal sealed class NeedleHits
     {
-        var first = pattern[0];
-        var letter = char.IsAsciiLetter((char)first);
-        for (var from = 0; from <= bytes.Length - pattern.Length;)
+        /// <summary>Strings kept per needle; past this the needle rules nothing out (bounded memory on hostile images).</summary>
+        public const int MaxKept = 256;
+
+        private readonly List<StringFact> _strings = [];
+
+        public NeedleHits(StringNeedle needle)
         {
-            var found = letter ? bytes[from..].IndexOfAny((byte)(first | 0x20), (byte)(first & ~0x20)) : bytes[from..].IndexOf(first);
-            if (found < 0) return -1;
-            var at = from + found;
-            if (at > bytes.Length - pattern.Length) return -1;
-            if (System.Text.Ascii.EqualsIgnoreCase(bytes.Slice(at, pattern.Length), pattern)) return at;
-            from = at + 1;
+            Needle = needle;
+            // Strings hold only printable ASCII and tabs; any other needle character is left to the full extraction
+            // (ignore-case comparison of non-ASCII characters is not worth reasoning about here).
+            Unknown = needle.Text.Length == 0 || needle.Text.Any(c => !Printable(c));
+            Text = Unknown ? [] : Encoding.ASCII.GetBytes(needle.Text);
+            if (Unknown) return;
+            (First, FirstFold) = Anchor(Text[0]);
+            (Last, LastFold) = Anchor(Text[^1]);
         }
-        return -1;
+
+        public StringNeedle Needle { get; }
+        public bool Unknown { get; private set; }
+
+        /// <summary>Still looking: known so far, and an encoding to look in.</summary>
+        public bool Searching => !Unknown && (Ascii || Utf16);
+
+        /// <summary>The strings found, in span order (complete unless <see cref="Unknown"/>).</summary>
+        public IReadOnlyList<StringFact> Strings => _strings;
+
+        /// <summary>False only when no string of the image holding the needle satisfies <paramref name="match"/>.</summary>
+        public bool MayHave(Func<StringFact, bool> match)
+        {
+            if (Unknown) return true;
+            foreach (var s in _strings)
+                if (match(s)) return true;
+            return false;
+        }
+
+        internal byte[] Text { get; }
+        internal bool IgnoreCase => Needle.IgnoreCase;
+        internal bool AtStart => Needle.AtStart;
+        internal bool Ascii => Needle.Ascii;
+        internal bool Utf16 => Needle.Utf16;
+
+        /// <summary>A unit's anchor byte and what is OR-ed in before comparing (0x20 folds an ignore-case letter).</summary>
+        internal byte First, FirstFold, Last, LastFold;
+
+        /// <summary>Span offset where the last run rebuilt ended: ASCII; UTF-16 at even and at odd offsets.</summary>
+        internal readonly int[] Tried = new int[3];
+
+        internal void StartSpan() => Array.Clear(Tried);
+
+        internal void Add(StringFact s)
+        {
+            if (_strings.Count == MaxKept)
+            {
+                Unknown = true;
+                _strings.Clear();
+                return;
+            }
+            _strings.Add(s);
+        }
+
+        private (byte Value, byte Fold) Anchor(byte b) => IgnoreCase && char.IsAsciiLetter((char)b) ? ((byte)(b | 0x20), (byte)0x20) : (b, (byte)0);
     }
+
     private static int Compare(StringFact a, StringFact b) => a.Rva != b.Rva ? a.Rva.CompareTo(b.Rva) : a.Utf16.CompareTo(b.Utf16);
 
     /// <summary>Merges the three RVA-ordered runs [a, w), [w, o), [o, end) of <paramref name="list"/> in place.</summary>

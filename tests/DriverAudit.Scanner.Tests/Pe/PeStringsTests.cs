@@ -2,6 +2,8 @@ using System.Text;
 using DriverAudit.Rules.Facts;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
+using DriverAudit.Scanner.Tests.Images;
+using DriverAudit.TestSupport;
 using Xunit;
 
 namespace DriverAudit.Scanner.Tests.Pe;
@@ -121,13 +123,39 @@ public class PeStringsTests
         }
     }
 
+    /// <summary>Reads <paramref name="bytes"/> as a span, recording each read (offset, length).</summary>
+    private static PeStrings.SpanReader Reader(byte[] bytes, List<(int Offset, int Length)>? reads = null) => (offset, into) =>
+    {
+        var n = Math.Clamp(bytes.Length - offset, 0, into.Length);
+        bytes.AsSpan(offset, n).CopyTo(into);
+        reads?.Add((offset, n));
+        return n;
+    };
+
+    private static PeStrings.NeedleHits[] Search(byte[] bytes, int min, IEnumerable<StringNeedle> needles, int chunk = PeStrings.SearchChunk, List<(int, int)>? reads = null)
+    {
+        var hits = needles.Select(n => new PeStrings.NeedleHits(n)).ToArray();
+        PeStrings.SearchSpan(bytes.Length, Reader(bytes, reads), Data, min, hits, chunk);
+        return hits;
+    }
+
     private static bool ByNeedle(byte[] bytes, int min, StringNeedle needle, Func<StringFact, bool> match, int chunk = PeStrings.SearchChunk) =>
-        PeStrings.SpanHas(bytes.Length, (offset, into) =>
-        {
-            var n = Math.Clamp(bytes.Length - offset, 0, into.Length);
-            bytes.AsSpan(offset, n).CopyTo(into);
-            return n;
-        }, Data, min, needle, match, chunk);
+        Search(bytes, min, [needle], chunk)[0].MayHave(match);
+
+    /// <summary>The reference's strings that hold the needle (in an encoding it asks for, at the start when it asks).</summary>
+    private static List<StringFact> Holding(List<StringFact> strings, StringNeedle needle)
+    {
+        var comparison = needle.IgnoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        return [.. strings.Where(s => (s.Utf16 ? needle.Utf16 : needle.Ascii)
+            && (needle.AtStart ? s.Value.StartsWith(needle.Text, comparison) : s.Value.Contains(needle.Text, comparison)))
+            .OrderBy(s => s.Rva).ThenBy(s => s.Utf16)];
+    }
+
+    private static List<StringFact> Found(PeStrings.NeedleHits hits)
+    {
+        Assert.False(hits.Unknown);
+        return [.. hits.Strings.Distinct().OrderBy(s => s.Rva).ThenBy(s => s.Utf16)];
+    }
 
     private static Func<StringFact, bool> Containing(string text, bool ignoreCase, bool atStart)
     {
@@ -217,6 +245,126 @@ public class PeStringsTests
                     Assert.True(expected == ByNeedle(bytes, 4, needle, match, chunk), $"seed {seed} needle {needle} chunk {chunk}");
             }
         }
+    }
+
+    [Fact]
+    public void Many_needles_searched_together_find_each_one_the_strings_that_hold_it()
+    {
+        // Random buffers with SDDL-like text planted, searched for overlapping needles at once ("D:" and longer ones
+        // starting with it, one ignoring case, one only at a string's start, one per encoding), in chunks that put
+        // occurrences across chunk edges: each needle's strings are exactly the reference's strings that hold it.
+        var random = new Random(23);
+        string[] planted = ["D:P(A;;GA;;;WD)", "d:p(a;;ga;;;wd)", "xD:P(A;", "D:", "\\Device\\PhysicalMemory", "\\DEVICE\\physicalmemory", "D:PAI(A;"];
+        StringNeedle[] needles =
+        [
+            new("D:", false, true, true, true),
+            new("D:", false, false, true, true),
+            new("D:P(A;", false, true, true, true),
+            new("d:p(a;", true, false, true, true),
+            new("D:P(A;", false, false, false, true),
+            new("D:P(A;", false, false, true, false),
+            new(@"\Device\PhysicalMemory", true, false, true, true),
+            new("A", false, false, true, true),
+            new("\t", false, false, true, true),
+        ];
+        for (var seed = 0; seed < 120; seed++)
+        {
+            var bytes = Mixed(seed, 2_000 + seed * 61);
+            for (var k = 0; k < 12; k++)
+            {
+                var text = planted[random.Next(planted.Length)];
+                var encoded = random.Next(2) == 0 ? Encoding.ASCII.GetBytes(text) : Encoding.Unicode.GetBytes(text);
+                var at = random.Next(bytes.Length - encoded.Length);
+                encoded.CopyTo(bytes, at);
+            }
+            var min = seed % 3 == 0 ? 6 : 4;
+            var strings = Reference(bytes, min);
+            foreach (var chunk in new[] { 97, 1000, 4097, PeStrings.SearchChunk })
+            {
+                var hits = Search(bytes, min, needles, chunk);
+                for (var n = 0; n < needles.Length; n++)
+                {
+                    var expected = Holding(strings, needles[n]);
+                    if (expected.Count > PeStrings.NeedleHits.MaxKept) { Assert.True(hits[n].Unknown); continue; }
+                    Assert.True(expected.SequenceEqual(Found(hits[n])), $"seed {seed} chunk {chunk} needle {needles[n]}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Occurrences_across_every_chunk_edge_are_found_once_each_byte_read_once()
+    {
+        const int chunk = 1000;
+        foreach (var utf16 in new[] { false, true })
+        {
+            for (var shift = -20; shift <= 3; shift++)
+            {
+                var bytes = new byte[20_000];
+                var expected = new List<uint>();
+                for (var edge = chunk; edge + 40 < bytes.Length; edge += chunk)
+                {
+                    var text = "D:P(A;;GA;;;WD)";
+                    var encoded = utf16 ? Encoding.Unicode.GetBytes(text) : Encoding.ASCII.GetBytes(text);
+                    var at = edge + shift + (utf16 && (edge / chunk) % 2 == 1 ? 1 : 0); // both UTF-16 alignments
+                    encoded.CopyTo(bytes, at);
+                    expected.Add(Data.Rva + (uint)at);
+                }
+                var reads = new List<(int Offset, int Length)>();
+                var hits = Search(bytes, 4, [new("D:", false, true, true, true), new("(A;;GA;;;WD)", false, false, true, true)], chunk, reads);
+                foreach (var h in hits)
+                    Assert.Equal(expected, Found(h).Select(s => s.Rva));
+                // The window carries the margins over: the reads tile the span, each byte once.
+                var next = 0;
+                foreach (var (offset, length) in reads)
+                {
+                    Assert.Equal(next, offset);
+                    next += length;
+                }
+                Assert.Equal(bytes.Length, next);
+            }
+        }
+    }
+
+    [Fact]
+    public void Past_the_strings_kept_per_needle_the_search_rules_nothing_out()
+    {
+        var text = string.Concat(Enumerable.Range(0, PeStrings.NeedleHits.MaxKept + 1).Select(i => $"D:{i:0000}\0"));
+        var hits = Search(Encoding.ASCII.GetBytes(text), 4, [new("D:", false, true, true, true), new("D:0001", false, true, true, true)]);
+        Assert.True(hits[0].Unknown);
+        Assert.True(hits[0].MayHave(_ => false));
+        Assert.Equal(["D:0001"], Found(hits[1]).Select(s => s.Value));
+        Assert.False(hits[1].MayHave(s => s.Value == "D:0002"));
+    }
+
+    [Fact]
+    public void The_facts_read_the_image_once_for_every_needle_asked_along()
+    {
+        // Sections well past the image's small-read cache, with the strings asked about planted in them.
+        var data = Mixed(3, 64 * 1024);
+        Encoding.ASCII.GetBytes("\0D:P(A;;GA;;;WD)\0").CopyTo(data, 20_000);
+        Encoding.Unicode.GetBytes("\0\\Device\\PhysicalMemory\0").CopyTo(data, 40_001);
+        var bytes = new PeBuilder().AddSection(".rdata", PeBuilder.RDataCharacteristics, data).AddSection(".data", PeBuilder.DataCharacteristics, Mixed(4, 32 * 1024)).Build().File;
+        var source = new CountingSource(bytes);
+        var image = PeImage.TryOpen(source).Image!;
+        var facts = new PeFacts(image);
+        var strings = PeStrings.Extract(PeImage.TryOpen(new MemoryImageSource(bytes, ImageLayout.File, new ImageOrigin("x"))).Image!);
+        StringNeedle sddl = new("D:", false, true, true, true), physical = new(@"\device\physicalmemory", true, false, true, true), absent = new("NoSuchText", false, false, true, true);
+        var before = source.BytesRead;
+        var isSddl = Containing("D:P(A;", false, true);
+        Assert.Equal(strings.Any(isSddl), facts.MayHaveString(sddl, isSddl, [sddl, physical, absent]));
+        var once = source.BytesRead - before;
+        Assert.True(once >= data.Length);
+        var named = Containing(@"\device\physicalmemory", true, false);
+        Assert.True(strings.Any(isSddl) && strings.Any(named)); // the planted strings, found by the search below
+        Assert.True(facts.MayHaveString(physical, named, [sddl, physical]));
+        Assert.False(facts.MayHaveString(absent, _ => true, []));
+        Assert.False(facts.MayHaveString(sddl, _ => false, [sddl]));
+        Assert.Equal(once, source.BytesRead - before); // every needle answered from the one search
+        // A needle not asked along before is searched on its own.
+        var late = new StringNeedle("GA;;;", false, false, true, true);
+        Assert.True(facts.MayHaveString(late, Containing("GA;;;WD", false, false), [sddl]));
+        Assert.Equal(2 * once, source.BytesRead - before);
     }
 
     [Theory]

@@ -3,6 +3,7 @@ using System.Text.Json;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 using DriverAudit.Scanner.Signing;
+using DriverAudit.Scanner.Tests.Images;
 using Xunit;
 using static DriverAudit.Scanner.Tests.Signing.SigningTestData;
 
@@ -263,23 +264,5 @@ public sealed class AuthenticodeFixtureTests
         _ = signing.Hash;
         _ = signing.Signatures;
         Assert.Equal(afterHash, source.BytesRead); // cached
-    }
-
-    private sealed class CountingSource(byte[] bytes) : IImageSource
-    {
-        private readonly MemoryImageSource _inner = new(bytes, ImageLayout.File, new ImageOrigin("counting"));
-        public long BytesRead { get; private set; }
-        public ImageLayout Layout => _inner.Layout;
-        public long Length => _inner.Length;
-        public ImageOrigin Origin => _inner.Origin;
-        public bool IsAvailable(long position, long length) => _inner.IsAvailable(position, length);
-        public void Dispose() { }
-
-        public int Read(long position, Span<byte> destination)
-        {
-            var n = _inner.Read(position, destination);
-            BytesRead += n;
-            return n;
-        }
     }
 }

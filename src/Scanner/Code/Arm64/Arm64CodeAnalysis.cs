@@ -32,9 +32,7 @@ internal sealed class Arm64CodeAnalysis
     private readonly List<(uint Start, uint End, uint Function)> _blocks = [];
     private readonly HashSet<uint> _references = [];
     private readonly List<InstructionHit> _hits = [];
-    // Thunk answers by address, with the decodes the first look cost (a repeated look counts them again, so the
-    // budget, and so the result on a hostile image, is the same as without the cache).
-    private readonly Dictionary<uint, (ImportFact? Api, int Cost)> _thunks = [];
+    private readonly Dictionary<uint, ImportFact> _thunks = [];
     private long _decoded;
     private readonly long _budget;
 
@@ -99,20 +97,12 @@ internal sealed class Arm64CodeAnalysis
         public V Sp;
         public readonly List<Slot> Slots = [];
 
-        public void CopyFrom(State other)
+        public State Clone()
         {
-            Sp = other.Sp;
-            Array.Copy(other.Regs, Regs, Regs.Length);
-            Slots.Clear();
-            Slots.AddRange(other.Slots);
-        }
-
-        /// <summary>Nothing known: every register and SP unknown, no slots.</summary>
-        public void Reset()
-        {
-            Sp = V.Unknown;
-            Array.Clear(Regs);
-            Slots.Clear();
+            var s = new State { Sp = Sp };
+            Array.Copy(Regs, s.Regs, Regs.Length);
+            s.Slots.AddRange(Slots);
+            return s;
         }
 
         /// <summary>Keeps what both paths agree on; true when this state changed.</summary>
@@ -197,32 +187,9 @@ internal sealed class Arm64CodeAnalysis
         }
     }
 
-    // Per code section, one bit per word: the words some analysed function's blocks hold.
-    private ulong[][]? _covered;
+    private readonly HashSet<uint> _covered = [];
 
-    private bool InsideKnownBlock(uint rva)
-    {
-        if ((rva & 3) != 0 || _covered is null || SectionIndex(rva) is not (>= 0 and var k)) return false;
-        var word = (rva - _code.Sections[k].Rva) >> 2;
-        return (_covered[k][word >> 6] & (1UL << (int)(word & 63))) != 0;
-    }
-
-    private void Cover(int k, uint start, uint end)
-    {
-        _covered ??= [.. _code.Sections.Select(x => new ulong[(x.Bytes.Length >> 8) + 1])];
-        var bits = _covered[k];
-        var first = (start - _code.Sections[k].Rva) >> 2;
-        for (var word = first; word < first + ((end - start) >> 2); word++)
-            bits[word >> 6] |= 1UL << (int)(word & 63);
-    }
-
-    private int SectionIndex(uint rva)
-    {
-        var sections = _code.Sections;
-        for (var k = 0; k < sections.Count; k++)
-            if (sections[k].Contains(rva)) return k;
-        return -1;
-    }
+    private bool InsideKnownBlock(uint rva) => _covered.Contains(rva);
 
     // ARM64 images store pointers as DIR64 only.
     private void RelocationSeeds() => BaseRelocations.ForEachPointer(_image, includeHighLow: false, target =>
@@ -249,69 +216,41 @@ internal sealed class Arm64CodeAnalysis
     /// <summary><c>ADRP xN; LDR xN, [xN, #off]; BR xN</c> with the LDR reading an IAT slot: the import it jumps to.</summary>
     private ImportFact? ThunkAt(uint rva)
     {
-        if (_thunks.TryGetValue(rva, out var known))
-        {
-            _decoded += known.Cost;
-            return known.Api;
-        }
-        var before = _decoded;
-        var api = FindThunk(rva);
-        // A found thunk was never decoded again before the cache either: it costs nothing from now on.
-        _thunks[rva] = (api, api is null ? (int)(_decoded - before) : 0);
-        return api;
-    }
-
-    private ImportFact? FindThunk(uint rva)
-    {
+        if (_thunks.TryGetValue(rva, out var known)) return known;
         if (At(rva) is not { Kind: A64Kind.Adrp } a || At(rva + 4) is not { Kind: A64Kind.Load, Size: 8, Writeback: false } l
             || At(rva + 8) is not { Kind: A64Kind.Br, Op: 0 } b || l.Rn != a.Rd || b.Rn != l.Rd) return null;
-        return _slots.TryGetValue((uint)(a.Target + (ulong)l.Imm), out var api) ? api : null;
+        var slot = (uint)(a.Target + (ulong)l.Imm);
+        if (!_slots.TryGetValue(slot, out var api)) return null;
+        _thunks[rva] = api;
+        return api;
     }
-
-    // Scratch of AnalyseFunction, reused from one function to the next (functions are analysed one at a time).
-    private readonly List<uint> _leaders = [];
-    private readonly Stack<uint> _work = new();
-    private readonly List<uint> _calls = [];
-    // Per code section, per word: the serial of the last function whose descent visited it.
-    private int[][]? _visitedBy;
-    private int _serial;
-    // The decoded instructions of the current function's blocks, block after block (block b from _blockFirst[b]).
-    private A64Instruction[] _insns = new A64Instruction[256];
-    private readonly List<int> _blockFirst = [];
 
     /// <summary>Blocks of one function by descent, then the data-flow over them.</summary>
     private void AnalyseFunction(Function f)
     {
-        var k = SectionIndex(f.Start);
-        if (k < 0) return;
-        var section = _code.Sections[k];
+        var section = _code.FindSection(f.Start);
+        if (section is null) return;
         var end = f.End is { } e ? Math.Min(e, section.EndRva) : section.EndRva;
         if (ThunkAt(f.Start) is not null) { f.IsThunk = true; f.End ??= f.Start + 12; }
         // Block leaders by descent.
-        var leaders = _leaders;
-        leaders.Clear();
-        leaders.Add(f.Start);
-        var work = _work;
-        work.Clear();
+        var leaders = new SortedSet<uint> { f.Start };
+        var work = new Stack<uint>();
         work.Push(f.Start);
-        _visitedBy ??= [.. _code.Sections.Select(x => new int[(x.Bytes.Length >> 2) + 1])];
-        var visitedBy = _visitedBy[k];
-        var serial = ++_serial;
+        var visited = new HashSet<uint>();
         var count = 0;
         var weak = _weak.Contains(f.Start);
-        var calls = _calls;
-        calls.Clear();
+        var calls = new List<uint>();
         while (work.Count > 0 && count < MaxFunctionInstructions)
         {
             var pc = work.Pop();
-            while (pc >= section.Rva && (ulong)pc + 4 <= end && !Visited(pc) && count++ < MaxFunctionInstructions)
+            while (pc >= section.Rva && (ulong)pc + 4 <= end && !visited.Contains(pc) && count++ < MaxFunctionInstructions)
             {
                 if (At(pc) is not { } i || i.Kind == A64Kind.Undefined)
                 {
                     if (weak) return; // not code after all (a literal pool or a table whose address the code takes)
                     break;
                 }
-                visitedBy[(pc - section.Rva) >> 2] = serial;
+                visited.Add(pc);
                 if (i.Kind == A64Kind.Bl) calls.Add((uint)i.Target);
                 if (i.IsConditional) { Leader((uint)i.Target); leaders.Add(pc + 4); }
                 if (i.Kind == A64Kind.B)
@@ -331,42 +270,29 @@ internal sealed class Arm64CodeAnalysis
             leaders.Add(t);
             work.Push(t);
         }
-        // Only aligned words inside the section are ever visited; others (an unaligned .pdata start) never are.
-        bool Visited(uint pc) => (pc & 3) == 0 && pc >= section.Rva && pc < section.EndRva && visitedBy[(pc - section.Rva) >> 2] == serial;
         // Blocks: each leader up to the next leader or a flow end, over visited instructions only.
-        leaders.Sort();
-        _blockFirst.Clear();
-        var decoded = 0;
-        for (var n = 0; n < leaders.Count; n++)
+        var list = leaders.ToList();
+        for (var n = 0; n < list.Count; n++)
         {
-            var s = leaders[n];
-            if (n > 0 && leaders[n - 1] == s) continue;
-            if (!Visited(s)) continue;
-            var next = end;
-            for (var m = n + 1; m < leaders.Count; m++)
-                if (leaders[m] != s) { next = leaders[m]; break; }
-            _blockFirst.Add(decoded);
+            var s = list[n];
+            if (!visited.Contains(s)) continue;
+            var next = n + 1 < list.Count ? list[n + 1] : end;
             var pc = s;
-            while (pc < next && Visited(pc))
+            while (pc < next && visited.Contains(pc))
             {
-                if (decoded == _insns.Length) Array.Resize(ref _insns, _insns.Length * 2);
-                var i = _insns[decoded++] = A64Decoder.Decode(Word(section, pc), pc);
+                var i = A64Decoder.Decode(Word(section, pc), pc);
                 pc += 4;
                 if (i.EndsFlow) break;
             }
             f.BlockIndex[s] = f.Blocks.Count;
             f.Blocks.Add((s, pc));
             _blocks.Add((s, pc, f.Start));
-            Cover(k, s, pc);
+            for (var r = s; r < pc; r += 4) _covered.Add(r);
         }
         if (f.Blocks.Count == 0) return;
-        _blockFirst.Add(decoded);
-        f.Escapes = StackEscapes(f);
-        Flow(f);
+        f.Escapes = StackEscapes(f, section);
+        Flow(f, section);
     }
-
-    /// <summary>The decoded instructions of block <paramref name="b"/> of the function being analysed.</summary>
-    private ReadOnlySpan<A64Instruction> BlockInstructions(int b) => _insns.AsSpan(_blockFirst[b], _blockFirst[b + 1] - _blockFirst[b]);
 
     private static uint Word(CodeSection s, uint rva) => BinaryPrimitives.ReadUInt32LittleEndian(s.Bytes.AsSpan((int)(rva - s.Rva)));
 
@@ -380,34 +306,24 @@ internal sealed class Arm64CodeAnalysis
     }
 
     /// <summary>Whether a stack address is handed out (a local's address in another register): callees may write slots.</summary>
-    private bool StackEscapes(Function f)
+    private static bool StackEscapes(Function f, CodeSection section)
     {
-        foreach (ref readonly var i in _insns.AsSpan(0, _blockFirst[f.Blocks.Count]))
-            if (i.Kind == A64Kind.AddImm && !i.SetsFlags && (i.Rn == 31 || i.Rn == 29) && i.Rd != 31 && i.Rd != 29) return true;
+        foreach (var (s, e) in f.Blocks)
+            for (var pc = s; pc < e; pc += 4)
+            {
+                var i = A64Decoder.Decode(Word(section, pc), pc);
+                if (i.Kind == A64Kind.AddImm && !i.SetsFlags && (i.Rn == 31 || i.Rn == 29) && i.Rd != 31 && i.Rd != 29) return true;
+            }
         return false;
     }
 
     // ------------------------------------------------------------------ data-flow
 
-    // Scratch of Flow: states of blocks come from and go back to this pool, the lists are reused per block visit.
-    private readonly Stack<State> _statePool = new();
-    private readonly State _scratch = new();
-    private readonly List<RawSite> _siteScratch = [];
-    private readonly List<Edge> _edgeScratch = [];
-
-    private State Rent()
-    {
-        if (!_statePool.TryPop(out var s)) return new State();
-        s.Reset();
-        return s;
-    }
-
-    private void Flow(Function f)
+    private void Flow(Function f, CodeSection section)
     {
         var states = new State?[f.Blocks.Count];
         var visits = new int[f.Blocks.Count];
-        var entry = Rent();
-        entry.Sp = new V(K.Sp, 0);
+        var entry = new State { Sp = new V(K.Sp, 0) };
         for (var p = 0; p < 8; p++) entry.Regs[p] = new V(K.Param, (ulong)p);
         states[0] = entry;
         var work = new Queue<int>();
@@ -415,39 +331,35 @@ internal sealed class Arm64CodeAnalysis
         work.Enqueue(0);
         queued[0] = true;
         // Facts (sites, edges, hits) are recorded on the last visit of each block: collect per block, keep the latest.
-        var blockSites = new RawSite[]?[f.Blocks.Count];
-        var blockEdges = new Edge[]?[f.Blocks.Count];
-        var st = _scratch;
-        var sites = _siteScratch;
-        var edges = _edgeScratch;
+        var blockSites = new List<RawSite>?[f.Blocks.Count];
+        var blockEdges = new List<Edge>?[f.Blocks.Count];
         while (work.Count > 0 && _decoded < _budget)
         {
             var b = work.Dequeue();
             queued[b] = false;
             if (++visits[b] > MaxBlockVisits) continue;
             // A block whose entry keeps changing is given up on: from now on nothing is known at its start.
-            if (visits[b] == MaxBlockVisits) { states[b]!.Reset(); states[b]!.Sp = V.Unknown; }
-            st.CopyFrom(states[b]!);
-            sites.Clear();
-            edges.Clear();
+            if (visits[b] == MaxBlockVisits) states[b] = new State { Sp = V.Unknown };
+            var st = states[b]!.Clone();
+            var sites = blockSites[b] = [];
+            var edges = blockEdges[b] = [];
+            var (start, end) = f.Blocks[b];
             A64Instruction last = default;
-            foreach (ref readonly var i in BlockInstructions(b))
+            for (var pc = start; pc < end; pc += 4)
             {
                 _decoded++;
-                last = i;
-                Step(f, st, i, sites, edges);
+                last = A64Decoder.Decode(Word(section, pc), pc);
+                Step(f, st, last, sites, edges);
             }
-            blockSites[b] = sites.Count > 0 ? [.. sites] : null;
-            blockEdges[b] = edges.Count > 0 ? [.. edges] : null;
             // Successors: the fall-through and the branch target, when inside the function.
-            if (!last.EndsFlow) Propagate(f.Blocks[b].End);
+            if (!last.EndsFlow) Propagate(end);
             if (last.IsConditional || (last.Kind == A64Kind.B && f.BlockIndex.ContainsKey((uint)last.Target))) Propagate((uint)last.Target);
 
             void Propagate(uint target)
             {
                 if (!f.BlockIndex.TryGetValue(target, out var t)) return;
                 var changed = false;
-                if (states[t] is null) { (states[t] = Rent()).CopyFrom(st); changed = true; }
+                if (states[t] is null) { states[t] = st.Clone(); changed = true; }
                 else changed = states[t]!.Meet(st);
                 if (changed && !queued[t]) { queued[t] = true; work.Enqueue(t); }
             }
@@ -457,10 +369,10 @@ internal sealed class Arm64CodeAnalysis
         // Privileged instructions: once per instruction, in every block reached.
         for (var b = 0; b < f.Blocks.Count; b++)
         {
-            if (states[b] is not { } reached) continue;
-            _statePool.Push(reached);
-            foreach (ref readonly var i in BlockInstructions(b))
-                if (Privileged(i, f.Start) is { } hit) _hits.Add(hit);
+            if (states[b] is null) continue;
+            var (start, end) = f.Blocks[b];
+            for (var pc = start; pc < end; pc += 4)
+                if (Privileged(A64Decoder.Decode(Word(section, pc), pc), f.Start) is { } hit) _hits.Add(hit);
         }
     }
 
@@ -708,8 +620,7 @@ internal sealed class Arm64CodeAnalysis
         if (at.Is(K.Sp))
         {
             var off = (long)at.X;
-            for (var n = s.Slots.Count - 1; n >= 0; n--)
-                if (s.Slots[n].Offset < off + size && off < s.Slots[n].Offset + s.Slots[n].Size) s.Slots.RemoveAt(n);
+            s.Slots.RemoveAll(x => x.Offset < off + size && off < x.Offset + x.Size);
             if (s.Slots.Count < TrackedSlots) s.Slots.Add(new Slot(off, size, size >= 8 ? value : value.Kind is K.Const ? V.Const(Extend(value.X, size, false, false)) : value.Is(K.Param) && size == 4 ? value : V.Unknown));
             return;
         }
