@@ -32,7 +32,9 @@ internal sealed class Arm64CodeAnalysis
     private readonly List<(uint Start, uint End, uint Function)> _blocks = [];
     private readonly HashSet<uint> _references = [];
     private readonly List<InstructionHit> _hits = [];
-    private readonly Dictionary<uint, ImportFact> _thunks = [];
+    // Thunk answers by address, with the decodes the first look cost (a repeated look counts them again, so the
+    // budget, and so the result on a hostile image, is the same as without the cache).
+    private readonly Dictionary<uint, (ImportFact? Api, int Cost)> _thunks = [];
     private long _decoded;
     private readonly long _budget;
 
@@ -97,12 +99,20 @@ internal sealed class Arm64CodeAnalysis
         public V Sp;
         public readonly List<Slot> Slots = [];
 
-        public State Clone()
+        public void CopyFrom(State other)
         {
-            var s = new State { Sp = Sp };
-            Array.Copy(Regs, s.Regs, Regs.Length);
-            s.Slots.AddRange(Slots);
-            return s;
+            Sp = other.Sp;
+            Array.Copy(other.Regs, Regs, Regs.Length);
+            Slots.Clear();
+            Slots.AddRange(other.Slots);
+        }
+
+        /// <summary>Nothing known: every register and SP unknown, no slots.</summary>
+        public void Reset()
+        {
+            Sp = V.Unknown;
+            Array.Clear(Regs);
+            Slots.Clear();
         }
 
         /// <summary>Keeps what both paths agree on; true when this state changed.</summary>
@@ -187,9 +197,32 @@ internal sealed class Arm64CodeAnalysis
         }
     }
 
-    private readonly HashSet<uint> _covered = [];
+    // Per code section, one bit per word: the words some analysed function's blocks hold.
+    private ulong[][]? _covered;
 
-    private bool InsideKnownBlock(uint rva) => _covered.Contains(rva);
+    private bool InsideKnownBlock(uint rva)
+    {
+        if ((rva & 3) != 0 || _covered is null || SectionIndex(rva) is not (>= 0 and var k)) return false;
+        var word = (rva - _code.Sections[k].Rva) >> 2;
+        return (_covered[k][word >> 6] & (1UL << (int)(word & 63))) != 0;
+    }
+
+    private void Cover(int k, uint start, uint end)
+    {
+        _covered ??= [.. _code.Sections.Select(x => new ulong[(x.Bytes.Length >> 8) + 1])];
+        var bits = _covered[k];
+        var first = (start - _code.Sections[k].Rva) >> 2;
+        for (var word = first; word < first + ((end - start) >> 2); word++)
+            bits[word >> 6] |= 1UL << (int)(word & 63);
+    }
+
+    private int SectionIndex(uint rva)
+    {
+        var sections = _code.Sections;
+        for (var k = 0; k < sections.Count; k++)
+            if (sections[k].Contains(rva)) return k;
+        return -1;
+    }
 
     // ARM64 images store pointers as DIR64 only.
     private void RelocationSeeds() => BaseRelocations.ForEachPointer(_image, includeHighLow: false, target =>
@@ -216,41 +249,69 @@ internal sealed class Arm64CodeAnalysis
     /// <summary><c>ADRP xN; LDR xN, [xN, #off]; BR xN</c> with the LDR reading an IAT slot: the import it jumps to.</summary>
     private ImportFact? ThunkAt(uint rva)
     {
-        if (_thunks.TryGetValue(rva, out var known)) return known;
-        if (At(rva) is not { Kind: A64Kind.Adrp } a || At(rva + 4) is not { Kind: A64Kind.Load, Size: 8, Writeback: false } l
-            || At(rva + 8) is not { Kind: A64Kind.Br, Op: 0 } b || l.Rn != a.Rd || b.Rn != l.Rd) return null;
-        var slot = (uint)(a.Target + (ulong)l.Imm);
-        if (!_slots.TryGetValue(slot, out var api)) return null;
-        _thunks[rva] = api;
+        if (_thunks.TryGetValue(rva, out var known))
+        {
+            _decoded += known.Cost;
+            return known.Api;
+        }
+        var before = _decoded;
+        var api = FindThunk(rva);
+        // A found thunk was never decoded again before the cache either: it costs nothing from now on.
+        _thunks[rva] = (api, api is null ? (int)(_decoded - before) : 0);
         return api;
     }
+
+    private ImportFact? FindThunk(uint rva)
+    {
+        if (At(rva) is not { Kind: A64Kind.Adrp } a || At(rva + 4) is not { Kind: A64Kind.Load, Size: 8, Writeback: false } l
+            || At(rva + 8) is not { Kind: A64Kind.Br, Op: 0 } b || l.Rn != a.Rd || b.Rn != l.Rd) return null;
+        return _slots.TryGetValue((uint)(a.Target + (ulong)l.Imm), out var api) ? api : null;
+    }
+
+    // Scratch of AnalyseFunction, reused from one function to the next (functions are analysed one at a time).
+    private readonly List<uint> _leaders = [];
+    private readonly Stack<uint> _work = new();
+    private readonly List<uint> _calls = [];
+    // Per code section, per word: the serial of the last function whose descent visited it.
+    private int[][]? _visitedBy;
+    private int _serial;
+    // The decoded instructions of the current function's blocks, block after block (block b from _blockFirst[b]).
+    private A64Instruction[] _insns = new A64Instruction[256];
+    private readonly List<int> _blockFirst = [];
 
     /// <summary>Blocks of one function by descent, then the data-flow over them.</summary>
     private void AnalyseFunction(Function f)
     {
-        var section = _code.FindSection(f.Start);
-        if (section is null) return;
+        var k = SectionIndex(f.Start);
+        if (k < 0) return;
+        var section = _code.Sections[k];
         var end = f.End is { } e ? Math.Min(e, section.EndRva) : section.EndRva;
         if (ThunkAt(f.Start) is not null) { f.IsThunk = true; f.End ??= f.Start + 12; }
         // Block leaders by descent.
-        var leaders = new SortedSet<uint> { f.Start };
-        var work = new Stack<uint>();
+        var leaders = _leaders;
+        leaders.Clear();
+        leaders.Add(f.Start);
+        var work = _work;
+        work.Clear();
         work.Push(f.Start);
-        var visited = new HashSet<uint>();
+        _visitedBy ??= [.. _code.Sections.Select(x => new int[(x.Bytes.Length >> 2) + 1])];
+        var visitedBy = _visitedBy[k];
+        var serial = ++_serial;
         var count = 0;
         var weak = _weak.Contains(f.Start);
-        var calls = new List<uint>();
+        var calls = _calls;
+        calls.Clear();
         while (work.Count > 0 && count < MaxFunctionInstructions)
         {
             var pc = work.Pop();
-            while (pc >= section.Rva && (ulong)pc + 4 <= end && !visited.Contains(pc) && count++ < MaxFunctionInstructions)
+            while (pc >= section.Rva && (ulong)pc + 4 <= end && !Visited(pc) && count++ < MaxFunctionInstructions)
             {
                 if (At(pc) is not { } i || i.Kind == A64Kind.Undefined)
                 {
                     if (weak) return; // not code after all (a literal pool or a table whose address the code takes)
                     break;
                 }
-                visited.Add(pc);
+                visitedBy[(pc - section.Rva) >> 2] = serial;
                 if (i.Kind == A64Kind.Bl) calls.Add((uint)i.Target);
                 if (i.IsConditional) { Leader((uint)i.Target); leaders.Add(pc + 4); }
                 if (i.Kind == A64Kind.B)
@@ -270,29 +331,42 @@ internal sealed class Arm64CodeAnalysis
             leaders.Add(t);
             work.Push(t);
         }
+        // Only aligned words inside the section are ever visited; others (an unaligned .pdata start) never are.
+        bool Visited(uint pc) => (pc & 3) == 0 && pc >= section.Rva && pc < section.EndRva && visitedBy[(pc - section.Rva) >> 2] == serial;
         // Blocks: each leader up to the next leader or a flow end, over visited instructions only.
-        var list = leaders.ToList();
-        for (var n = 0; n < list.Count; n++)
+        leaders.Sort();
+        _blockFirst.Clear();
+        var decoded = 0;
+        for (var n = 0; n < leaders.Count; n++)
         {
-            var s = list[n];
-            if (!visited.Contains(s)) continue;
-            var next = n + 1 < list.Count ? list[n + 1] : end;
+            var s = leaders[n];
+            if (n > 0 && leaders[n - 1] == s) continue;
+            if (!Visited(s)) continue;
+            var next = end;
+            for (var m = n + 1; m < leaders.Count; m++)
+                if (leaders[m] != s) { next = leaders[m]; break; }
+            _blockFirst.Add(decoded);
             var pc = s;
-            while (pc < next && visited.Contains(pc))
+            while (pc < next && Visited(pc))
             {
-                var i = A64Decoder.Decode(Word(section, pc), pc);
+                if (decoded == _insns.Length) Array.Resize(ref _insns, _insns.Length * 2);
+                var i = _insns[decoded++] = A64Decoder.Decode(Word(section, pc), pc);
                 pc += 4;
                 if (i.EndsFlow) break;
             }
             f.BlockIndex[s] = f.Blocks.Count;
             f.Blocks.Add((s, pc));
             _blocks.Add((s, pc, f.Start));
-            for (var r = s; r < pc; r += 4) _covered.Add(r);
+            Cover(k, s, pc);
         }
         if (f.Blocks.Count == 0) return;
-        f.Escapes = StackEscapes(f, section);
-        Flow(f, section);
+        _blockFirst.Add(decoded);
+        f.Escapes = StackEscapes(f);
+        Flow(f);
     }
+
+    /// <summary>The decoded instructions of block <paramref name="b"/> of the function being analysed.</summary>
+    private ReadOnlySpan<A64Instruction> BlockInstructions(int b) => _insns.AsSpan(_blockFirst[b], _blockFirst[b + 1] - _blockFirst[b]);
 
     private static uint Word(CodeSection s, uint rva) => BinaryPrimitives.ReadUInt32LittleEndian(s.Bytes.AsSpan((int)(rva - s.Rva)));
 
@@ -306,24 +380,34 @@ internal sealed class Arm64CodeAnalysis
     }
 
     /// <summary>Whether a stack address is handed out (a local's address in another register): callees may write slots.</summary>
-    private static bool StackEscapes(Function f, CodeSection section)
+    private bool StackEscapes(Function f)
     {
-        foreach (var (s, e) in f.Blocks)
-            for (var pc = s; pc < e; pc += 4)
-            {
-                var i = A64Decoder.Decode(Word(section, pc), pc);
-                if (i.Kind == A64Kind.AddImm && !i.SetsFlags && (i.Rn == 31 || i.Rn == 29) && i.Rd != 31 && i.Rd != 29) return true;
-            }
+        foreach (ref readonly var i in _insns.AsSpan(0, _blockFirst[f.Blocks.Count]))
+            if (i.Kind == A64Kind.AddImm && !i.SetsFlags && (i.Rn == 31 || i.Rn == 29) && i.Rd != 31 && i.Rd != 29) return true;
         return false;
     }
 
     // ------------------------------------------------------------------ data-flow
 
-    private void Flow(Function f, CodeSection section)
+    // Scratch of Flow: states of blocks come from and go back to this pool, the lists are reused per block visit.
+    private readonly Stack<State> _statePool = new();
+    private readonly State _scratch = new();
+    private readonly List<RawSite> _siteScratch = [];
+    private readonly List<Edge> _edgeScratch = [];
+
+    private State Rent()
+    {
+        if (!_statePool.TryPop(out var s)) return new State();
+        s.Reset();
+        return s;
+    }
+
+    private void Flow(Function f)
     {
         var states = new State?[f.Blocks.Count];
         var visits = new int[f.Blocks.Count];
-        var entry = new State { Sp = new V(K.Sp, 0) };
+        var entry = Rent();
+        entry.Sp = new V(K.Sp, 0);
         for (var p = 0; p < 8; p++) entry.Regs[p] = new V(K.Param, (ulong)p);
         states[0] = entry;
         var work = new Queue<int>();
@@ -331,35 +415,39 @@ internal sealed class Arm64CodeAnalysis
         work.Enqueue(0);
         queued[0] = true;
         // Facts (sites, edges, hits) are recorded on the last visit of each block: collect per block, keep the latest.
-        var blockSites = new List<RawSite>?[f.Blocks.Count];
-        var blockEdges = new List<Edge>?[f.Blocks.Count];
+        var blockSites = new RawSite[]?[f.Blocks.Count];
+        var blockEdges = new Edge[]?[f.Blocks.Count];
+        var st = _scratch;
+        var sites = _siteScratch;
+        var edges = _edgeScratch;
         while (work.Count > 0 && _decoded < _budget)
         {
             var b = work.Dequeue();
             queued[b] = false;
             if (++visits[b] > MaxBlockVisits) continue;
             // A block whose entry keeps changing is given up on: from now on nothing is known at its start.
-            if (visits[b] == MaxBlockVisits) states[b] = new State { Sp = V.Unknown };
-            var st = states[b]!.Clone();
-            var sites = blockSites[b] = [];
-            var edges = blockEdges[b] = [];
-            var (start, end) = f.Blocks[b];
+            if (visits[b] == MaxBlockVisits) { states[b]!.Reset(); states[b]!.Sp = V.Unknown; }
+            st.CopyFrom(states[b]!);
+            sites.Clear();
+            edges.Clear();
             A64Instruction last = default;
-            for (var pc = start; pc < end; pc += 4)
+            foreach (ref readonly var i in BlockInstructions(b))
             {
                 _decoded++;
-                last = A64Decoder.Decode(Word(section, pc), pc);
-                Step(f, st, last, sites, edges);
+                last = i;
+                Step(f, st, i, sites, edges);
             }
+            blockSites[b] = sites.Count > 0 ? [.. sites] : null;
+            blockEdges[b] = edges.Count > 0 ? [.. edges] : null;
             // Successors: the fall-through and the branch target, when inside the function.
-            if (!last.EndsFlow) Propagate(end);
+            if (!last.EndsFlow) Propagate(f.Blocks[b].End);
             if (last.IsConditional || (last.Kind == A64Kind.B && f.BlockIndex.ContainsKey((uint)last.Target))) Propagate((uint)last.Target);
 
             void Propagate(uint target)
             {
                 if (!f.BlockIndex.TryGetValue(target, out var t)) return;
                 var changed = false;
-                if (states[t] is null) { states[t] = st.Clone(); changed = true; }
+                if (states[t] is null) { (states[t] = Rent()).CopyFrom(st); changed = true; }
                 else changed = states[t]!.Meet(st);
                 if (changed && !queued[t]) { queued[t] = true; work.Enqueue(t); }
             }
@@ -369,10 +457,10 @@ internal sealed class Arm64CodeAnalysis
         // Privileged instructions: once per instruction, in every block reached.
         for (var b = 0; b < f.Blocks.Count; b++)
         {
-            if (states[b] is null) continue;
-            var (start, end) = f.Blocks[b];
-            for (var pc = start; pc < end; pc += 4)
-                if (Privileged(A64Decoder.Decode(Word(section, pc), pc), f.Start) is { } hit) _hits.Add(hit);
+            if (states[b] is not { } reached) continue;
+            _statePool.Push(reached);
+            foreach (ref readonly var i in BlockInstructions(b))
+                if (Privileged(i, f.Start) is { } hit) _hits.Add(hit);
         }
     }
 
@@ -620,7 +708,8 @@ internal sealed class Arm64CodeAnalysis
         if (at.Is(K.Sp))
         {
             var off = (long)at.X;
-            s.Slots.RemoveAll(x => x.Offset < off + size && off < x.Offset + x.Size);
+            for (var n = s.Slots.Count - 1; n >= 0; n--)
+                if (s.Slots[n].Offset < off + size && off < s.Slots[n].Offset + s.Slots[n].Size) s.Slots.RemoveAt(n);
             if (s.Slots.Count < TrackedSlots) s.Slots.Add(new Slot(off, size, size >= 8 ? value : value.Kind is K.Const ? V.Const(Extend(value.X, size, false, false)) : value.Is(K.Param) && size == 4 ? value : V.Unknown));
             return;
         }

@@ -265,7 +265,7 @@ internal sealed class SarifWriter : IScanSink
             Suppressions = finding.Suppression is { } sup ? [Suppression(sup)] : null,
             Properties = properties,
         };
-        _results[spool].Write(result, SarifJsonContext.Default.SarifResult, finding.Rule.Id, SarifRules.LevelName(finding.Level));
+        _results[spool].Write(result, SarifJsonContext.Default.SarifResult);
     }
 
     /// <summary>The config entry that accepted the result: where it is, why, and until when.</summary>
@@ -391,8 +391,7 @@ internal sealed class SarifWriter : IScanSink
                 if (node["locations"] is System.Text.Json.Nodes.JsonArray locations)
                     foreach (var loc in locations)
                         (loc?["physicalLocation"]?["artifactLocation"] as System.Text.Json.Nodes.JsonObject)?.Remove("index");
-                var level = node["level"] is System.Text.Json.Nodes.JsonValue lv && lv.TryGetValue<string>(out var l) ? l : "warning";
-                _results[^1].WriteRaw(node.ToJsonString(), ruleId ?? "(unknown)", level);
+                _results[^1].WriteRaw(node.ToJsonString());
             }
         }
     }
@@ -434,13 +433,15 @@ internal sealed class SarifWriter : IScanSink
         foreach (var spool in _results) spool.Dispose();
     }
 
-    /// <summary>A temporary file of JSON values, one per line, copied into the log at the end.</summary>
+    /// <summary>
+    /// A temporary file of JSON values, one per line, copied into the log at the end. Nothing is kept in memory per
+    /// value: what the cap leaves out is named from its own line (<see cref="Tags"/>), so memory stays flat however
+    /// many results a scan has.
+    /// </summary>
     private sealed class Spool : IDisposable
     {
         private FileStream? _stream;
         private Utf8JsonWriter? _writer;
-        // Rule id and level of each result line, so what the cap leaves out can be named (shared strings: 16 bytes a line).
-        private readonly List<(string Rule, string Level)> _tags = [];
 
         private void Open()
         {
@@ -458,20 +459,13 @@ internal sealed class SarifWriter : IScanSink
             _stream!.WriteByte((byte)'\n');
         }
 
-        public void Write<T>(T value, JsonTypeInfo<T> type, string rule, string level)
-        {
-            Write(value, type);
-            _tags.Add((rule, level));
-        }
-
         /// <summary>A value already serialised on one line (JSON escapes line breaks inside strings).</summary>
-        public void WriteRaw(string json, string rule, string level)
+        public void WriteRaw(string json)
         {
             Open();
             _writer!.Flush();
             _stream!.Write(Encoding.UTF8.GetBytes(json));
             _stream.WriteByte((byte)'\n');
-            _tags.Add((rule, level));
         }
 
         public void CopyTo(Utf8JsonWriter json) => CopyTo(json, int.MaxValue, null);
@@ -483,7 +477,7 @@ internal sealed class SarifWriter : IScanSink
             _writer!.Flush();
             _stream.Position = 0;
             using var reader = new StreamReader(_stream, Encoding.UTF8, false, 1 << 16, leaveOpen: true);
-            int index = 0, copied = 0;
+            var copied = 0;
             while (reader.ReadLine() is { } line)
             {
                 if (line.Length == 0) continue;
@@ -493,13 +487,41 @@ internal sealed class SarifWriter : IScanSink
                     copied++;
                     if (json.BytesPending > 1 << 16) json.Flush();
                 }
-                else if (leftOut is not null && index < _tags.Count)
+                else if (leftOut is not null)
                 {
-                    leftOut(_tags[index].Rule, _tags[index].Level);
+                    var (rule, level) = Tags(line);
+                    leftOut(rule, level);
                 }
-                index++;
             }
             return copied;
+        }
+
+        /// <summary>
+        /// A spooled result's top-level <c>ruleId</c> and <c>level</c>; as for a result read from a baseline, a missing
+        /// rule id is "(unknown)" and a missing level "warning" (SARIF's default).
+        /// </summary>
+        internal static (string Rule, string Level) Tags(string line)
+        {
+            string? rule = null, level = null;
+            var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(line));
+            while (reader.Read())
+            {
+                if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1) continue;
+                var isRule = reader.ValueTextEquals("ruleId"u8);
+                var isLevel = !isRule && reader.ValueTextEquals("level"u8);
+                if (!reader.Read()) break;
+                if (reader.TokenType == JsonTokenType.String)
+                {
+                    if (isRule) rule ??= reader.GetString();
+                    else if (isLevel) level ??= reader.GetString();
+                }
+                else if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                }
+                if (rule is not null && level is not null) break;
+            }
+            return (rule ?? "(unknown)", level ?? "warning");
         }
 
         public void Dispose()
