@@ -90,18 +90,51 @@ internal sealed class CodeImage
         return rva <= uint.MaxValue ? (uint)rva : null;
     }
 
-    // Page by page, so one missing page in a dump costs that page only.
+    // Page by page, so one missing page in a dump costs that page only. When a read's bytes do not depend on where
+    // it starts (see PositionIndependent), one read serves every page up to the first byte it could not read, and the
+    // pages from the next one on are read as before; the page holding that byte keeps zeros after it either way.
     private static byte[] ReadPresent(PeImage image, uint rva, int size)
     {
         var bytes = new byte[size];
         const int Page = 0x1000;
-        for (var at = 0; at < size;)
+        var start = 0;
+        if (PositionIndependent(image))
+        {
+            var got = image.ReadRva(rva, bytes);
+            if (got == size) return bytes;
+            start = got + Page - (int)((rva + (uint)got) % Page);
+        }
+        for (var at = start; at < size;)
         {
             var n = Math.Min(Page - (int)((rva + (uint)at) % Page), size - at);
             image.ReadRva(rva + (uint)at, bytes.AsSpan(at, n)); // short reads leave zeros
             at += n;
         }
         return bytes;
+    }
+
+    /// <summary>
+    /// Whether every byte <see cref="PeImage.ReadRva"/> copies is the same whatever RVA the read started at, so a
+    /// slice of one long read equals a short read of the slice: true for loaded images (offset == RVA), and for file
+    /// images whose sections neither overlap each other nor the headers. Otherwise a read that starts in one section
+    /// (or in the headers) keeps copying its bytes where another section would answer a read starting there.
+    /// </summary>
+    internal static bool PositionIndependent(PeImage image)
+    {
+        if (image.Layout == ImageLayout.Loaded) return true;
+        var sections = image.Sections;
+        var ranges = new (ulong Start, ulong End)[sections.Count];
+        for (var k = 0; k < ranges.Length; k++)
+        {
+            var s = sections[k];
+            if (s.MappedSize == 0) continue;
+            if (s.Rva < image.SizeOfHeaders) return false;
+            ranges[k] = (s.Rva, (ulong)s.Rva + s.MappedSize);
+        }
+        Array.Sort(ranges);
+        for (var k = 1; k < ranges.Length; k++)
+            if (ranges[k].Start < ranges[k - 1].End) return false;
+        return true;
     }
 
     // Directory 3: RUNTIME_FUNCTION { BeginAddress, EndAddress, UnwindInfo } sorted by BeginAddress.

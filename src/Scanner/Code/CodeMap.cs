@@ -21,7 +21,7 @@ internal sealed class CodeMap
 
     private readonly (uint Start, uint End, uint Function)[] _blocks;
 
-    private CodeMap((uint, uint, uint)[] blocks, List<InstructionHit> hits, HashSet<uint> references, int functions, long decoded, bool fallback)
+    private CodeMap((uint, uint, uint)[] blocks, List<InstructionHit> hits, RvaSet references, int functions, long decoded, bool fallback)
     {
         _blocks = blocks;
         Hits = hits;
@@ -86,13 +86,23 @@ internal sealed class CodeMap
 
         private readonly CodeImage _code;
         private readonly PeImage _image;
+        private readonly CodeSection[] _sections;
+        private readonly bool _is64;
+        private readonly uint _sizeOfImage;
         // One byte per code byte. Not pooled: the pool would keep the largest image's arrays alive (peak memory).
         private readonly byte[][] _state;
+        // One bit per code byte: a function starts there (a .pdata primary, an entry, an export, an enqueued seed).
+        private readonly ulong[][] _startBits;
+        // Function starts outside every code section (.pdata primaries only): asked about, never decoded.
+        private readonly HashSet<uint> _outsideStarts = [];
         private readonly List<(uint Start, uint End, uint Function)> _blocks = [];
         private readonly List<InstructionHit> _hits = [];
         // A set, not a list of every use: large images repeat the same few thousand addresses millions of times.
-        private readonly HashSet<uint> _references = [];
-        private readonly HashSet<uint> _functionStarts = [];
+        private readonly RvaSet _references;
+        // Whether two code sections overlap (CodeImage's distinct spans never do): only then may the section found
+        // last not be the first one containing an address.
+        private readonly bool _overlapping;
+        private int _lastSection;
         private readonly Queue<(uint Rva, bool Strong)> _queue = new();
         private readonly Stack<uint> _work = new();
         private readonly SectionReader _reader = new();
@@ -106,12 +116,20 @@ internal sealed class CodeMap
         {
             _code = code;
             _image = image;
-            _state = new byte[code.Sections.Count][];
+            _sections = [.. code.Sections];
+            _is64 = code.Is64;
+            _sizeOfImage = image.SizeOfImage;
+            _references = new RvaSet(_sizeOfImage);
+            _state = new byte[_sections.Length][];
+            _startBits = new ulong[_sections.Length][];
             long total = 0;
             for (var s = 0; s < _state.Length; s++)
             {
-                _state[s] = new byte[code.Sections[s].Bytes.Length];
+                _state[s] = new byte[_sections[s].Bytes.Length];
+                _startBits[s] = new ulong[(_state[s].Length + 63) >> 6];
                 total += _state[s].Length;
+                for (var t = 0; t < s; t++)
+                    if (_sections[t].Rva < _sections[s].EndRva && _sections[s].Rva < _sections[t].EndRva) _overlapping = true;
             }
             // Each byte starts at most one decoded instruction, whatever the descent does.
             _budget = total + 16;
@@ -134,7 +152,7 @@ internal sealed class CodeMap
                 ReadOnlySpan<byte> pair = [0x0F, InstructionScanner.SecondByte(needle)];
                 for (var s = 0; s < _state.Length; s++)
                 {
-                    var sec = _code.Sections[s];
+                    var sec = _sections[s];
                     var state = _state[s];
                     var bytes = sec.Bytes.AsSpan();
                     for (var at = 0; at < bytes.Length;)
@@ -192,7 +210,7 @@ internal sealed class CodeMap
 
         public CodeMap Run()
         {
-            foreach (var f in _code.Functions.Entries) _functionStarts.Add(f.Primary);
+            foreach (var f in _code.Functions.Entries) AddStart(f.Primary);
             // .pdata functions first: their bounds are the compiler's, not a guess.
             foreach (var f in _code.Functions.Entries) Linear(f.Begin, f.End, f.Primary);
             Enqueue(_image.AddressOfEntryPoint, strong: true);
@@ -204,7 +222,7 @@ internal sealed class CodeMap
             RelocationSeeds();
             Drain();
             var fallback = false;
-            if (_blocks.Count == 0 && _code.Sections.Count > 0)
+            if (_blocks.Count == 0 && _sections.Length > 0)
             {
                 fallback = true;
                 Sweep();
@@ -257,25 +275,50 @@ internal sealed class CodeMap
         {
             for (var s = 0; s < _state.Length; s++)
             {
-                var sec = _code.Sections[s];
+                var sec = _sections[s];
                 var a = Math.Max(from, sec.Rva);
                 var b = Math.Min(to, sec.EndRva);
                 for (var r = (ulong)a; r < b; r++) _state[s][r - sec.Rva] = Data;
             }
         }
 
+        /// <summary>The first code section containing <paramref name="rva"/>, or -1 (the last one found is tried first).</summary>
         private int SectionIndex(uint rva)
         {
-            for (var s = 0; s < _state.Length; s++)
-                if (_code.Sections[s].Contains(rva)) return s;
+            var sections = _sections;
+            var last = _lastSection;
+            if (!_overlapping && (uint)last < (uint)sections.Length && sections[last].Contains(rva)) return last;
+            for (var s = 0; s < sections.Length; s++)
+                if (sections[s].Contains(rva)) return _lastSection = s;
             return -1;
+        }
+
+        /// <summary>Records a function start; false when it was one already.</summary>
+        private bool AddStart(uint rva)
+        {
+            var s = SectionIndex(rva);
+            if (s < 0) return _outsideStarts.Add(rva);
+            var at = rva - _sections[s].Rva;
+            ref var word = ref _startBits[s][at >> 6];
+            var bit = 1UL << (int)(at & 63);
+            if ((word & bit) != 0) return false;
+            word |= bit;
+            return true;
+        }
+
+        private bool IsStart(uint rva)
+        {
+            var s = SectionIndex(rva);
+            if (s < 0) return _outsideStarts.Contains(rva);
+            var at = rva - _sections[s].Rva;
+            return (_startBits[s][at >> 6] & (1UL << (int)(at & 63))) != 0;
         }
 
         private void Enqueue(uint rva, bool strong)
         {
             var s = SectionIndex(rva);
-            if (s < 0 || _state[s][rva - _code.Sections[s].Rva] != Unknown) return;
-            if (!_functionStarts.Add(rva) && !strong) return;
+            if (s < 0 || _state[s][rva - _sections[s].Rva] != Unknown) return;
+            if (!AddStart(rva) && !strong) return;
             _queue.Enqueue((rva, strong));
         }
 
@@ -284,7 +327,7 @@ internal sealed class CodeMap
         {
             var s = SectionIndex(begin);
             if (s < 0) return;
-            var sec = _code.Sections[s];
+            var sec = _sections[s];
             end = Math.Min(end, sec.EndRva);
             var state = _state[s];
             Point(sec, begin);
@@ -298,7 +341,7 @@ internal sealed class CodeMap
                 _decoded++;
                 if (i.IsInvalid) break;
                 Mark(state, sec, i);
-                Use(i, function, strong: true, null);
+                Use(i, function);
                 if (i.FlowControl == FlowControl.Call && CodeRegion.IsDirectBranch(i)) Enqueue((uint)i.NearBranchTarget, strong: true);
             }
             if (_decoder.IP > blockStart) _blocks.Add((blockStart, (uint)Math.Min(_decoder.IP, end), function));
@@ -314,8 +357,9 @@ internal sealed class CodeMap
         {
             var s0 = SectionIndex(entry);
             if (s0 < 0) return;
-            if (!strong && LooksLikeString(_code.Sections[s0], entry)) return;
-            List<InstructionHit>? pendingHits = strong ? null : [];
+            if (!strong && LooksLikeString(_sections[s0], entry)) return;
+            // Hits of a weak function wait until it proves to be code; allocated at its first hit (most have none).
+            List<InstructionHit>? pendingHits = null;
             var invalid = false;
             var blocksBefore = _blocks.Count;
             _work.Clear();
@@ -325,21 +369,25 @@ internal sealed class CodeMap
                 var b = _work.Pop();
                 var s = SectionIndex(b);
                 if (s < 0) continue;
-                var sec = _code.Sections[s];
+                var sec = _sections[s];
                 var state = _state[s];
                 if (state[b - sec.Rva] != Unknown) continue;
                 Point(sec, b);
                 var recent = 0;
+                var secRva = sec.Rva;
+                var secEnd = sec.EndRva;
                 while (_decoded < _budget)
                 {
                     var ip = (uint)_decoder.IP;
-                    if (ip >= sec.EndRva || state[ip - sec.Rva] != Unknown) break;
-                    _decoder.Decode(out var i);
+                    if (ip >= secEnd || state[ip - secRva] != Unknown) break;
+                    // Decoded straight into the ring of recent instructions (jump tables look back at them).
+                    ref var i = ref _recent[recent++ & 7];
+                    _decoder.Decode(out i);
                     _decoded++;
-                    if (i.IsInvalid || i.NextIP > sec.EndRva) { invalid = true; break; }
+                    if (i.IsInvalid || i.NextIP > secEnd) { invalid = true; break; }
                     Mark(state, sec, i);
-                    _recent[recent++ & 7] = i;
-                    Use(i, entry, strong, pendingHits);
+                    if (strong) Use(i, entry);
+                    else UseWeak(i, entry, ref pendingHits);
                     var flow = i.FlowControl;
                     if (flow == FlowControl.Call)
                     {
@@ -354,7 +402,7 @@ internal sealed class CodeMap
                     if (flow == FlowControl.UnconditionalBranch)
                     {
                         // A jump to another function's start is a tail call, not more of this function.
-                        if (CodeRegion.IsDirectBranch(i) && !_functionStarts.Contains((uint)i.NearBranchTarget)) _work.Push((uint)i.NearBranchTarget);
+                        if (CodeRegion.IsDirectBranch(i) && !IsStart((uint)i.NearBranchTarget)) _work.Push((uint)i.NearBranchTarget);
                         break;
                     }
                     if (flow == FlowControl.IndirectBranch)
@@ -366,11 +414,11 @@ internal sealed class CodeMap
                 }
                 if (_decoder.IP > b) _blocks.Add((b, (uint)Math.Min(_decoder.IP, sec.EndRva), entry));
             }
-            if (pendingHits is not null)
+            if (!strong)
             {
                 // Not code after all: its bytes stay marked (never decoded again), its findings are dropped.
                 if (invalid || DataLike(blocksBefore)) { _blocks.RemoveRange(blocksBefore, _blocks.Count - blocksBefore); return; }
-                _hits.AddRange(pendingHits);
+                if (pendingHits is not null) _hits.AddRange(pendingHits);
             }
             _functions++;
         }
@@ -379,7 +427,7 @@ internal sealed class CodeMap
         {
             for (var s = 0; s < _state.Length; s++)
             {
-                var sec = _code.Sections[s];
+                var sec = _sections[s];
                 var state = _state[s];
                 var at = 0;
                 while (at < sec.Bytes.Length)
@@ -411,33 +459,41 @@ internal sealed class CodeMap
         }
 
         /// <summary>Records the instruction's hit and the addresses it takes; seeds functions at code addresses it takes.</summary>
-        private void Use(in Instruction i, uint function, bool strong, List<InstructionHit>? pendingHits)
+        private void Use(in Instruction i, uint function)
         {
-            if (InstructionScanner.Classify(i) is { } hit)
-            {
-                hit = hit with { FunctionRva = function };
-                if (pendingHits is not null) pendingHits.Add(hit); else _hits.Add(hit);
-            }
+            if (InstructionScanner.Classify(i) is { } hit) _hits.Add(hit with { FunctionRva = function });
+            References(i);
+        }
+
+        /// <summary><see cref="Use"/> in a weak function: its hits wait in <paramref name="pendingHits"/>.</summary>
+        private void UseWeak(in Instruction i, uint function, ref List<InstructionHit>? pendingHits)
+        {
+            if (InstructionScanner.Classify(i) is { } hit) (pendingHits ??= []).Add(hit with { FunctionRva = function });
+            References(i);
+        }
+
+        private void References(in Instruction i)
+        {
             if (i.IsIPRelativeMemoryOperand)
             {
                 var target = i.IPRelativeMemoryAddress;
-                if (target < _image.SizeOfImage)
+                if (target < _sizeOfImage)
                 {
                     _references.Add((uint)target);
                     if (i.Mnemonic == Mnemonic.Lea) Enqueue((uint)target, strong: false);
                 }
                 return;
             }
-            if (_code.Is64) return;
+            if (_is64) return;
             for (var k = 0; k < i.OpCount; k++)
             {
                 switch (i.GetOpKind(k))
                 {
                     case OpKind.Memory when i.MemoryBase == Register.None || i.MemoryDisplacement32 >= _code.AddressBase:
-                        if (_code.AbsoluteToRva(i.MemoryDisplacement32) is { } m && m < _image.SizeOfImage) _references.Add(m);
+                        if (_code.AbsoluteToRva(i.MemoryDisplacement32) is { } m && m < _sizeOfImage) _references.Add(m);
                         break;
                     case OpKind.Immediate32 or OpKind.Immediate8to32:
-                        if (_code.AbsoluteToRva(i.Immediate32) is { } v && v < _image.SizeOfImage)
+                        if (_code.AbsoluteToRva(i.Immediate32) is { } v && v < _sizeOfImage)
                         {
                             _references.Add(v);
                             if (i.Mnemonic is Mnemonic.Push or Mnemonic.Mov) Enqueue(v, strong: false);
@@ -458,17 +514,8 @@ internal sealed class CodeMap
                 var (start, end, _) = _blocks[k];
                 var s = SectionIndex(start);
                 if (s < 0) continue;
-                var sec = _code.Sections[s];
-                var bytes = sec.Bytes.AsSpan((int)(start - sec.Rva), (int)(Math.Min(end, sec.EndRva) - start));
-                int text = 0, zeros = 0, wide = 0;
-                for (var i = 0; i < bytes.Length; i++)
-                {
-                    var b = bytes[i];
-                    text = IsText(b) ? text + 1 : 0;
-                    zeros = b == 0 ? zeros + 1 : 0;
-                    if ((i & 1) == 1) wide = IsText(bytes[i - 1]) && b == 0 ? wide + 1 : 0;
-                    if (text >= 8 || zeros >= 8 || wide >= 6) return true;
-                }
+                var sec = _sections[s];
+                if (DataRuns.Any(sec.Bytes.AsSpan((int)(start - sec.Rva), (int)(Math.Min(end, sec.EndRva) - start)))) return true;
             }
             return false;
         }
@@ -544,9 +591,9 @@ internal sealed class CodeMap
                 if (inCode >= 0)
                 {
                     var st = _state[inCode];
-                    var off = at - _code.Sections[inCode].Rva;
+                    var off = at - _sections[inCode].Rva;
                     if (st[off] == Start) break; // ran into code: the table ended
-                    var length = _code.Sections[inCode].Bytes.Length;
+                    var length = _sections[inCode].Bytes.Length;
                     for (var k = 0u; k < 4 && off + k < length; k++) st[off + k] = Data;
                 }
                 _work.Push(tr);

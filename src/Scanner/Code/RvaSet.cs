@@ -1,0 +1,67 @@
+using System.Collections;
+using System.Numerics;
+
+namespace DriverAudit.Scanner.Code;
+
+/// <summary>
+/// A set of RVAs below a limit (the image size), as a bitmap allocated a page at a time: adding is a shift and
+/// an or instead of a hash insert, and only the parts of the address space the code refers to cost memory
+/// (8 KiB per 64 Ki addresses touched). Enumerates in ascending order.
+/// </summary>
+internal sealed class RvaSet : IReadOnlySet<uint>
+{
+    private const int PageBits = 16; // addresses per page: 64 Ki, 1,024 words
+    private const int WordsPerPage = (1 << PageBits) / 64;
+
+    private readonly ulong[]?[] _pages;
+
+    /// <param name="limit">Every RVA added is below this.</param>
+    public RvaSet(uint limit) => _pages = new ulong[]?[(int)(((ulong)limit + (1u << PageBits) - 1) >> PageBits)];
+
+    public int Count { get; private set; }
+
+    /// <summary>Adds <paramref name="rva"/>, which must be below the limit.</summary>
+    public bool Add(uint rva)
+    {
+        var page = _pages[rva >> PageBits] ??= new ulong[WordsPerPage];
+        ref var word = ref page[(rva >> 6) & (WordsPerPage - 1)];
+        var bit = 1UL << (int)(rva & 63);
+        if ((word & bit) != 0) return false;
+        word |= bit;
+        Count++;
+        return true;
+    }
+
+    public bool Contains(uint rva)
+    {
+        var p = rva >> PageBits;
+        return p < (uint)_pages.Length && _pages[p] is { } page && (page[(rva >> 6) & (WordsPerPage - 1)] & (1UL << (int)(rva & 63))) != 0;
+    }
+
+    public IEnumerator<uint> GetEnumerator()
+    {
+        for (var p = 0; p < _pages.Length; p++)
+        {
+            if (_pages[p] is not { } page) continue;
+            for (var w = 0; w < page.Length; w++)
+            {
+                var bits = page[w];
+                while (bits != 0)
+                {
+                    yield return ((uint)p << PageBits) + ((uint)w << 6) + (uint)BitOperations.TrailingZeroCount(bits);
+                    bits &= bits - 1;
+                }
+            }
+        }
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    // Set relations, for the interface: not on any hot path.
+    public bool IsProperSubsetOf(IEnumerable<uint> other) => new HashSet<uint>(this).IsProperSubsetOf(other);
+    public bool IsProperSupersetOf(IEnumerable<uint> other) => new HashSet<uint>(this).IsProperSupersetOf(other);
+    public bool IsSubsetOf(IEnumerable<uint> other) => new HashSet<uint>(this).IsSubsetOf(other);
+    public bool IsSupersetOf(IEnumerable<uint> other) => other.All(Contains);
+    public bool Overlaps(IEnumerable<uint> other) => other.Any(Contains);
+    public bool SetEquals(IEnumerable<uint> other) => new HashSet<uint>(this).SetEquals(other);
+}
