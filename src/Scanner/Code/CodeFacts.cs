@@ -73,7 +73,8 @@ internal sealed class CodeFacts
     {
         get
         {
-            if (!_packedChecked) { _packedChecked = true; _packed = Supported ? PackedCode.Detect(_image) : null; }
+            // The code bytes are read first and measured in place: one read serves the check and the analysis.
+            if (!_packedChecked) { _packedChecked = true; _packed = Supported ? PackedCode.Detect(_image, Code()) : null; }
             return _packed;
         }
     }

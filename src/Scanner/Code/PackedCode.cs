@@ -1,4 +1,5 @@
 using System.Buffers;
+using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Code;
@@ -28,9 +29,14 @@ internal static class PackedCode
     ];
 
     /// <summary>Why the image looks packed (evidence in a short sentence), or null when it does not.</summary>
-    public static string? Detect(PeImage image)
+    /// <param name="code">
+    /// The image's code bytes when already read: a section's entropy is then measured on them instead of reading the
+    /// section again, where they are provably the bytes a read of the section returns (see <see cref="SharedBytes"/>).
+    /// </param>
+    public static string? Detect(PeImage image, CodeImage? code = null)
     {
         var evidence = new List<string>();
+        var shared = code is not null && image.Layout == ImageLayout.File && CodeImage.PositionIndependent(image);
         foreach (var s in image.Sections)
         {
             foreach (var name in PackerSectionNames)
@@ -38,7 +44,7 @@ internal static class PackedCode
             if (!s.Executable) continue;
             var size = (int)Math.Min(image.DataSize(s), MaxSampleBytes);
             if (size < MinSectionBytes) continue;
-            var entropy = Entropy(image, s.Rva, size);
+            var entropy = shared && SharedBytes(code!, s.Rva, size) is { } bytes ? Entropy(bytes) : Entropy(image, s.Rva, size);
             var writable = (s.Characteristics & PeSection.MemWrite) != 0;
             if (entropy >= ExecutableEntropy || (writable && entropy >= WritableExecutableEntropy))
                 evidence.Add($"{(writable ? "writable executable" : "executable")} section {s.Name} has entropy {entropy:0.00}");
@@ -72,27 +78,47 @@ internal static class PackedCode
         return counts;
     }
 
+    /// <summary>
+    /// The code bytes at <paramref name="rva"/>, when one code section holds all <paramref name="size"/> of them. Only
+    /// asked for file images whose reads do not depend on where they start: a read of a section's first DataSize bytes
+    /// then stays inside the section's raw data and the file, so it returns all of them, and they are the bytes the
+    /// code image holds there.
+    /// </summary>
+    private static ReadOnlySpan<byte> SharedBytes(CodeImage code, uint rva, int size)
+    {
+        foreach (var section in code.Sections)
+            if (rva >= section.Rva && (ulong)rva + (ulong)size <= section.EndRva)
+                return section.Bytes.AsSpan((int)(rva - section.Rva), size);
+        return default;
+    }
+
     private static double Entropy(PeImage image, uint rva, int size)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(size);
         try
         {
             var n = image.ReadRva(rva, buffer.AsSpan(0, size));
-            if (n == 0) return 0;
-            var counts = Histogram(buffer.AsSpan(0, n), stackalloc int[4 * 256]);
-            double h = 0;
-            for (var v = 0; v < 256; v++)
-            {
-                var c = counts[v] + counts[256 + v] + counts[512 + v] + counts[768 + v];
-                if (c == 0) continue;
-                var p = (double)c / n;
-                h -= p * Math.Log2(p);
-            }
-            return h;
+            return Entropy(buffer.AsSpan(0, n));
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    private static double Entropy(ReadOnlySpan<byte> bytes)
+    {
+        var n = bytes.Length;
+        if (n == 0) return 0;
+        var counts = Histogram(bytes, stackalloc int[4 * 256]);
+        double h = 0;
+        for (var v = 0; v < 256; v++)
+        {
+            var c = counts[v] + counts[256 + v] + counts[512 + v] + counts[768 + v];
+            if (c == 0) continue;
+            var p = (double)c / n;
+            h -= p * Math.Log2(p);
+        }
+        return h;
     }
 }

@@ -39,27 +39,44 @@ internal static class StackCookie
         var wide = image.Is64Bit;
         var step = wide ? 8 : 4;
         long budget = MaxScanBytes;
-        foreach (var s in image.Sections)
+        // When reads do not depend on where they start, a section is read a chunk at a time into one small buffer
+        // (cache-sized, aligned to the value size): the same bytes, up to the same first unreadable one.
+        var chunk = CodeImage.PositionIndependent(image) ? ChunkBytes : int.MaxValue;
+        byte[]? buffer = null;
+        try
         {
-            if (s.Executable) continue;
-            var size = (int)Math.Min(image.DataSize(s), budget);
-            if (size < step) continue;
-            budget -= size;
-            var buffer = ArrayPool<byte>.Shared.Rent(size);
-            try
+            foreach (var s in image.Sections)
             {
-                var n = image.ReadRva(s.Rva, buffer.AsSpan(0, size));
-                // Aligned values only, found with a vectorised search (this reads every data byte of the image).
-                if (wide) Find(MemoryMarshal.Cast<byte, ulong>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie64 : BinaryPrimitives.ReverseEndianness(DefaultCookie64), s.Rva, 8, sites);
-                else Find(MemoryMarshal.Cast<byte, uint>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie32 : BinaryPrimitives.ReverseEndianness(DefaultCookie32), s.Rva, 4, sites);
+                if (s.Executable) continue;
+                var size = (int)Math.Min(image.DataSize(s), budget);
+                if (size < step) continue;
+                budget -= size;
+                var length = Math.Min(size, chunk);
+                if (buffer is null || buffer.Length < length)
+                {
+                    if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(length);
+                }
+                for (var at = 0; at < size; at += chunk)
+                {
+                    var want = Math.Min(chunk, size - at);
+                    var n = image.ReadRva(s.Rva + (uint)at, buffer.AsSpan(0, want));
+                    // Aligned values only, found with a vectorised search (this reads every data byte of the image).
+                    if (wide) Find(MemoryMarshal.Cast<byte, ulong>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie64 : BinaryPrimitives.ReverseEndianness(DefaultCookie64), s.Rva + (uint)at, 8, sites);
+                    else Find(MemoryMarshal.Cast<byte, uint>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie32 : BinaryPrimitives.ReverseEndianness(DefaultCookie32), s.Rva + (uint)at, 4, sites);
+                    if (n < want) break;
+                }
             }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
         }
         return sites;
     }
+
+    /// <summary>Bytes read at a time when a section is read in chunks: a multiple of 8, so values stay aligned.</summary>
+    private const int ChunkBytes = 256 << 10;
 
     private static void Find<T>(ReadOnlySpan<T> values, T cookie, uint rva, int step, List<uint> sites) where T : IEquatable<T>
     {

@@ -31,8 +31,13 @@ public class CodeReadsTests
         if (PeImage.TryOpen(source).Image is not { } image) return; // the deliberately broken inputs
         Assert.True(CodeImage.PositionIndependent(image)); // no fixture has overlapping sections: the one-read paths run
         if (CodeImage.Load(image) is { } code)
+        {
             foreach (var section in code.Sections)
                 Assert.Equal(PageByPage(image, section.Rva, section.Bytes.Length), section.Bytes);
+            // The packed-code check measured on the code bytes already read, and reading the sections itself.
+            Assert.Equal(PackedCode.Detect(image), PackedCode.Detect(image, code));
+        }
+        Assert.Equal(CookieSitesWholeSections(image), StackCookie.DefaultCookieSites(image));
         foreach (var highLow in (bool[])[true, false])
         {
             var pointers = new List<ulong>();
@@ -57,6 +62,28 @@ public class CodeReadsTests
         var code = CodeImage.Load(image)!;
         var section = Assert.Single(code.Sections);
         Assert.Equal(PageByPage(image, section.Rva, section.Bytes.Length), section.Bytes);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Default_cookies_in_a_large_data_section_are_found_chunk_by_chunk_as_in_one_read(bool is64)
+    {
+        // 600 KB of data: the search reads it in 256 KB chunks; cookies at a chunk edge, after it, and misaligned.
+        var data = new byte[600 << 10];
+        var step = is64 ? 8 : 4;
+        foreach (var at in (int[])[0, 8, (256 << 10) - 8, 256 << 10, (512 << 10) + 16, data.Length - 8, 1001])
+        {
+            if (is64) BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(at), StackCookie.DefaultCookie64);
+            else BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(at), StackCookie.DefaultCookie32);
+        }
+        var bytes = MiniPe.Build(is64, 0x400000, 0, 0,
+            [new MiniSection(".text", 0x1000, [0xC3], MiniSection.Code), new MiniSection(".data", 0x2000, data, MiniSection.WritableData)]);
+        var image = PeImage.TryOpen(new MemoryImageSource(bytes, ImageLayout.File, new ImageOrigin("cookies.sys"))).Image!;
+        var sites = StackCookie.DefaultCookieSites(image);
+        Assert.Equal(CookieSitesWholeSections(image), sites);
+        Assert.Equal(6, sites.Count); // every aligned one (offset 1001 is not)
+        Assert.All(sites, s => Assert.Equal(0, (int)(s - 0x2000) % step));
     }
 
     [Fact]
@@ -140,6 +167,29 @@ public class CodeReadsTests
             at += n;
         }
         return bytes;
+    }
+
+    // The default-cookie search as it was: each data section read whole.
+    private static List<uint> CookieSitesWholeSections(PeImage image)
+    {
+        var sites = new List<uint>();
+        var step = image.Is64Bit ? 8 : 4;
+        long budget = 16 << 20;
+        foreach (var s in image.Sections)
+        {
+            if (s.Executable) continue;
+            var size = (int)Math.Min(image.DataSize(s), budget);
+            if (size < step) continue;
+            budget -= size;
+            var buffer = new byte[size];
+            var n = image.ReadRva(s.Rva, buffer);
+            for (var at = 0; at + step <= n; at += step)
+            {
+                var value = step == 8 ? BinaryPrimitives.ReadUInt64LittleEndian(buffer.AsSpan(at)) : BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(at));
+                if (value == (step == 8 ? StackCookie.DefaultCookie64 : StackCookie.DefaultCookie32)) sites.Add(s.Rva + (uint)at);
+            }
+        }
+        return sites;
     }
 
     // The relocation walk as it was: one read per site.
