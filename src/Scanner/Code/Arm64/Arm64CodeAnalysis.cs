@@ -176,7 +176,7 @@ internal sealed class Arm64CodeAnalysis
     /// <summary>A function start. Weak ones (addresses found in data or taken by the code) are dropped if they do not decode.</summary>
     private void Seed(uint rva, bool weak = false)
     {
-        if ((rva & 3) != 0 || _code.FindSection(rva) is null) return;
+        if ((rva & 3) != 0 || FindSection(rva) is null) return;
         if (!_functionStarts.Add(rva)) { if (!weak) _weak.Remove(rva); return; }
         if (weak) _weak.Add(rva);
         _queue.Enqueue(rva);
@@ -216,6 +216,10 @@ internal sealed class Arm64CodeAnalysis
             bits[word >> 6] |= 1UL << (int)(word & 63);
     }
 
+    // A for loop over the sections: CodeImage.FindSection's foreach over the IReadOnlyList allocates an enumerator per
+    // call, and this runs once per decoded word.
+    private CodeSection? FindSection(uint rva) => SectionIndex(rva) is >= 0 and var k ? _code.Sections[k] : null;
+
     private int SectionIndex(uint rva)
     {
         var sections = _code.Sections;
@@ -233,7 +237,7 @@ internal sealed class Arm64CodeAnalysis
     private bool TryWord(uint rva, out uint word)
     {
         word = 0;
-        var s = _code.FindSection(rva);
+        var s = FindSection(rva);
         if (s is null || rva + 4 > s.EndRva) return false;
         word = BinaryPrimitives.ReadUInt32LittleEndian(s.Bytes.AsSpan((int)(rva - s.Rva)));
         return true;
@@ -742,7 +746,7 @@ internal sealed class Arm64CodeAnalysis
         _references.Add(rva);
         // A code address the code computes (a dispatch routine stored into the DRIVER_OBJECT) is a function; an
         // address it only reads from (a literal pool) is not.
-        if (seed && (rva & 3) == 0 && _code.FindSection(rva) is not null && !InsideKnownBlock(rva)) Seed(rva, weak: true);
+        if (seed && (rva & 3) == 0 && FindSection(rva) is not null && !InsideKnownBlock(rva)) Seed(rva, weak: true);
     }
 
     // ------------------------------------------------------------------ results
