@@ -20,6 +20,8 @@ public sealed partial class ReadmeExamplesTests
         ["dotnet tool install --global DriverAudit"] = "needs nuget.org and installs for the user; .ci/run installs the packed tool into a scratch folder",
         ["dotnet pack src/Scanner -o nupkg && dotnet tool install --global --prerelease --add-source nupkg DriverAudit"] =
             "installs for the user; .ci/run runs the same pack and install with --tool-path and then driveraudit --version",
+        ["dotnet pack src/Scanner -o nupkg-rid -p:ToolRid=linux-x64 && dotnet tool install --global --prerelease --add-source nupkg-rid DriverAudit"] =
+            "installs for the user and ReadyToRun-compiles for one platform (minutes); .ci/run checks the portable pack and install",
         ["driveraudit scan --host \"$HOSTNAME\" --fail-on none -o \"$HOSTNAME.sarif\" C:/Windows/System32/drivers"] = "needs a Windows driver folder",
         ["driveraudit inventory --host \"$HOSTNAME\" -o \"$HOSTNAME.inventory.jsonl\" C:/Windows/System32/drivers"] = "needs a Windows driver folder",
         ["driveraudit merge logs/*.sarif logs/*.inventory.jsonl -o fleet.sarif --db fleet.sqlite"] = "needs the hosts' logs (MergeTests runs merge and the README's queries)",
