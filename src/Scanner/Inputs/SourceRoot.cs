@@ -14,7 +14,10 @@ internal sealed class SourceRoot
     public string FullPath { get; }
 
     /// <summary>"file:///..." form of the root, ending with a slash (SARIF originalUriBaseIds).</summary>
-    public string AsFileUri => new Uri(FullPath + Path.DirectorySeparatorChar).AbsoluteUri;
+    public string AsFileUri => new Uri(WithSeparator).AbsoluteUri;
+
+    /// <summary>The root with one trailing separator: the file-system root ("/", "C:\\") already has it.</summary>
+    private string WithSeparator => Path.EndsInDirectorySeparator(FullPath) ? FullPath : FullPath + Path.DirectorySeparatorChar;
 
     /// <summary>The URI to report for a file: relative when under the root, else an absolute file URI.</summary>
     public string UriFor(string fullPath)
@@ -34,7 +37,7 @@ internal sealed class SourceRoot
     private bool TryRelative(string fullPath, out string relative)
     {
         var comparison = OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
-        var root = Path.EndsInDirectorySeparator(FullPath) ? FullPath : FullPath + Path.DirectorySeparatorChar;
+        var root = WithSeparator;
         if (!fullPath.StartsWith(root, comparison) || fullPath.Length == root.Length)
         {
             relative = "";

@@ -90,6 +90,15 @@ public sealed class InputCrawlerTests
     }
 
     [Fact]
+    public void The_file_system_root_as_source_root_gives_relative_uris()
+    {
+        // Scanning from cwd "/" made the root "/" and its base URI "//", which System.Uri rejects: a crash, not a report.
+        var root = new SourceRoot("/");
+        Assert.Equal("file:///", root.AsFileUri);
+        Assert.Equal("work/x/a.sys", root.UriFor("/work/x/a.sys"));
+    }
+
+    [Fact]
     public void Enumeration_is_lazy()
     {
         using var t = new TempDir();
