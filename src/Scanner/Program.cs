@@ -29,7 +29,7 @@ internal static class Program
 
     /// <summary>
     /// One line on standard error about the garbage collector (DRIVERAUDIT_GC_STATS=1): counts, pauses and heap sizes,
-    /// for measuring memory and -j scaling where a profiler is not at hand (the AOT build reads no DOTNET_gc* variables).
+    /// for measuring memory and -j scaling where a profiler is not at hand (also in the AOT build, which has no event pipe).
     /// </summary>
     private static void GcStats()
     {
