@@ -157,6 +157,12 @@ internal sealed class CodeFacts
     /// <summary>RVAs that decoded code takes the address of or reads (empty when the code is not evaluated).</summary>
     public IReadOnlySet<uint> References => (IsArm64 ? Arm64()?.References : Map()?.References) ?? (IReadOnlySet<uint>)new HashSet<uint>();
 
+    /// <summary>
+    /// <see cref="References"/> when the analysis that finds them has already run, else null: for a caller with an
+    /// answer of its own that is cheaper than running it (see <see cref="StackCookie.FromCode"/>).
+    /// </summary>
+    public IReadOnlySet<uint>? ReferencesIfAnalysed => IsArm64 ? _arm64?.References : _map?.References;
+
     /// <summary>True when function discovery failed and instruction facts come from a linear sweep (labelled: no function).</summary>
     public bool LinearFallback => !IsArm64 && (Map()?.Fallback ?? false);
 
@@ -221,24 +227,30 @@ internal sealed class CodeFacts
     /// </summary>
     public bool? IsReferenced(uint rva)
     {
-        if (NotEvaluatedReason is not null || Code() is not { } code) return null;
-        var references = References;
-        if (references.Contains(rva)) return true;
-        if (_viaDescriptor is null)
+        if (NotEvaluatedReason is not null || Code() is null) return null;
+        return References.Contains(rva) || ReferencedViaDescriptor().Contains(rva);
+    }
+
+    /// <summary>
+    /// The Buffer RVAs of the counted-string descriptors at referenced addresses (see <see cref="IsReferenced"/>),
+    /// found on first need; empty when the code is not evaluated.
+    /// </summary>
+    public IReadOnlySet<uint> ReferencedViaDescriptor()
+    {
+        if (_viaDescriptor is not null) return _viaDescriptor;
+        _viaDescriptor = [];
+        if (NotEvaluatedReason is not null || Code() is not { } code) return _viaDescriptor;
+        Span<byte> d = stackalloc byte[16];
+        foreach (var r in References)
         {
-            _viaDescriptor = [];
-            Span<byte> d = stackalloc byte[16];
-            foreach (var r in references)
-            {
-                var need = code.Is64 ? 16 : 8;
-                if (_image.ReadRva(r, d[..need]) < need) continue;
-                var length = BinaryPrimitives.ReadUInt16LittleEndian(d);
-                var max = BinaryPrimitives.ReadUInt16LittleEndian(d[2..]);
-                if (length == 0 || length > max) continue;
-                ulong buffer = code.Is64 ? BinaryPrimitives.ReadUInt64LittleEndian(d[8..]) : BinaryPrimitives.ReadUInt32LittleEndian(d[4..]);
-                if (code.AbsoluteToRva(buffer) is { } b && b < _image.SizeOfImage) _viaDescriptor.Add(b);
-            }
+            var need = code.Is64 ? 16 : 8;
+            if (_image.ReadRva(r, d[..need]) < need) continue;
+            var length = BinaryPrimitives.ReadUInt16LittleEndian(d);
+            var max = BinaryPrimitives.ReadUInt16LittleEndian(d[2..]);
+            if (length == 0 || length > max) continue;
+            ulong buffer = code.Is64 ? BinaryPrimitives.ReadUInt64LittleEndian(d[8..]) : BinaryPrimitives.ReadUInt32LittleEndian(d[4..]);
+            if (code.AbsoluteToRva(buffer) is { } b && b < _image.SizeOfImage) _viaDescriptor.Add(b);
         }
-        return _viaDescriptor.Contains(rva);
+        return _viaDescriptor;
     }
 }

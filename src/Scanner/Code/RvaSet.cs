@@ -57,6 +57,67 @@ internal sealed class RvaSet : IReadOnlySet<uint>
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    /// <summary>
+    /// The members in [<paramref name="from"/>, <paramref name="to"/>), ascending, visiting only the words of that range
+    /// (a section's worth of a large set, without walking the rest). No allocation.
+    /// </summary>
+    public RangeEnumerator InRange(uint from, ulong to) => new(_pages, from, Math.Min(to, (ulong)_pages.Length << PageBits));
+
+    /// <summary>See <see cref="InRange"/>: a foreach-able struct enumerator.</summary>
+    public struct RangeEnumerator
+    {
+        private readonly ulong[]?[] _pages;
+        private readonly ulong _to;
+        private readonly ulong _lastWord;
+        private ulong _word; // the word being consumed (address / 64)
+        private ulong _bits; // its members not yet returned
+
+        internal RangeEnumerator(ulong[]?[] pages, uint from, ulong to)
+        {
+            _pages = pages;
+            _to = to;
+            Current = 0;
+            if (from >= to)
+            {
+                _word = _lastWord = 0;
+                _bits = 0;
+                return;
+            }
+            _word = from >> 6;
+            _lastWord = (to - 1) >> 6;
+            _bits = Word(_word) & (~0UL << (int)(from & 63));
+        }
+
+        public uint Current { get; private set; }
+
+        public readonly RangeEnumerator GetEnumerator() => this;
+
+        public bool MoveNext()
+        {
+            while (true)
+            {
+                if (_bits != 0)
+                {
+                    var rva = (_word << 6) + (ulong)BitOperations.TrailingZeroCount(_bits);
+                    _bits &= _bits - 1;
+                    if (rva >= _to) { _bits = 0; _word = _lastWord; return false; }
+                    Current = (uint)rva;
+                    return true;
+                }
+                if (++_word > _lastWord) { _word = _lastWord; return false; }
+                if (_pages[_word >> (PageBits - 6)] is not { } page)
+                {
+                    _word |= WordsPerPage - 1; // a page never allocated holds no member: go on with the next page
+                    continue;
+                }
+                _bits = page[(int)(_word & (WordsPerPage - 1))];
+            }
+        }
+
+        private readonly ulong Word(ulong word) =>
+            _pages[word >> (PageBits - 6)] is { } page ? page[(int)(word & (WordsPerPage - 1))] : 0;
+    }
+
     // Set relations, for the interface: not on any hot path.
     public bool IsProperSubsetOf(IEnumerable<uint> other) => new HashSet<uint>(this).IsProperSubsetOf(other);
     public bool IsProperSupersetOf(IEnumerable<uint> other) => new HashSet<uint>(this).IsProperSupersetOf(other);

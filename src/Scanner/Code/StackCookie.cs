@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 
 namespace DriverAudit.Scanner.Code;
@@ -24,6 +25,13 @@ internal static class StackCookie
     /// </summary>
     public static bool? FromCode(PeImage image, CodeFacts code)
     {
+        // Once the code's references are known (another rule built them; they are not built for this), only the aligned
+        // words code reads can answer: reading those skips debug sections and resources, which code never references.
+        // The same answer as the search below (which needs no code analysis when no section holds the value) whenever
+        // a slice of a read equals a read of the slice and a section's bytes end only where the file does: file images
+        // whose sections do not overlap. Dumps (a missing page in the middle of a section) keep the search.
+        if (image.Layout == ImageLayout.File && code.ReferencesIfAnalysed is { } references && CodeImage.PositionIndependent(image))
+            return ReadsDefaultCookie(image, references) || ReadsDefaultCookie(image, code.ReferencedViaDescriptor());
         var candidates = DefaultCookieSites(image);
         if (candidates.Count == 0) return false;
         if (code.NotEvaluatedReason is not null) return null;
@@ -31,6 +39,64 @@ internal static class StackCookie
             if (code.IsReferenced(rva) == true) return true;
         return false;
     }
+
+    /// <summary>
+    /// Whether one of <see cref="DefaultCookieSites"/> is in <paramref name="referenced"/>, reading only the windows of
+    /// the searched ranges (same sections, order, budget and alignment) that hold a referenced aligned word. For file
+    /// images whose sections do not overlap (<see cref="CodeImage.PositionIndependent"/>).
+    /// </summary>
+    internal static bool ReadsDefaultCookie(PeImage image, IReadOnlySet<uint> referenced)
+    {
+        if (referenced.Count == 0) return false;
+        if (referenced is not RvaSet set)
+        {
+            // Another analysis's hash set (ARM64, descriptor buffers): usually small; the bitmap gives ascending ranges.
+            set = new RvaSet((uint)Math.Min((ulong)referenced.Max() + 1, uint.MaxValue)); // its last page holds uint.MaxValue too
+            foreach (var r in referenced) set.Add(r);
+        }
+        var wide = image.Is64Bit;
+        var step = wide ? 8 : 4;
+        long budget = MaxScanBytes;
+        byte[]? buffer = null;
+        try
+        {
+            foreach (var s in image.Sections)
+            {
+                if (s.Executable) continue;
+                var size = (int)Math.Min(image.DataSize(s), budget);
+                if (size < step) continue;
+                budget -= size;
+                long start = -1; // of the window in the buffer, from the section's start (-1: none read yet)
+                var have = 0;
+                foreach (var rva in set.InRange(s.Rva, (ulong)s.Rva + (uint)size))
+                {
+                    var at = (int)(rva - s.Rva);
+                    if (at % step != 0) continue;
+                    if (at + step > size) break;
+                    if (at + step > start + have)
+                    {
+                        // Past the window: a short read means the file ended there, so nothing after it reads either.
+                        if (start >= 0 && have < Math.Min(WindowBytes, size - start)) break;
+                        buffer ??= ArrayPool<byte>.Shared.Rent(WindowBytes);
+                        start = at & ~(WindowBytes - 1); // a multiple of 8: values never straddle two windows
+                        have = image.ReadRva(s.Rva + (uint)start, buffer.AsSpan(0, (int)Math.Min(WindowBytes, size - start)));
+                        if (at + step > start + have) break;
+                    }
+                    var word = buffer!.AsSpan((int)(at - start), step);
+                    if (wide ? BinaryPrimitives.ReadUInt64LittleEndian(word) == DefaultCookie64 : BinaryPrimitives.ReadUInt32LittleEndian(word) == DefaultCookie32)
+                        return true;
+                }
+            }
+        }
+        finally
+        {
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
+        return false;
+    }
+
+    /// <summary>Bytes read around referenced words: a few pages, so dense references cost one read per window.</summary>
+    private const int WindowBytes = 16 << 10;
 
     /// <summary>RVAs of aligned default-cookie values in non-executable sections, in address order.</summary>
     public static List<uint> DefaultCookieSites(PeImage image)

@@ -170,7 +170,7 @@ public class CodeReadsTests
     }
 
     // The default-cookie search as it was: each data section read whole.
-    private static List<uint> CookieSitesWholeSections(PeImage image)
+    internal static List<uint> CookieSitesWholeSections(PeImage image)
     {
         var sites = new List<uint>();
         var step = image.Is64Bit ? 8 : 4;
