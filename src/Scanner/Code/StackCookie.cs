@@ -56,21 +56,16 @@ internal static class StackCookie
         }
         var wide = image.Is64Bit;
         var step = wide ? 8 : 4;
-        long budget = MaxScanBytes;
         byte[]? buffer = null;
         try
         {
-            foreach (var s in image.Sections)
+            foreach (var (from, size) in SearchedRanges(image, step))
             {
-                if (s.Executable) continue;
-                var size = (int)Math.Min(image.DataSize(s), budget);
-                if (size < step) continue;
-                budget -= size;
                 long start = -1; // of the window in the buffer, from the section's start (-1: none read yet)
                 var have = 0;
-                foreach (var rva in set.InRange(s.Rva, (ulong)s.Rva + (uint)size))
+                foreach (var rva in set.InRange(from, (ulong)from + (uint)size))
                 {
-                    var at = (int)(rva - s.Rva);
+                    var at = (int)(rva - from);
                     if (at % step != 0) continue;
                     if (at + step > size) break;
                     if (at + step > start + have)
@@ -79,7 +74,7 @@ internal static class StackCookie
                         if (start >= 0 && have < Math.Min(WindowBytes, size - start)) break;
                         buffer ??= ArrayPool<byte>.Shared.Rent(WindowBytes);
                         start = at & ~(WindowBytes - 1); // a multiple of 8: values never straddle two windows
-                        have = image.ReadRva(s.Rva + (uint)start, buffer.AsSpan(0, (int)Math.Min(WindowBytes, size - start)));
+                        have = image.ReadRva(from + (uint)start, buffer.AsSpan(0, (int)Math.Min(WindowBytes, size - start)));
                         if (at + step > start + have) break;
                     }
                     var word = buffer!.AsSpan((int)(at - start), step);
@@ -104,19 +99,14 @@ internal static class StackCookie
         var sites = new List<uint>();
         var wide = image.Is64Bit;
         var step = wide ? 8 : 4;
-        long budget = MaxScanBytes;
         // When reads do not depend on where they start, a section is read a chunk at a time into one small buffer
         // (cache-sized, aligned to the value size): the same bytes, up to the same first unreadable one.
         var chunk = CodeImage.PositionIndependent(image) ? ChunkBytes : int.MaxValue;
         byte[]? buffer = null;
         try
         {
-            foreach (var s in image.Sections)
+            foreach (var (rva, size) in SearchedRanges(image, step))
             {
-                if (s.Executable) continue;
-                var size = (int)Math.Min(image.DataSize(s), budget);
-                if (size < step) continue;
-                budget -= size;
                 var length = Math.Min(size, chunk);
                 if (buffer is null || buffer.Length < length)
                 {
@@ -126,10 +116,10 @@ internal static class StackCookie
                 for (var at = 0; at < size; at += chunk)
                 {
                     var want = Math.Min(chunk, size - at);
-                    var n = image.ReadRva(s.Rva + (uint)at, buffer.AsSpan(0, want));
+                    var n = image.ReadRva(rva + (uint)at, buffer.AsSpan(0, want));
                     // Aligned values only, found with a vectorised search (this reads every data byte of the image).
-                    if (wide) Find(MemoryMarshal.Cast<byte, ulong>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie64 : BinaryPrimitives.ReverseEndianness(DefaultCookie64), s.Rva + (uint)at, 8, sites);
-                    else Find(MemoryMarshal.Cast<byte, uint>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie32 : BinaryPrimitives.ReverseEndianness(DefaultCookie32), s.Rva + (uint)at, 4, sites);
+                    if (wide) Find(MemoryMarshal.Cast<byte, ulong>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie64 : BinaryPrimitives.ReverseEndianness(DefaultCookie64), rva + (uint)at, 8, sites);
+                    else Find(MemoryMarshal.Cast<byte, uint>(buffer.AsSpan(0, n)), BitConverter.IsLittleEndian ? DefaultCookie32 : BinaryPrimitives.ReverseEndianness(DefaultCookie32), rva + (uint)at, 4, sites);
                     if (n < want) break;
                 }
             }
@@ -139,6 +129,25 @@ internal static class StackCookie
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
         }
         return sites;
+    }
+
+    /// <summary>
+    /// What the search covers, in section order: each non-executable section's data (<see cref="PeImage.DataSize"/>)
+    /// up to a running budget, sections smaller than one value left out.
+    /// </summary>
+    private static List<(uint Rva, int Size)> SearchedRanges(PeImage image, int step)
+    {
+        var ranges = new List<(uint, int)>();
+        long budget = MaxScanBytes;
+        foreach (var s in image.Sections)
+        {
+            if (s.Executable) continue;
+            var size = (int)Math.Min(image.DataSize(s), budget);
+            if (size < step) continue;
+            budget -= size;
+            ranges.Add((s.Rva, size));
+        }
+        return ranges;
     }
 
     /// <summary>Bytes read at a time when a section is read in chunks: a multiple of 8, so values stay aligned.</summary>
