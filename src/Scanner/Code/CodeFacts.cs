@@ -241,10 +241,12 @@ internal sealed class CodeFacts
         _viaDescriptor = [];
         if (NotEvaluatedReason is not null || Code() is not { } code) return _viaDescriptor;
         Span<byte> d = stackalloc byte[16];
+        // References come in ascending order: where reads allow it, one window read serves many of them.
+        using var window = CodeImage.PositionIndependent(_image) ? new WindowedReader(_image) : null;
         foreach (var r in References)
         {
             var need = code.Is64 ? 16 : 8;
-            if (_image.ReadRva(r, d[..need]) < need) continue;
+            if ((window is not null ? window.Read(r, d[..need]) : _image.ReadRva(r, d[..need])) < need) continue;
             var length = BinaryPrimitives.ReadUInt16LittleEndian(d);
             var max = BinaryPrimitives.ReadUInt16LittleEndian(d[2..]);
             if (length == 0 || length > max) continue;

@@ -41,8 +41,8 @@ internal static class StackCookie
     }
 
     /// <summary>
-    /// Whether one of <see cref="DefaultCookieSites"/> is in <paramref name="referenced"/>, reading only the windows of
-    /// the searched ranges (same sections, order, budget and alignment) that hold a referenced aligned word. For file
+    /// Whether one of <see cref="DefaultCookieSites"/> is in <paramref name="referenced"/>, reading only the referenced
+    /// aligned words of the searched ranges (same sections, order, budget and alignment), a window at a time. For file
     /// images whose sections do not overlap (<see cref="CodeImage.PositionIndependent"/>).
     /// </summary>
     internal static bool ReadsDefaultCookie(PeImage image, IReadOnlySet<uint> referenced)
@@ -56,42 +56,23 @@ internal static class StackCookie
         }
         var wide = image.Is64Bit;
         var step = wide ? 8 : 4;
-        byte[]? buffer = null;
-        try
+        Span<byte> word = stackalloc byte[8];
+        using var window = new WindowedReader(image);
+        foreach (var (from, size) in SearchedRanges(image, step))
         {
-            foreach (var (from, size) in SearchedRanges(image, step))
+            foreach (var rva in set.InRange(from, (ulong)from + (uint)size))
             {
-                long start = -1; // of the window in the buffer, from the section's start (-1: none read yet)
-                var have = 0;
-                foreach (var rva in set.InRange(from, (ulong)from + (uint)size))
-                {
-                    var at = (int)(rva - from);
-                    if (at % step != 0) continue;
-                    if (at + step > size) break;
-                    if (at + step > start + have)
-                    {
-                        // Past the window: a short read means the file ended there, so nothing after it reads either.
-                        if (start >= 0 && have < Math.Min(WindowBytes, size - start)) break;
-                        buffer ??= ArrayPool<byte>.Shared.Rent(WindowBytes);
-                        start = at & ~(WindowBytes - 1); // a multiple of 8: values never straddle two windows
-                        have = image.ReadRva(from + (uint)start, buffer.AsSpan(0, (int)Math.Min(WindowBytes, size - start)));
-                        if (at + step > start + have) break;
-                    }
-                    var word = buffer!.AsSpan((int)(at - start), step);
-                    if (wide ? BinaryPrimitives.ReadUInt64LittleEndian(word) == DefaultCookie64 : BinaryPrimitives.ReadUInt32LittleEndian(word) == DefaultCookie32)
-                        return true;
-                }
+                var at = rva - from;
+                if (at % step != 0) continue;
+                if (at + step > size) break;
+                // A short read: the file ended there, and the search stops reading this section at its first short read.
+                if (window.Read(rva, word[..step]) < step) break;
+                if (wide ? BinaryPrimitives.ReadUInt64LittleEndian(word) == DefaultCookie64 : BinaryPrimitives.ReadUInt32LittleEndian(word) == DefaultCookie32)
+                    return true;
             }
-        }
-        finally
-        {
-            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
         }
         return false;
     }
-
-    /// <summary>Bytes read around referenced words: a few pages, so dense references cost one read per window.</summary>
-    private const int WindowBytes = 16 << 10;
 
     /// <summary>RVAs of aligned default-cookie values in non-executable sections, in address order.</summary>
     public static List<uint> DefaultCookieSites(PeImage image)

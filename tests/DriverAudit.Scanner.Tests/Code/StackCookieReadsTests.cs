@@ -194,6 +194,53 @@ public class StackCookieReadsTests
         Assert.True(StackCookie.ReadsDefaultCookie(image, new HashSet<uint> { 0x6000 }));
     }
 
+    [Theory]
+    [MemberData(nameof(CodeReadsTests.AllFixtures), MemberType = typeof(CodeReadsTests))]
+    public void Windowed_reads_return_what_reads_of_their_own_return_on_every_fixture(string binary)
+    {
+        using var source = FileImageSource.Open(Path.Combine(RepoPaths.Fixtures, "bin", binary));
+        if (PeImage.TryOpen(source).Image is { } image) WindowedReadsAgree(image, seed: binary.Length);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(0x1234)]
+    [InlineData(0x2000 + (40 << 10))]
+    public void Windowed_reads_return_what_reads_of_their_own_return_at_gaps_tails_and_truncation(int cut)
+    {
+        // .data with a zero-filled tail (virtual size beyond the raw data), a gap, then .rdata; the file cut in .rdata.
+        var builder = MiniPe.Builder(false, Base, 0, 0,
+            new MiniSection(".text", 0x1000, MiniPe.Pattern(0x800, 1), MiniSection.Code),
+            new MiniSection(".data", 0x2000, MiniPe.Pattern(0x1800, 2), MiniSection.WritableData),
+            new MiniSection(".rdata", 0x8000, MiniPe.Pattern(64 << 10, 3), MiniSection.ReadOnlyData));
+        builder.EntryPoint = 0x1000;
+        var file = builder.Build().File;
+        var image = Open(cut == 0 ? file : file[..(file.Length - (64 << 10) + cut)]);
+        Assert.True(CodeImage.PositionIndependent(image));
+        WindowedReadsAgree(image, seed: cut);
+    }
+
+    private static void WindowedReadsAgree(PeImage image, int seed)
+    {
+        var random = new Random(seed);
+        using var window = new WindowedReader(image);
+        var expected = new byte[17 << 10];
+        var actual = new byte[17 << 10];
+        var rva = 0u;
+        for (var k = 0; k < 3000; k++)
+        {
+            // Mostly ascending small steps (references), sometimes a jump back or far ahead, sometimes a long read.
+            var move = random.Next(10);
+            rva = move == 0 ? (uint)random.NextInt64(image.SizeOfImage + 0x3000L) : move == 1 ? rva + (uint)random.Next(0x1000, 0x8000) : rva + (uint)random.Next(0, 64);
+            var length = random.Next(20) == 0 ? random.Next(1, expected.Length) : random.Next(1, 17);
+            Array.Clear(expected);
+            Array.Clear(actual);
+            var n = image.ReadRva(rva, expected.AsSpan(0, length));
+            Assert.Equal(n, window.Read(rva, actual.AsSpan(0, length)));
+            Assert.True(expected.AsSpan(0, n).SequenceEqual(actual.AsSpan(0, n)), $"rva 0x{rva:x} length {length}");
+        }
+    }
+
     [Fact]
     public void The_range_enumeration_of_the_rva_bitmap_visits_the_members_of_the_range_in_order()
     {
