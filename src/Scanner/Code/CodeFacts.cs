@@ -243,16 +243,21 @@ internal sealed class CodeFacts
         Span<byte> d = stackalloc byte[16];
         // References come in ascending order: where reads allow it, one window read serves many of them.
         using var window = CodeImage.PositionIndependent(_image) ? new WindowedReader(_image) : null;
-        foreach (var r in References)
+        if (References is RvaSet set)
+            foreach (var r in set.All()) Descriptor(r, d);
+        else
+            foreach (var r in References) Descriptor(r, d);
+        return _viaDescriptor;
+
+        void Descriptor(uint r, Span<byte> d)
         {
             var need = code.Is64 ? 16 : 8;
-            if ((window is not null ? window.Read(r, d[..need]) : _image.ReadRva(r, d[..need])) < need) continue;
+            if ((window is not null ? window.Read(r, d[..need]) : _image.ReadRva(r, d[..need])) < need) return;
             var length = BinaryPrimitives.ReadUInt16LittleEndian(d);
             var max = BinaryPrimitives.ReadUInt16LittleEndian(d[2..]);
-            if (length == 0 || length > max) continue;
+            if (length == 0 || length > max) return;
             ulong buffer = code.Is64 ? BinaryPrimitives.ReadUInt64LittleEndian(d[8..]) : BinaryPrimitives.ReadUInt32LittleEndian(d[4..]);
             if (code.AbsoluteToRva(buffer) is { } b && b < _image.SizeOfImage) _viaDescriptor.Add(b);
         }
-        return _viaDescriptor;
     }
 }

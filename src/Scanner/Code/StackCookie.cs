@@ -60,10 +60,9 @@ internal static class StackCookie
         using var window = new WindowedReader(image);
         foreach (var (from, size) in SearchedRanges(image, step))
         {
-            foreach (var rva in set.InRange(from, (ulong)from + (uint)size))
+            foreach (var rva in set.InRange(from, (ulong)from + (uint)size, step))
             {
-                var at = rva - from;
-                if (at % step != 0) continue;
+                var at = rva - from; // a multiple of step
                 if (at + step > size) break;
                 // A short read: the file ended there, and the search stops reading this section at its first short read.
                 if (window.Read(rva, word[..step]) < step) break;

@@ -250,16 +250,19 @@ public class StackCookieReadsTests
         var expected = new SortedSet<uint>();
         for (var k = 0; k < 3000; k++)
         {
-            var v = k % 2 == 0 ? (uint)random.NextInt64(limit) : (uint)(k % 40) * 0x10000 + (uint)random.Next(0, 130);
+            var v = k % 3 == 0 ? (uint)random.NextInt64(limit) : (uint)(k % 40) * 0x10000 + (uint)random.Next(0, k % 3 == 1 ? 130 : 0x20000);
             if (v < limit && set.Add(v)) expected.Add(v);
         }
         foreach (var (from, to) in (IEnumerable<(uint, ulong)>)[(0, limit), (0, 0), (5, 5), (64, 128), (0xFFFF, 0x10001), (0x20000, 0x30000), (limit - 1, uint.MaxValue + 1UL), (limit + 10, limit + 100)])
             Assert.Equal(expected.Where(v => v >= from && v < to), Members(set.InRange(from, to)));
+        Assert.Equal(expected, Members(set.All()));
         for (var k = 0; k < 500; k++)
         {
             var from = (uint)random.NextInt64(limit + 0x1000);
             var to = from + (ulong)random.NextInt64(0x40000);
             Assert.Equal(expected.Where(v => v >= from && v < to), Members(set.InRange(from, to)));
+            foreach (var step in (int[])[2, 4, 8]) // only members a multiple of step from `from`, whatever from's phase
+                Assert.Equal(expected.Where(v => v >= from && v < to && (v - from) % step == 0), Members(set.InRange(from, to, step)));
         }
 
         static List<uint> Members(RvaSet.RangeEnumerator range)
