@@ -220,6 +220,21 @@ public class StackCookieReadsTests
         WindowedReadsAgree(image, seed: cut);
     }
 
+    [Fact]
+    public void Windowed_reads_return_what_reads_of_their_own_return_in_a_loaded_image_with_missing_pages()
+    {
+        // A dump module: loaded layout, pages missing in the middle of .rdata and at its end.
+        var builder = MiniPe.Builder(false, Base, 0, 0,
+            new MiniSection(".text", 0x1000, MiniPe.Pattern(0x800, 1), MiniSection.Code),
+            new MiniSection(".rdata", 0x2000, MiniPe.Pattern(64 << 10, 3), MiniSection.ReadOnlyData));
+        builder.EntryPoint = 0x1000;
+        var loaded = PeLayout.ToLoaded(builder.Build().File);
+        var missing = new bool[(loaded.Length + 0xFFF) / 0x1000];
+        foreach (var page in (int[])[5, 6, 9, missing.Length - 1]) missing[page] = true;
+        var image = PeImage.TryOpen(new MemoryImageSource(loaded, ImageLayout.Loaded, new ImageOrigin("dump.sys"), missing)).Image!;
+        WindowedReadsAgree(image, seed: 9);
+    }
+
     private static void WindowedReadsAgree(PeImage image, int seed)
     {
         var random = new Random(seed);
