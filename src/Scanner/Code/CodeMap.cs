@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using DriverAudit.Scanner.Pe;
 using Iced.Intel;
 
@@ -83,6 +84,40 @@ internal sealed class CodeMap
     {
         // Per code byte: what decoding made of it.
         private const byte Unknown = 0, Start = 1, Inside = 2, Data = 3;
+
+        // What descent asks of every instruction, per Iced Code (each a function of the Code alone): how control
+        // flows on, the operand count, whether it may be a privileged instruction, lea / push / mov. Learnt the first
+        // time a Code is decoded (0 = not yet; racing threads write the same value), so one load from this small
+        // table replaces Iced's flow-control, operand-count and mnemonic tables, which miss the cache.
+        private static readonly ushort[] CodeTraits = new ushort[InstructionScanner.CodeCount];
+        private const int FlowMask = 7, FlowNext = 0, FlowCall = 1, FlowConditional = 2, FlowUnconditional = 3, FlowIndirect = 4, FlowStop = 5;
+        private const int OpCountShift = 3, Privileged = 1 << 6, IsLea = 1 << 7, IsPushOrMov = 1 << 8, Learnt = 1 << 15;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static int Traits(in Instruction i)
+        {
+            int t = CodeTraits[(int)i.Code];
+            return t != 0 ? t : Learn(i);
+        }
+
+        private static int Learn(in Instruction i)
+        {
+            var flow = i.FlowControl switch
+            {
+                FlowControl.Call => FlowCall,
+                FlowControl.ConditionalBranch => FlowConditional,
+                FlowControl.UnconditionalBranch => FlowUnconditional,
+                FlowControl.IndirectBranch => FlowIndirect,
+                FlowControl.Return or FlowControl.Interrupt or FlowControl.Exception => FlowStop,
+                _ => FlowNext, // next, indirect call, xbegin/xabort/xend: the function goes on
+            };
+            var t = Learnt | flow | i.OpCount << OpCountShift
+                | (InstructionScanner.MayClassify(i.Code) ? Privileged : 0)
+                | (i.Mnemonic == Mnemonic.Lea ? IsLea : 0)
+                | (i.Mnemonic is Mnemonic.Push or Mnemonic.Mov ? IsPushOrMov : 0);
+            CodeTraits[(int)i.Code] = (ushort)t;
+            return t;
+        }
 
         private readonly CodeImage _code;
         private readonly PeImage _image;
@@ -341,8 +376,9 @@ internal sealed class CodeMap
                 _decoded++;
                 if (i.IsInvalid) break;
                 Mark(state, sec, i);
-                Use(i, function);
-                if (i.FlowControl == FlowControl.Call && CodeRegion.IsDirectBranch(i)) Enqueue((uint)i.NearBranchTarget, strong: true);
+                var traits = Traits(i);
+                Use(i, function, traits);
+                if ((traits & FlowMask) == FlowCall && CodeRegion.IsDirectBranch(i)) Enqueue((uint)i.NearBranchTarget, strong: true);
             }
             if (_decoder.IP > blockStart) _blocks.Add((blockStart, (uint)Math.Min(_decoder.IP, end), function));
             _functions++;
@@ -386,31 +422,33 @@ internal sealed class CodeMap
                     _decoded++;
                     if (i.IsInvalid || i.NextIP > secEnd) { invalid = true; break; }
                     Mark(state, sec, i);
-                    if (strong) Use(i, entry);
-                    else UseWeak(i, entry, ref pendingHits);
-                    var flow = i.FlowControl;
-                    if (flow == FlowControl.Call)
+                    var traits = Traits(i);
+                    if (strong) Use(i, entry, traits);
+                    else UseWeak(i, entry, traits, ref pendingHits);
+                    var flow = traits & FlowMask;
+                    if (flow == FlowNext) continue;
+                    if (flow == FlowCall)
                     {
                         if (CodeRegion.IsDirectBranch(i)) Enqueue((uint)i.NearBranchTarget, strong: true);
                         continue;
                     }
-                    if (flow == FlowControl.ConditionalBranch)
+                    if (flow == FlowConditional)
                     {
                         if (CodeRegion.IsDirectBranch(i)) _work.Push((uint)i.NearBranchTarget);
                         continue;
                     }
-                    if (flow == FlowControl.UnconditionalBranch)
+                    if (flow == FlowUnconditional)
                     {
                         // A jump to another function's start is a tail call, not more of this function.
                         if (CodeRegion.IsDirectBranch(i) && !IsStart((uint)i.NearBranchTarget)) _work.Push((uint)i.NearBranchTarget);
                         break;
                     }
-                    if (flow == FlowControl.IndirectBranch)
+                    if (flow == FlowIndirect)
                     {
                         JumpTable(i, recent, sec);
                         break;
                     }
-                    if (flow is FlowControl.Return or FlowControl.Interrupt or FlowControl.Exception) break;
+                    break; // return, interrupt, exception
                 }
                 if (_decoder.IP > b) _blocks.Add((b, (uint)Math.Min(_decoder.IP, sec.EndRva), entry));
             }
@@ -453,26 +491,27 @@ internal sealed class CodeMap
         private static void Mark(byte[] state, CodeSection sec, in Instruction i)
         {
             var at = (int)(i.IP - sec.Rva);
-            state[at] = Start;
-            var end = Math.Min(at + i.Length, sec.Bytes.Length);
-            for (var k = at + 1; k < end; k++) if (state[k] == Unknown) state[k] = Inside;
+            // One bounds check for the instruction's bytes (state has one byte per section byte).
+            var bytes = state.AsSpan(at, Math.Min(i.Length, state.Length - at));
+            bytes[0] = Start;
+            for (var k = 1; k < bytes.Length; k++) if (bytes[k] == Unknown) bytes[k] = Inside;
         }
 
         /// <summary>Records the instruction's hit and the addresses it takes; seeds functions at code addresses it takes.</summary>
-        private void Use(in Instruction i, uint function)
+        private void Use(in Instruction i, uint function, int traits)
         {
-            if (InstructionScanner.Classify(i) is { } hit) _hits.Add(hit with { FunctionRva = function });
-            References(i);
+            if ((traits & Privileged) != 0 && InstructionScanner.Classify(i) is { } hit) _hits.Add(hit with { FunctionRva = function });
+            References(i, traits);
         }
 
         /// <summary><see cref="Use"/> in a weak function: its hits wait in <paramref name="pendingHits"/>.</summary>
-        private void UseWeak(in Instruction i, uint function, ref List<InstructionHit>? pendingHits)
+        private void UseWeak(in Instruction i, uint function, int traits, ref List<InstructionHit>? pendingHits)
         {
-            if (InstructionScanner.Classify(i) is { } hit) (pendingHits ??= []).Add(hit with { FunctionRva = function });
-            References(i);
+            if ((traits & Privileged) != 0 && InstructionScanner.Classify(i) is { } hit) (pendingHits ??= []).Add(hit with { FunctionRva = function });
+            References(i, traits);
         }
 
-        private void References(in Instruction i)
+        private void References(in Instruction i, int traits)
         {
             if (i.IsIPRelativeMemoryOperand)
             {
@@ -480,14 +519,16 @@ internal sealed class CodeMap
                 if (target < _sizeOfImage)
                 {
                     _references.Add((uint)target);
-                    if (i.Mnemonic == Mnemonic.Lea) Enqueue((uint)target, strong: false);
+                    if ((traits & IsLea) != 0) Enqueue((uint)target, strong: false);
                 }
                 return;
             }
             if (_is64) return;
-            for (var k = 0; k < i.OpCount; k++)
+            var count = (traits >> OpCountShift) & 7;
+            for (var k = 0; k < count; k++)
             {
-                switch (i.GetOpKind(k))
+                var kind = k switch { 0 => i.Op0Kind, 1 => i.Op1Kind, 2 => i.Op2Kind, 3 => i.Op3Kind, _ => i.Op4Kind };
+                switch (kind)
                 {
                     case OpKind.Memory when i.MemoryBase == Register.None || i.MemoryDisplacement32 >= _code.AddressBase:
                         if (_code.AbsoluteToRva(i.MemoryDisplacement32) is { } m && m < _sizeOfImage) _references.Add(m);
@@ -496,7 +537,7 @@ internal sealed class CodeMap
                         if (_code.AbsoluteToRva(i.Immediate32) is { } v && v < _sizeOfImage)
                         {
                             _references.Add(v);
-                            if (i.Mnemonic is Mnemonic.Push or Mnemonic.Mov) Enqueue(v, strong: false);
+                            if ((traits & IsPushOrMov) != 0) Enqueue(v, strong: false);
                         }
                         break;
                 }

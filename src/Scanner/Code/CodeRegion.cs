@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Iced.Intel;
 
@@ -300,9 +301,17 @@ internal sealed class SectionReader : CodeReader
     public void Reset(byte[] bytes, int offset, int length)
     {
         _bytes = bytes;
-        _position = offset;
-        _end = offset + Math.Max(0, length);
+        _position = Math.Clamp(offset, 0, bytes.Length);
+        _end = (int)Math.Min(bytes.Length, (long)_position + Math.Max(0, length));
     }
 
-    public override int ReadByte() => _position < _end ? _bytes[_position++] : -1;
+    // Iced asks for every byte through this virtual call: 0 <= position < end <= bytes.Length (Reset) lets it skip
+    // the array's own bounds check.
+    public override int ReadByte()
+    {
+        var p = _position;
+        if (p >= _end) return -1;
+        _position = p + 1;
+        return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_bytes), p);
+    }
 }

@@ -61,6 +61,12 @@ internal static class InstructionScanner
     /// <summary>Whether 0F <paramref name="second"/> occurs anywhere in <paramref name="bytes"/> (vectorised search).</summary>
     internal static bool Contains(ReadOnlySpan<byte> bytes, byte second) => bytes.IndexOf([(byte)0x0F, second]) >= 0;
 
+    /// <summary>How many Iced codes there are (tables indexed by <see cref="Iced.Intel.Code"/>).</summary>
+    internal static int CodeCount => Candidates.Length;
+
+    /// <summary>Whether <see cref="Classify"/> can return a hit for an instruction of this code.</summary>
+    internal static bool MayClassify(Iced.Intel.Code code) => Candidates[(int)code];
+
     internal static InstructionHit? Classify(in Instruction i)
     {
         if (!Candidates[(int)i.Code]) return null;

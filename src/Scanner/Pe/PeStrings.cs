@@ -187,6 +187,33 @@ internal static class PeStrings
         var reach = Math.Max(h.Ascii ? lastA : 0, h.Utf16 ? lastW : 0);
         ref var start = ref MemoryMarshal.GetReference(bytes);
         var i = from;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // The same filter 32 positions at a time (the 16-wide loop below finishes the rest): half the iterations
+            // over the megabytes of debug sections a needle is looked for in.
+            var firstV2 = Vector256.Create(h.First);
+            var firstFold2 = Vector256.Create(h.FirstFold);
+            var lastAV2 = Vector256.Create(h.Ascii ? h.Last : (byte)0);
+            var lastAFold2 = Vector256.Create(h.Ascii ? h.LastFold : (byte)0);
+            var lastWV2 = Vector256.Create(m > 1 ? h.Last : (byte)0);
+            var lastWFold2 = Vector256.Create(m > 1 ? h.LastFold : (byte)0);
+            for (; i < to && i + reach + Vector256<byte>.Count <= bytes.Length; i += Vector256<byte>.Count)
+            {
+                var first = Vector256.Equals(Vector256.LoadUnsafe(ref start, (nuint)i) | firstFold2, firstV2);
+                if (first == Vector256<byte>.Zero) continue;
+                var last = Vector256<byte>.Zero;
+                if (h.Ascii) last = Vector256.Equals(Vector256.LoadUnsafe(ref start, (nuint)(i + lastA)) | lastAFold2, lastAV2);
+                if (h.Utf16) last |= Vector256.Equals(Vector256.LoadUnsafe(ref start, (nuint)(i + lastW)) | lastWFold2, lastWV2);
+                var bits = (first & last).ExtractMostSignificantBits();
+                while (bits != 0)
+                {
+                    var at = i + BitOperations.TrailingZeroCount(bits);
+                    bits &= bits - 1;
+                    if (at >= to) return;
+                    if (!Verify(bytes, origin, at, h, section, min)) return;
+                }
+            }
+        }
         for (; i < to && i + reach + Vector128<byte>.Count <= bytes.Length; i += Vector128<byte>.Count)
         {
             var first = Vector128.Equals(Vector128.LoadUnsafe(ref start, (nuint)i) | firstFold, firstV);
