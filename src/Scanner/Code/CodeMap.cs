@@ -556,7 +556,8 @@ internal sealed class CodeMap
                 var s = SectionIndex(start);
                 if (s < 0) continue;
                 var sec = _sections[s];
-                if (DataRuns.Any(sec.Bytes.AsSpan((int)(start - sec.Rva), (int)(Math.Min(end, sec.EndRva) - start)))) return true;
+                // The section's bytes after the block may be loaded (and masked off): a short block is one vector compare.
+                if (DataRuns.Any(sec.Bytes.AsSpan((int)(start - sec.Rva)), (int)(Math.Min(end, sec.EndRva) - start))) return true;
             }
             return false;
         }

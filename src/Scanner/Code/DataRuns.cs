@@ -13,16 +13,24 @@ internal static class DataRuns
 {
     private const int TextRun = 8, ZeroRun = 8, WideRun = 6;
 
-    public static bool Any(ReadOnlySpan<byte> bytes)
+    public static bool Any(ReadOnlySpan<byte> bytes) => Any(bytes, bytes.Length);
+
+    /// <summary>
+    /// <see cref="Any(ReadOnlySpan{byte})"/> over the first <paramref name="length"/> bytes of <paramref name="readable"/>.
+    /// The bytes after them may be loaded but never count: a last partial chunk is then compared whole and masked,
+    /// instead of byte by byte (the blocks a weak descent decodes are mostly shorter than one chunk).
+    /// </summary>
+    public static bool Any(ReadOnlySpan<byte> readable, int length)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, readable.Length);
         // Run lengths carried across 64-byte chunks: trailing printable bytes, trailing zeros, trailing UTF-16 pairs.
         int text = 0, zeros = 0, wide = 0;
         var at = 0;
         if (Vector128.IsHardwareAccelerated)
         {
-            for (; at + 64 <= bytes.Length; at += 64)
+            for (; at < length && at + 64 <= readable.Length; at += 64)
             {
-                var chunk = bytes.Slice(at, 64);
+                var chunk = readable.Slice(at, 64);
                 ulong t = 0, z = 0;
                 for (var k = 0; k < 4; k++)
                 {
@@ -30,12 +38,20 @@ internal static class DataRuns
                     t |= (ulong)Vector128.LessThan(v - Vector128.Create((byte)0x20), Vector128.Create((byte)0x5F)).ExtractMostSignificantBits() << (16 * k);
                     z |= (ulong)Vector128.Equals(v, Vector128<byte>.Zero).ExtractMostSignificantBits() << (16 * k);
                 }
+                var valid = length - at;
+                if (valid < 64)
+                {
+                    // Bytes past the end are neither text nor zero: no run reaches into them.
+                    var keep = (1UL << valid) - 1;
+                    t &= keep;
+                    z &= keep;
+                }
                 // Pair ending at odd offset i: printable at i - 1, zero at i. Chunks start at even offsets, so odd bits.
                 var pairs = OddBits((t << 1) & z);
                 if (Run(t, 64, TextRun, ref text) || Run(z, 64, ZeroRun, ref zeros) || Run(pairs, 32, WideRun, ref wide)) return true;
             }
         }
-        return Scalar(bytes, at, text, zeros, wide);
+        return at < length && Scalar(readable[..length], at, text, zeros, wide);
     }
 
     /// <summary>The definition: one byte at a time.</summary>

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using DriverAudit.Scanner.Images;
 using DriverAudit.Scanner.Pe;
 
@@ -65,14 +67,18 @@ internal static class PackedCode
     /// </summary>
     private static Span<int> Histogram(ReadOnlySpan<byte> data, Span<int> counts)
     {
+        if (counts.Length < 4 * 256) throw new ArgumentException("four tables of 256 counts", nameof(counts));
         counts.Clear();
+        // Indexes are a byte plus 0, 256, 512 or 768: below the 1,024 checked above, so no per-byte bounds checks.
+        ref var c = ref MemoryMarshal.GetReference(counts);
+        ref var d = ref MemoryMarshal.GetReference(data);
         var k = 0;
         for (; k + 4 <= data.Length; k += 4)
         {
-            counts[data[k]]++;
-            counts[256 + data[k + 1]]++;
-            counts[512 + data[k + 2]]++;
-            counts[768 + data[k + 3]]++;
+            Unsafe.Add(ref c, Unsafe.Add(ref d, k))++;
+            Unsafe.Add(ref c, 256 + Unsafe.Add(ref d, k + 1))++;
+            Unsafe.Add(ref c, 512 + Unsafe.Add(ref d, k + 2))++;
+            Unsafe.Add(ref c, 768 + Unsafe.Add(ref d, k + 3))++;
         }
         for (; k < data.Length; k++) counts[data[k]]++;
         return counts;

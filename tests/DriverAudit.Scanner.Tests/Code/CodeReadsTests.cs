@@ -142,6 +142,27 @@ public class CodeReadsTests
         }
     }
 
+    [Fact]
+    public void Data_runs_over_a_prefix_never_count_the_bytes_after_it()
+    {
+        var random = new Random(11);
+        byte[] runs = [(byte)'a', 0];
+        for (var round = 0; round < 20_000; round++)
+        {
+            var readable = new byte[random.Next(1, 300)];
+            var length = random.Next(0, readable.Length + 1);
+            for (var k = 0; k < length; k++)
+                readable[k] = random.Next(3) switch { 0 => (byte)random.Next(0x20, 0x7F), 1 => 0, _ => (byte)random.Next(0x7F, 0x100) };
+            // After the prefix: bytes that would extend or make a run of every kind, if they counted.
+            var fill = random.Next(3);
+            for (var k = length; k < readable.Length; k++)
+                readable[k] = fill == 2 ? ((k & 1) == 0 ? (byte)'w' : (byte)0) : runs[fill];
+            var prefix = readable.AsSpan(0, length);
+            Assert.Equal(DataRuns.AnyScalar(prefix), DataRuns.Any(readable, length));
+            Assert.Equal(DataRuns.AnyScalar(prefix), DataRuns.Any(prefix));
+        }
+    }
+
     [Theory]
     [InlineData(64, 0, 7, false)]
     [InlineData(72, 60, 8, true)] // a run of 8 across the first chunk's end
