@@ -124,6 +124,7 @@ internal sealed class CodeMap
         private readonly CodeSection[] _sections;
         private readonly bool _is64;
         private readonly uint _sizeOfImage;
+        private readonly ulong _addressBase;
         // One byte per code byte. Not pooled: the pool would keep the largest image's arrays alive (peak memory).
         private readonly byte[][] _state;
         // One bit per code byte: a function starts there (a .pdata primary, an entry, an export, an enqueued seed).
@@ -154,6 +155,7 @@ internal sealed class CodeMap
             _sections = [.. code.Sections];
             _is64 = code.Is64;
             _sizeOfImage = image.SizeOfImage;
+            _addressBase = code.AddressBase;
             _references = new RvaSet(_sizeOfImage);
             _state = new byte[_sections.Length][];
             _startBits = new ulong[_sections.Length][];
@@ -530,12 +532,15 @@ internal sealed class CodeMap
                 var kind = k switch { 0 => i.Op0Kind, 1 => i.Op1Kind, 2 => i.Op2Kind, 3 => i.Op3Kind, _ => i.Op4Kind };
                 switch (kind)
                 {
-                    case OpKind.Memory when i.MemoryBase == Register.None || i.MemoryDisplacement32 >= _code.AddressBase:
-                        if (_code.AbsoluteToRva(i.MemoryDisplacement32) is { } m && m < _sizeOfImage) _references.Add(m);
+                    // An absolute address: AddressBase + an RVA inside the image (below the base, the difference wraps
+                    // past every image size). With a base register too, only a displacement that is such an address counts.
+                    case OpKind.Memory:
+                        if ((ulong)i.MemoryDisplacement32 - _addressBase < _sizeOfImage) _references.Add((uint)(i.MemoryDisplacement32 - _addressBase));
                         break;
                     case OpKind.Immediate32 or OpKind.Immediate8to32:
-                        if (_code.AbsoluteToRva(i.Immediate32) is { } v && v < _sizeOfImage)
+                        if ((ulong)i.Immediate32 - _addressBase < _sizeOfImage)
                         {
+                            var v = (uint)(i.Immediate32 - _addressBase);
                             _references.Add(v);
                             if ((traits & IsPushOrMov) != 0) Enqueue(v, strong: false);
                         }
