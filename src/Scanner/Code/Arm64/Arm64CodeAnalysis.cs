@@ -552,7 +552,7 @@ internal sealed class Arm64CodeAnalysis
                 return;
             case A64Kind.MovK:
                 {
-                    var old = s.Regs[i.Rd];
+                    var old = Read(s, i.Rd, true); // Rd 31 is XZR: the write below is discarded
                     var v = old.Is(K.Const) ? V.Const(Mask((old.X & ~(0xFFFFUL << i.Shift)) | ((ulong)i.Imm << i.Shift), i.Is64)) : V.Unknown;
                     Write(s, i.Rd, v, i.Is64);
                     return;
@@ -633,13 +633,13 @@ internal sealed class Arm64CodeAnalysis
                 }
             case A64Kind.Blr:
                 {
-                    if (s.Regs[i.Rn] is { Kind: K.Import } v && _slots.TryGetValue((uint)v.X, out var api))
+                    if (Read(s, i.Rn, true) is { Kind: K.Import } v && _slots.TryGetValue((uint)v.X, out var api)) // Rn 31: XZR
                         sites.Add(new RawSite((uint)i.Pc, api, CallSiteShape.ViaRegister, Args(s), f.Start));
                     Call(f, s);
                     return;
                 }
             case A64Kind.Br:
-                if (!f.IsThunk && s.Regs[i.Rn] is { Kind: K.Import } t && _slots.TryGetValue((uint)t.X, out var tapi))
+                if (!f.IsThunk && Read(s, i.Rn, true) is { Kind: K.Import } t && _slots.TryGetValue((uint)t.X, out var tapi))
                     sites.Add(new RawSite((uint)i.Pc, tapi, CallSiteShape.ViaRegister | CallSiteShape.TailCall, Args(s), f.Start));
                 return;
             case A64Kind.B:
