@@ -205,13 +205,7 @@ internal static class PeStrings
                 if (h.Ascii) last = Vector256.Equals(Vector256.LoadUnsafe(ref start, (nuint)(i + lastA)) | lastAFold2, lastAV2);
                 if (h.Utf16) last |= Vector256.Equals(Vector256.LoadUnsafe(ref start, (nuint)(i + lastW)) | lastWFold2, lastWV2);
                 var bits = (first & last).ExtractMostSignificantBits();
-                while (bits != 0)
-                {
-                    var at = i + BitOperations.TrailingZeroCount(bits);
-                    bits &= bits - 1;
-                    if (at >= to) return;
-                    if (!Verify(bytes, origin, at, h, section, min)) return;
-                }
+                if (!VerifyEach(bits, i, bytes, origin, to, h, section, min)) return;
             }
         }
         for (; i < to && i + reach + Vector128<byte>.Count <= bytes.Length; i += Vector128<byte>.Count)
@@ -222,16 +216,26 @@ internal static class PeStrings
             if (h.Ascii) last = Vector128.Equals(Vector128.LoadUnsafe(ref start, (nuint)(i + lastA)) | lastAFold, lastAV);
             if (h.Utf16) last |= Vector128.Equals(Vector128.LoadUnsafe(ref start, (nuint)(i + lastW)) | lastWFold, lastWV);
             var bits = (first & last).ExtractMostSignificantBits();
-            while (bits != 0)
-            {
-                var at = i + BitOperations.TrailingZeroCount(bits);
-                bits &= bits - 1;
-                if (at >= to) return;
-                if (!Verify(bytes, origin, at, h, section, min)) return;
-            }
+            if (!VerifyEach(bits, i, bytes, origin, to, h, section, min)) return;
         }
         for (; i < to; i++)
             if (!Verify(bytes, origin, i, h, section, min)) return;
+    }
+
+    /// <summary>
+    /// <see cref="Verify"/> at each candidate position (bit k of <paramref name="bits"/>: position <paramref name="i"/> + k);
+    /// false once the scan is over (a position at or past <paramref name="to"/>, or the needle stops searching).
+    /// </summary>
+    private static bool VerifyEach(ulong bits, int i, ReadOnlySpan<byte> bytes, int origin, int to, NeedleHits h, PeSection section, int min)
+    {
+        while (bits != 0)
+        {
+            var at = i + BitOperations.TrailingZeroCount(bits);
+            bits &= bits - 1;
+            if (at >= to) return false;
+            if (!Verify(bytes, origin, at, h, section, min)) return false;
+        }
+        return true;
     }
 
     /// <summary>Records the strings around an occurrence of the needle at <paramref name="at"/> in each encoding; false once the needle stops searching.</summary>
